@@ -1,0 +1,468 @@
+//! Typed attribute values shared by the engine and every provider.
+//!
+//! A [`Value`] is a JSON-like tree with two marks that plans need: a value can
+//! be unknown until apply ("known after apply"), and a value can be sensitive
+//! (never printed). Both marks propagate through every operation the engine
+//! performs on a value, so a secret read from a variable stays sensitive in
+//! every attribute derived from it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Attributes of one resource, keyed by attribute name.
+pub type Attrs = BTreeMap<String, Value>;
+
+/// A typed attribute value, possibly unknown and possibly sensitive.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Value {
+    /// The absence of a value.
+    #[default]
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A number; integers are exact up to 2^53.
+    Number(f64),
+    /// A UTF-8 string.
+    String(String),
+    /// An ordered list (also used for tuples and sets).
+    List(Vec<Value>),
+    /// A map with string keys (also used for objects).
+    Map(BTreeMap<String, Value>),
+    /// A value that is known only after apply.
+    Unknown,
+    /// A value that must never be printed.
+    Sensitive(Box<Value>),
+}
+
+impl Value {
+    /// Wraps a value in the sensitive mark, unless it already carries it.
+    pub fn sensitive(value: Value) -> Value {
+        match value {
+            Value::Sensitive(_) => value,
+            other => Value::Sensitive(Box::new(other)),
+        }
+    }
+
+    /// Returns a string value.
+    pub fn string(text: impl Into<String>) -> Value {
+        Value::String(text.into())
+    }
+
+    /// Returns true when this value or any value nested in it is unknown.
+    pub fn contains_unknown(&self) -> bool {
+        match self {
+            Value::Unknown => true,
+            Value::Sensitive(inner) => inner.contains_unknown(),
+            Value::List(items) => items.iter().any(Value::contains_unknown),
+            Value::Map(map) => map.values().any(Value::contains_unknown),
+            _ => false,
+        }
+    }
+
+    /// Returns true when this value itself is unknown (under any sensitive mark).
+    pub fn is_unknown(&self) -> bool {
+        match self {
+            Value::Unknown => true,
+            Value::Sensitive(inner) => inner.is_unknown(),
+            _ => false,
+        }
+    }
+
+    /// Returns true when this value carries the sensitive mark at its top.
+    pub fn is_sensitive(&self) -> bool {
+        matches!(self, Value::Sensitive(_))
+    }
+
+    /// Returns true when this value or any value nested in it is sensitive.
+    pub fn contains_sensitive(&self) -> bool {
+        match self {
+            Value::Sensitive(_) => true,
+            Value::List(items) => items.iter().any(Value::contains_sensitive),
+            Value::Map(map) => map.values().any(Value::contains_sensitive),
+            _ => false,
+        }
+    }
+
+    /// Returns the value under any sensitive mark.
+    pub fn unmarked(&self) -> &Value {
+        match self {
+            Value::Sensitive(inner) => inner.unmarked(),
+            other => other,
+        }
+    }
+
+    /// Removes every sensitive mark from the tree, keeping the data.
+    pub fn strip_marks(&self) -> Value {
+        match self {
+            Value::Sensitive(inner) => inner.strip_marks(),
+            Value::List(items) => Value::List(items.iter().map(Value::strip_marks).collect()),
+            Value::Map(map) => Value::Map(
+                map.iter()
+                    .map(|(key, value)| (key.clone(), value.strip_marks()))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    /// Returns the string under any sensitive mark, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self.unmarked() {
+            Value::String(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// Returns the number under any sensitive mark, if this is a number.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self.unmarked() {
+            Value::Number(number) => Some(*number),
+            _ => None,
+        }
+    }
+
+    /// Returns the number as an integer when it is a whole number in range.
+    pub fn as_i64(&self) -> Option<i64> {
+        let number = self.as_f64()?;
+        let in_range = number.fract() == 0.0 && number.abs() <= 9_007_199_254_740_992.0;
+        in_range.then_some(number as i64)
+    }
+
+    /// Returns the boolean under any sensitive mark, if this is a boolean.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self.unmarked() {
+            Value::Bool(flag) => Some(*flag),
+            _ => None,
+        }
+    }
+
+    /// Returns the list under any sensitive mark, if this is a list.
+    pub fn as_list(&self) -> Option<&[Value]> {
+        match self.unmarked() {
+            Value::List(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// Returns the map under any sensitive mark, if this is a map.
+    pub fn as_map(&self) -> Option<&BTreeMap<String, Value>> {
+        match self.unmarked() {
+            Value::Map(map) => Some(map),
+            _ => None,
+        }
+    }
+
+    /// Returns true for [`Value::Null`] under any sensitive mark.
+    pub fn is_null(&self) -> bool {
+        matches!(self.unmarked(), Value::Null)
+    }
+
+    /// Returns the user-facing name of this value's type.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::List(_) => "list",
+            Value::Map(_) => "map",
+            Value::Unknown => "unknown",
+            Value::Sensitive(inner) => inner.type_name(),
+        }
+    }
+
+    /// Converts to plain JSON: sensitive marks are dropped and unknown values
+    /// become `null`. Use [`Value::unknown_mask`] and
+    /// [`Value::sensitive_mask`] to keep the marks beside the data.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null | Value::Unknown => serde_json::Value::Null,
+            Value::Bool(flag) => serde_json::Value::Bool(*flag),
+            Value::Number(number) => number_to_json(*number),
+            Value::String(text) => serde_json::Value::String(text.clone()),
+            Value::List(items) => serde_json::Value::Array(items.iter().map(Value::to_json).collect()),
+            Value::Map(map) => serde_json::Value::Object(
+                map.iter()
+                    .map(|(key, value)| (key.clone(), value.to_json()))
+                    .collect(),
+            ),
+            Value::Sensitive(inner) => inner.to_json(),
+        }
+    }
+
+    /// Converts plain JSON into a value without marks.
+    pub fn from_json(json: &serde_json::Value) -> Value {
+        match json {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(flag) => Value::Bool(*flag),
+            serde_json::Value::Number(number) => Value::Number(number.as_f64().unwrap_or(0.0)),
+            serde_json::Value::String(text) => Value::String(text.clone()),
+            serde_json::Value::Array(items) => Value::List(items.iter().map(Value::from_json).collect()),
+            serde_json::Value::Object(map) => Value::Map(
+                map.iter()
+                    .map(|(key, value)| (key.clone(), Value::from_json(value)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Returns the mark tree in the shape Terraform's JSON plan uses for
+    /// `after_unknown`: `true` where a value is unknown, nested lists and
+    /// objects where something inside is, and `false` elsewhere.
+    pub fn unknown_mask(&self) -> serde_json::Value {
+        self.mask(&|value| matches!(value, Value::Unknown))
+    }
+
+    /// Returns the mark tree for sensitive values in the shape of Terraform's
+    /// `before_sensitive` and `after_sensitive`.
+    pub fn sensitive_mask(&self) -> serde_json::Value {
+        self.mask(&|value| matches!(value, Value::Sensitive(_)))
+    }
+
+    fn mask(&self, marked: &dyn Fn(&Value) -> bool) -> serde_json::Value {
+        if marked(self) {
+            return serde_json::Value::Bool(true);
+        }
+        match self {
+            Value::List(items) => {
+                let masks: Vec<_> = items.iter().map(|item| item.mask(marked)).collect();
+                if masks.iter().all(|mask| mask == &serde_json::Value::Bool(false)) {
+                    serde_json::Value::Bool(false)
+                } else {
+                    serde_json::Value::Array(masks)
+                }
+            }
+            Value::Map(map) => {
+                let masks: serde_json::Map<_, _> = map
+                    .iter()
+                    .map(|(key, value)| (key.clone(), value.mask(marked)))
+                    .filter(|(_, mask)| mask != &serde_json::Value::Bool(false))
+                    .collect();
+                if masks.is_empty() {
+                    serde_json::Value::Bool(false)
+                } else {
+                    serde_json::Value::Object(masks)
+                }
+            }
+            Value::Sensitive(inner) => inner.mask(marked),
+            _ => serde_json::Value::Bool(false),
+        }
+    }
+
+    /// Rebuilds a value from plain JSON and a sensitive mask produced by
+    /// [`Value::sensitive_mask`], so values read back from state keep their
+    /// sensitive marks.
+    pub fn from_json_with_sensitive(json: &serde_json::Value, mask: &serde_json::Value) -> Value {
+        match mask {
+            serde_json::Value::Bool(true) => Value::sensitive(Value::from_json(json)),
+            serde_json::Value::Object(marks) => match json {
+                serde_json::Value::Object(map) => Value::Map(
+                    map.iter()
+                        .map(|(key, value)| {
+                            let mark = marks.get(key).unwrap_or(&serde_json::Value::Bool(false));
+                            (key.clone(), Value::from_json_with_sensitive(value, mark))
+                        })
+                        .collect(),
+                ),
+                other => Value::from_json(other),
+            },
+            serde_json::Value::Array(marks) => match json {
+                serde_json::Value::Array(items) => Value::List(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(index, value)| {
+                            let mark = marks.get(index).unwrap_or(&serde_json::Value::Bool(false));
+                            Value::from_json_with_sensitive(value, mark)
+                        })
+                        .collect(),
+                ),
+                other => Value::from_json(other),
+            },
+            _ => Value::from_json(json),
+        }
+    }
+}
+
+fn number_to_json(number: f64) -> serde_json::Value {
+    if number.fract() == 0.0 && number.abs() < 9_007_199_254_740_992.0 {
+        serde_json::Value::from(number as i64)
+    } else {
+        serde_json::Number::from_f64(number)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Formats a number the way HCL writes it: whole numbers without a fraction.
+pub fn format_number(number: f64) -> String {
+    if number.fract() == 0.0 && number.abs() < 1e15 {
+        format!("{}", number as i64)
+    } else {
+        format!("{number}")
+    }
+}
+
+impl fmt::Display for Value {
+    /// Formats the value as an HCL literal; sensitive and unknown values print
+    /// as placeholders and never show their data.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => formatter.write_str("null"),
+            Value::Bool(flag) => write!(formatter, "{flag}"),
+            Value::Number(number) => formatter.write_str(&format_number(*number)),
+            Value::String(text) => write!(formatter, "{}", serde_json::Value::String(text.clone())),
+            Value::List(items) => {
+                formatter.write_str("[")?;
+                for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        formatter.write_str(", ")?;
+                    }
+                    write!(formatter, "{item}")?;
+                }
+                formatter.write_str("]")
+            }
+            Value::Map(map) => {
+                formatter.write_str("{")?;
+                for (index, (key, value)) in map.iter().enumerate() {
+                    if index > 0 {
+                        formatter.write_str(", ")?;
+                    }
+                    write!(formatter, "{key} = {value}")?;
+                }
+                formatter.write_str("}")
+            }
+            Value::Unknown => formatter.write_str("(known after apply)"),
+            Value::Sensitive(_) => formatter.write_str("(sensitive value)"),
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(text: &str) -> Self {
+        Value::String(text.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(text: String) -> Self {
+        Value::String(text)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(flag: bool) -> Self {
+        Value::Bool(flag)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(number: f64) -> Self {
+        Value::Number(number)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(number: i64) -> Self {
+        Value::Number(number as f64)
+    }
+}
+
+/// Serializes as a tagged form that keeps both marks, for saved plan files.
+/// State files use plain JSON plus masks instead (see [`Value::to_json`]).
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "t", content = "v", rename_all = "snake_case")]
+enum TaggedValue {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    List(Vec<Value>),
+    Map(BTreeMap<String, Value>),
+    Unknown,
+    Sensitive(Box<Value>),
+}
+
+impl Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let tagged = match self.clone() {
+            Value::Null => TaggedValue::Null,
+            Value::Bool(flag) => TaggedValue::Bool(flag),
+            Value::Number(number) => TaggedValue::Number(number),
+            Value::String(text) => TaggedValue::String(text),
+            Value::List(items) => TaggedValue::List(items),
+            Value::Map(map) => TaggedValue::Map(map),
+            Value::Unknown => TaggedValue::Unknown,
+            Value::Sensitive(inner) => TaggedValue::Sensitive(inner),
+        };
+        tagged.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match TaggedValue::deserialize(deserializer)? {
+            TaggedValue::Null => Value::Null,
+            TaggedValue::Bool(flag) => Value::Bool(flag),
+            TaggedValue::Number(number) => Value::Number(number),
+            TaggedValue::String(text) => Value::String(text),
+            TaggedValue::List(items) => Value::List(items),
+            TaggedValue::Map(map) => Value::Map(map),
+            TaggedValue::Unknown => Value::Unknown,
+            TaggedValue::Sensitive(inner) => Value::Sensitive(inner),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_mask_marks_nested_secret() {
+        let mut map = BTreeMap::new();
+        map.insert("user".to_owned(), Value::string("acme"));
+        map.insert("password".to_owned(), Value::sensitive(Value::string("hunter2")));
+        let value = Value::Map(map);
+
+        assert_eq!(value.sensitive_mask(), serde_json::json!({"password": true}));
+        assert_eq!(value.unknown_mask(), serde_json::json!(false));
+    }
+
+    #[test]
+    fn json_with_mask_restores_marks() {
+        let mut map = BTreeMap::new();
+        map.insert("password".to_owned(), Value::sensitive(Value::string("hunter2")));
+        map.insert("port".to_owned(), Value::Number(5432.0));
+        let value = Value::Map(map);
+
+        let restored = Value::from_json_with_sensitive(&value.to_json(), &value.sensitive_mask());
+
+        assert_eq!(restored, value);
+    }
+
+    #[test]
+    fn display_hides_sensitive_data() {
+        let value = Value::List(vec![Value::sensitive(Value::string("hunter2")), Value::Unknown]);
+
+        assert_eq!(value.to_string(), "[(sensitive value), (known after apply)]");
+    }
+
+    #[test]
+    fn tagged_serde_round_trips_marks() {
+        let value = Value::List(vec![Value::Unknown, Value::sensitive(Value::Number(1.5))]);
+
+        let text = serde_json::to_string(&value).unwrap();
+        let back: Value = serde_json::from_str(&text).unwrap();
+
+        assert_eq!(back, value);
+    }
+
+    #[test]
+    fn whole_numbers_format_without_fraction() {
+        assert_eq!(format_number(49.0), "49");
+        assert_eq!(format_number(49.5), "49.5");
+    }
+}

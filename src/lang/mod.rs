@@ -1,0 +1,3 @@
+//! The configuration language: loading, evaluation and checks.
+
+pub mod source;
