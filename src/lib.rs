@@ -6,5 +6,13 @@
 //! dependency graph, the diff compares them with state, and apply walks the
 //! graph through the providers of [`registry`].
 
+pub mod apply;
+pub mod cli;
 pub mod config;
 pub mod lang;
+pub mod graph;
+pub mod lower;
+pub mod plan;
+pub mod registry;
+pub mod render;
+pub mod state;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `tenancy` command.
+
+fn main() -> std::process::ExitCode {
+    tenancy::cli::main(std::env::args_os())
+}

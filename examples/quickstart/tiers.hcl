@@ -1,0 +1,47 @@
+tier "free" {
+  price         = 0
+  currency      = "EUR"
+  billing_cycle = "monthly"
+  description   = "For evaluation and hobby projects."
+  features      = ["api"]
+
+  limits {
+    storage_gb  = 1
+    connections = 5
+    seats       = 3
+  }
+}
+
+tier "pro" {
+  price         = 49.00
+  currency      = "EUR"
+  billing_cycle = "monthly"
+  trial_days    = 14
+  features      = ["api", "sso", "audit_log"]
+
+  usage_prices = {
+    storage_gb = 0.10
+    api_calls  = 0.002
+  }
+
+  limits {
+    storage_gb  = 50
+    connections = 20
+    seats       = 25
+  }
+}
+
+tier "enterprise" {
+  price         = 1990.00
+  currency      = "EUR"
+  billing_cycle = "yearly"
+  trial_days    = 30
+  features      = ["api", "sso", "audit_log", "dedicated_support", "custom_retention"]
+
+  limits {
+    storage_gb          = 1000
+    connections         = 200
+    seats               = 1000
+    requests_per_second = 5000
+  }
+}

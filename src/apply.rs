@@ -1,0 +1,418 @@
+//! Apply: walks the plan's changes in dependency order with bounded
+//! parallelism and records every finished resource as it finishes.
+//!
+//! Creates and updates wait for the changes of what they depend on; deletes
+//! wait for the deletes of what depends on them. A failed change skips its
+//! dependents while independent branches finish. Cancellation stops the
+//! scheduling of new work and lets running operations finish.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tenancy_sdk::{Attrs, Operation, Provider, ProviderError};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::plan::model::{Action, Plan, ResourceChange};
+use crate::registry::Registry;
+use crate::state::{ResourceState, State};
+
+/// One change to recorded state, persisted as soon as a resource finishes.
+#[derive(Debug, Clone)]
+pub enum Recorded {
+    /// The resource exists with these attributes.
+    Upsert(ResourceState),
+    /// The resource no longer exists.
+    Remove(String),
+}
+
+/// Where apply persists finished resources, in batches.
+pub trait Persist: Send {
+    /// Durably records the changes, in order.
+    fn persist(&mut self, changes: &[Recorded]) -> Result<(), String>;
+}
+
+/// Receives progress events; the engine never prints.
+pub trait Reporter: Send + Sync {
+    /// A change started.
+    fn started(&self, change: &ResourceChange);
+    /// A change finished.
+    fn finished(&self, change: &ResourceChange, elapsed: Duration);
+    /// A change failed.
+    fn failed(&self, change: &ResourceChange, elapsed: Duration, error: &ApplyError);
+    /// A change was skipped because a change it depends on failed.
+    fn skipped(&self, change: &ResourceChange, failed_dependency: &str);
+}
+
+/// A failed change.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{action} of `{address}` failed: {message}")]
+pub struct ApplyError {
+    /// The resource address.
+    pub address: String,
+    /// The verb of the failed operation.
+    pub action: &'static str,
+    /// The provider's message.
+    pub message: String,
+    /// The provider's hint.
+    pub hint: Option<String>,
+}
+
+/// Options of one apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Maximum number of changes in flight.
+    pub parallelism: usize,
+}
+
+/// What an apply did.
+#[derive(Debug)]
+pub struct ApplyOutcome {
+    /// State with every finished change applied.
+    pub state: State,
+    /// Counts of finished changes by action.
+    pub done: HashMap<Action, usize>,
+    /// Failed changes.
+    pub errors: Vec<ApplyError>,
+    /// Addresses skipped because a dependency failed.
+    pub skipped: Vec<String>,
+    /// Addresses not started because apply was interrupted.
+    pub not_started: Vec<String>,
+    /// Whether apply was interrupted.
+    pub interrupted: bool,
+    /// Time spent inside provider calls, summed over all changes.
+    pub provider_time: Duration,
+}
+
+/// Failure to persist state during apply: apply stops at once.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to record state: {0}")]
+pub struct PersistError(pub String);
+
+struct Scheduler<'a> {
+    ops: Vec<&'a ResourceChange>,
+    waiting_on: Vec<usize>,
+    dependents: Vec<Vec<usize>>,
+}
+
+impl<'a> Scheduler<'a> {
+    fn new(plan: &'a Plan) -> Self {
+        let ops: Vec<&ResourceChange> = plan.changes.iter().filter(|change| change.action != Action::NoOp).collect();
+        let position: HashMap<&str, usize> = ops
+            .iter()
+            .enumerate()
+            .map(|(index, change)| (change.address.as_str(), index))
+            .collect();
+        let mut waiting_on = vec![0; ops.len()];
+        let mut dependents = vec![Vec::new(); ops.len()];
+        for (index, change) in ops.iter().enumerate() {
+            for dependency in &change.depends_on {
+                let Some(&other) = position.get(dependency.as_str()) else {
+                    continue;
+                };
+                let other_deletes = ops[other].action == Action::Delete;
+                let (first, then) = match (change.action, other_deletes) {
+                    (Action::Delete, true) => (index, other),
+                    (Action::Delete, false) | (_, true) => continue,
+                    _ => (other, index),
+                };
+                dependents[first].push(then);
+                waiting_on[then] += 1;
+            }
+        }
+        Scheduler {
+            ops,
+            waiting_on,
+            dependents,
+        }
+    }
+
+    fn initially_ready(&self) -> Vec<usize> {
+        (0..self.ops.len()).rev().filter(|&index| self.waiting_on[index] == 0).collect()
+    }
+
+    fn release(&mut self, finished: usize, ready: &mut Vec<usize>) {
+        for position in 0..self.dependents[finished].len() {
+            let dependent = self.dependents[finished][position];
+            self.waiting_on[dependent] -= 1;
+            if self.waiting_on[dependent] == 0 {
+                ready.push(dependent);
+            }
+        }
+    }
+
+    /// Returns every change that depends on `failed`, directly or not.
+    fn transitive_dependents(&self, failed: usize) -> Vec<usize> {
+        let mut seen = vec![false; self.ops.len()];
+        let mut pending = self.dependents[failed].clone();
+        let mut found = Vec::new();
+        while let Some(index) = pending.pop() {
+            if std::mem::replace(&mut seen[index], true) {
+                continue;
+            }
+            found.push(index);
+            pending.extend(self.dependents[index].iter().copied());
+        }
+        found
+    }
+}
+
+struct TaskResult {
+    index: usize,
+    elapsed: Duration,
+    records: Vec<Recorded>,
+    error: Option<ApplyError>,
+}
+
+/// Applies a plan to `state`.
+///
+/// Returns an error only when state cannot be persisted; provider failures
+/// are collected in the outcome.
+pub async fn apply(
+    plan: &Plan,
+    mut state: State,
+    registry: &Registry,
+    persist: &mut dyn Persist,
+    reporter: &dyn Reporter,
+    options: &ApplyOptions,
+    mut cancel: watch::Receiver<bool>,
+) -> Result<ApplyOutcome, PersistError> {
+    let mut scheduler = Scheduler::new(plan);
+    let mut ready = scheduler.initially_ready();
+    let mut blocked = vec![false; scheduler.ops.len()];
+    let mut started = vec![false; scheduler.ops.len()];
+    let mut tasks: JoinSet<TaskResult> = JoinSet::new();
+    let parallelism = options.parallelism.max(1);
+    let mut outcome = ApplyOutcome {
+        state: State::new(),
+        done: HashMap::new(),
+        errors: Vec::new(),
+        skipped: Vec::new(),
+        not_started: Vec::new(),
+        interrupted: *cancel.borrow(),
+        provider_time: Duration::ZERO,
+    };
+
+    loop {
+        while !outcome.interrupted && tasks.len() < parallelism {
+            let Some(index) = ready.pop() else { break };
+            if blocked[index] {
+                continue;
+            }
+            started[index] = true;
+            let change = scheduler.ops[index];
+            reporter.started(change);
+            tasks.spawn(run_change(index, change.clone(), registry_handle(registry, change)));
+        }
+        if tasks.is_empty() {
+            break;
+        }
+
+        let first = tokio::select! {
+            joined = tasks.join_next() => joined,
+            _ = cancel.changed(), if !outcome.interrupted => {
+                outcome.interrupted = true;
+                continue;
+            }
+        };
+        let mut results = Vec::new();
+        results.extend(first.map(unwrap_task));
+        while let Some(joined) = tasks.try_join_next() {
+            results.push(unwrap_task(joined));
+        }
+
+        let records: Vec<Recorded> = results.iter().flat_map(|result| result.records.iter().cloned()).collect();
+        persist.persist(&records).map_err(PersistError)?;
+        for record in records {
+            match record {
+                Recorded::Upsert(resource) => {
+                    state.resources.insert(resource.address.clone(), resource);
+                }
+                Recorded::Remove(address) => {
+                    state.resources.remove(&address);
+                }
+            }
+        }
+
+        for result in results {
+            let change = scheduler.ops[result.index];
+            outcome.provider_time += result.elapsed;
+            match result.error {
+                None => {
+                    reporter.finished(change, result.elapsed);
+                    *outcome.done.entry(change.action).or_default() += 1;
+                    scheduler.release(result.index, &mut ready);
+                }
+                Some(error) => {
+                    reporter.failed(change, result.elapsed, &error);
+                    for dependent in scheduler.transitive_dependents(result.index) {
+                        if !std::mem::replace(&mut blocked[dependent], true) {
+                            reporter.skipped(scheduler.ops[dependent], &change.address);
+                            outcome.skipped.push(scheduler.ops[dependent].address.clone());
+                        }
+                    }
+                    outcome.errors.push(error);
+                }
+            }
+        }
+    }
+
+    for (index, change) in scheduler.ops.iter().enumerate() {
+        if !started[index] && !blocked[index] {
+            outcome.not_started.push(change.address.clone());
+        }
+    }
+    outcome.state = state;
+    Ok(outcome)
+}
+
+fn unwrap_task(joined: Result<TaskResult, tokio::task::JoinError>) -> TaskResult {
+    match joined {
+        Ok(result) => result,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    }
+}
+
+/// The provider handle a task needs, cloned out of the registry so tasks
+/// own what they use.
+struct Handle {
+    provider: Option<Arc<dyn Provider>>,
+    permits: Arc<Semaphore>,
+    sensitive: Vec<&'static str>,
+}
+
+fn registry_handle(registry: &Registry, change: &ResourceChange) -> Handle {
+    match registry.get(&change.provider) {
+        Some(instance) => Handle {
+            provider: Some(instance.provider.clone()),
+            permits: instance.permits.clone(),
+            sensitive: instance
+                .schemas
+                .get(&change.type_name)
+                .map(|schema| {
+                    schema
+                        .attributes
+                        .iter()
+                        .filter(|attribute| attribute.sensitive)
+                        .map(|attribute| attribute.name)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        },
+        None => Handle {
+            provider: None,
+            permits: Arc::new(Semaphore::new(1)),
+            sensitive: Vec::new(),
+        },
+    }
+}
+
+async fn run_change(index: usize, change: ResourceChange, handle: Handle) -> TaskResult {
+    let mut result = TaskResult {
+        index,
+        elapsed: Duration::ZERO,
+        records: Vec::new(),
+        error: None,
+    };
+    let Some(provider) = handle.provider.clone() else {
+        result.error = Some(ApplyError {
+            address: change.address.clone(),
+            action: verb(change.action),
+            message: format!("provider `{}` is not configured", change.provider),
+            hint: Some("Run `tenancy plan` again to configure the providers this plan needs.".to_owned()),
+        });
+        return result;
+    };
+    let Ok(_permit) = handle.permits.acquire().await else {
+        return result;
+    };
+    let begin = Instant::now();
+    let outcome = execute(&*provider, &change, &mut result.records, &handle.sensitive).await;
+    result.elapsed = begin.elapsed();
+    if let Err((action, error)) = outcome {
+        result.error = Some(ApplyError {
+            address: change.address.clone(),
+            action,
+            message: error.message,
+            hint: error.hint,
+        });
+    }
+    result
+}
+
+async fn execute(
+    provider: &dyn Provider,
+    change: &ResourceChange,
+    records: &mut Vec<Recorded>,
+    sensitive: &[&'static str],
+) -> Result<(), (&'static str, ProviderError)> {
+    let empty = Attrs::new();
+    let before = change.before.as_ref().unwrap_or(&empty);
+    let after = change.after.as_ref().unwrap_or(&empty);
+    let type_name = change.type_name.as_str();
+    let address = change.address.as_str();
+
+    if matches!(change.action, Action::Delete | Action::Replace) {
+        provider
+            .apply(type_name, address, Operation::Delete { prior: before })
+            .await
+            .map_err(|error| ("delete", error))?;
+        records.push(Recorded::Remove(change.address.clone()));
+    }
+    let operation = match change.action {
+        Action::Create | Action::Replace => Operation::Create { planned: after },
+        Action::Update => Operation::Update {
+            prior: before,
+            planned: after,
+        },
+        Action::Delete | Action::NoOp => return Ok(()),
+    };
+    let verb = if change.action == Action::Update { "update" } else { "create" };
+    let attrs = provider
+        .apply(type_name, address, operation)
+        .await
+        .map_err(|error| (verb, error))?;
+    if let Some(attrs) = attrs {
+        records.push(Recorded::Upsert(ResourceState {
+            address: change.address.clone(),
+            type_name: change.type_name.clone(),
+            provider: change.provider.clone(),
+            attrs: mark_attrs(attrs, sensitive),
+            dependencies: change.depends_on.clone(),
+        }));
+    }
+    Ok(())
+}
+
+fn mark_attrs(mut attrs: Attrs, sensitive: &[&'static str]) -> Attrs {
+    for name in sensitive {
+        if let Some(value) = attrs.get_mut(*name) {
+            if !value.is_null() && !value.is_sensitive() {
+                *value = tenancy_sdk::Value::sensitive(std::mem::take(value));
+            }
+        }
+    }
+    attrs
+}
+
+fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Create | Action::Replace => "create",
+        Action::Update => "update",
+        Action::Delete => "delete",
+        Action::NoOp => "read",
+    }
+}
+
+/// Returns a reporter that ignores every event.
+pub fn silent_reporter() -> impl Reporter {
+    struct Silent;
+    impl Reporter for Silent {
+        fn started(&self, _: &ResourceChange) {}
+        fn finished(&self, _: &ResourceChange, _: Duration) {}
+        fn failed(&self, _: &ResourceChange, _: Duration, _: &ApplyError) {}
+        fn skipped(&self, _: &ResourceChange, _: &str) {}
+    }
+    Silent
+}

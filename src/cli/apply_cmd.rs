@@ -1,0 +1,270 @@
+//! `tenancy apply` and `tenancy destroy`.
+
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use crate::apply::{self, ApplyOptions, ApplyOutcome, Persist, Recorded};
+use crate::cli::args::{ApplyArgs, DestroyArgs, GlobalArgs, PlanFormat, PlanningArgs};
+use crate::cli::plan_cmd::{self, check_not_stale};
+use crate::cli::ui::{self, ProgressReporter, Ui};
+use crate::cli::workspace::{self, Workspace};
+use crate::cli::{CliError, EXIT_ERROR, EXIT_OK, print_stdout};
+use crate::plan::{self, Action, Plan, PlanMode};
+use crate::state::{Journal, JournalChange, OutputState, State};
+
+/// Default number of concurrent operations, as in Terraform.
+pub const DEFAULT_PARALLELISM: usize = 10;
+
+/// Runs `apply`.
+pub async fn apply(global: &GlobalArgs, args: &ApplyArgs, ui: Ui) -> Result<u8, CliError> {
+    let saved = match &args.plan_file {
+        Some(path) => Some(plan::file::load(path)?),
+        None => None,
+    };
+    let mode = saved.as_ref().map_or(PlanMode::Normal, |plan| plan.mode);
+    run(global, &args.planning, saved, mode, args.auto_approve, args.parallelism, ui).await
+}
+
+/// Runs `destroy`.
+pub async fn destroy(global: &GlobalArgs, args: &DestroyArgs, ui: Ui) -> Result<u8, CliError> {
+    run(global, &args.planning, None, PlanMode::Destroy, args.auto_approve, args.parallelism, ui).await
+}
+
+async fn run(
+    global: &GlobalArgs,
+    planning: &PlanningArgs,
+    saved: Option<Plan>,
+    mode: PlanMode,
+    auto_approve: bool,
+    parallelism: Option<usize>,
+    ui: Ui,
+) -> Result<u8, CliError> {
+    let workspace = workspace::load(global, &planning.vars)?;
+    let backend = workspace::open_backend(&workspace.dir, Some(&workspace.config))?;
+    let operation = if mode == PlanMode::Destroy { "destroy" } else { "apply" };
+    let lock = backend.lock(operation)?;
+    let state = workspace::read_state(&*backend)?;
+    let registry = workspace::configure_providers(&workspace, &state).await?;
+
+    let plan = match saved {
+        Some(plan) => {
+            check_not_stale(&plan, &state, &workspace, &*backend)?;
+            plan
+        }
+        None => {
+            let planned = plan_cmd::make_plan(&workspace, &state, &registry, planning, mode).await?;
+            plan_cmd::print_plan(&planned.plan, PlanFormat::Text, ui);
+            if !planned.plan.has_changes() {
+                return Ok(EXIT_OK);
+            }
+            if !auto_approve && !approved(mode) {
+                print_stdout(&format!("\n{} cancelled.\n", capitalized(operation)));
+                return Err(CliError::Exit(EXIT_ERROR));
+            }
+            planned.plan
+        }
+    };
+
+    let base = state.clone();
+    let mut journal = JournalPersist {
+        journal: backend.journal(&base)?,
+    };
+    let parallelism = parallelism
+        .or(workspace.config.settings.parallelism)
+        .unwrap_or(DEFAULT_PARALLELISM);
+    let cancel = watch_interrupts(ui);
+    let reporter = ProgressReporter::new(ui.color, false);
+    let started = Instant::now();
+    let outcome = apply::apply(
+        &plan,
+        state,
+        &registry,
+        &mut journal,
+        &reporter,
+        &ApplyOptions { parallelism },
+        cancel,
+    )
+    .await
+    .map_err(|error| {
+        CliError::message(
+            error.to_string(),
+            Some("Finished resources are in the state journal; run `tenancy plan` to see what is left.".to_owned()),
+        )
+    })?;
+
+    let mut final_state = outcome.state.clone();
+    record_outputs(&workspace, &plan, &mut final_state, ui);
+    journal.journal.compact(&mut final_state)?;
+    drop(lock);
+    tracing::debug!(elapsed = ?started.elapsed(), provider_time = ?outcome.provider_time, "apply finished");
+    report(&outcome, &final_state, mode, ui)
+}
+
+fn approved(mode: PlanMode) -> bool {
+    if mode == PlanMode::Destroy {
+        ui::confirm(
+            "Do you really want to destroy all resources?",
+            "tenancy will destroy all your managed infrastructure, as shown above.",
+        )
+    } else {
+        ui::confirm(
+            "Do you want to perform these actions?",
+            "tenancy will perform the actions described above.",
+        )
+    }
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Persists finished resources to the state journal.
+struct JournalPersist {
+    journal: Box<dyn Journal>,
+}
+
+impl Persist for JournalPersist {
+    fn persist(&mut self, changes: &[Recorded]) -> Result<(), String> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let entries: Vec<JournalChange> = changes
+            .iter()
+            .map(|change| match change {
+                Recorded::Upsert(resource) => JournalChange::Upsert(resource.clone()),
+                Recorded::Remove(address) => JournalChange::Remove(address.clone()),
+            })
+            .collect();
+        self.journal.append_many(&entries).map_err(|error| error.to_string())
+    }
+}
+
+/// Turns Ctrl-C into cancellation: the first stops scheduling new work, the
+/// second exits at once. Everything finished is already in the journal, so
+/// the next command replays it.
+fn watch_interrupts(ui: Ui) -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        ui.warning("Interrupt received: waiting for running operations to finish. Press Ctrl-C again to stop at once.");
+        let _ = sender.send(true);
+        if tokio::signal::ctrl_c().await.is_ok() {
+            ui.warning("Second interrupt: stopping now. Finished resources are recorded in the state journal.");
+            std::process::exit(130);
+        }
+    });
+    receiver
+}
+
+/// Evaluates outputs against the applied state and records them.
+fn record_outputs(workspace: &Workspace, plan: &Plan, state: &mut State, ui: Ui) {
+    if plan.mode == PlanMode::Destroy {
+        state.outputs.clear();
+        return;
+    }
+    let attrs_by_address = state
+        .resources
+        .iter()
+        .map(|(address, resource)| (address.as_str(), &resource.attrs))
+        .collect();
+    let tenants = plan::outputs::tenant_tree(&workspace.config, &workspace.desired, &attrs_by_address);
+    match crate::lang::evaluate_outputs(&workspace.config, &tenants) {
+        Ok(values) => {
+            state.outputs.clear();
+            for (name, value) in values {
+                let declared = workspace.config.outputs.iter().find(|output| output.name == name);
+                let sensitive = declared.is_some_and(|output| output.sensitive);
+                let value = if sensitive { tenancy_sdk::Value::sensitive(value) } else { value };
+                state.outputs.insert(name, OutputState { value, sensitive });
+            }
+        }
+        Err(diagnostics) => ui.diagnostics(&workspace.config.sources, &diagnostics),
+    }
+}
+
+fn report(outcome: &ApplyOutcome, state: &State, mode: PlanMode, ui: Ui) -> Result<u8, CliError> {
+    let count = |action| outcome.done.get(&action).copied().unwrap_or(0);
+    let added = count(Action::Create) + count(Action::Replace);
+    let changed = count(Action::Update);
+    let destroyed = count(Action::Delete) + count(Action::Replace);
+    let mut text = String::new();
+    if outcome.errors.is_empty() && !outcome.interrupted {
+        let heading = if mode == PlanMode::Destroy { "Destroy complete!" } else { "Apply complete!" };
+        text.push_str(&format!(
+            "\n{} Resources: {added} added, {changed} changed, {destroyed} destroyed.\n",
+            ui.green(&ui.bold(heading))
+        ));
+        text.push_str(&render_outputs(state));
+        print_stdout(&text);
+        return Ok(EXIT_OK);
+    }
+    text.push_str(&format!(
+        "\nApply stopped. Resources: {added} added, {changed} changed, {destroyed} destroyed.\n"
+    ));
+    print_stdout(&text);
+    let mut message = String::new();
+    if outcome.interrupted {
+        message.push_str(&format!(
+            "apply was interrupted: {} change(s) were not started",
+            outcome.not_started.len()
+        ));
+    }
+    if !outcome.errors.is_empty() {
+        if !message.is_empty() {
+            message.push_str("; ");
+        }
+        message.push_str(&format!("{} change(s) failed", outcome.errors.len()));
+        for error in &outcome.errors {
+            message.push_str(&format!("\n  {error}"));
+            if let Some(hint) = &error.hint {
+                message.push_str(&format!("\n    hint: {hint}"));
+            }
+        }
+        if !outcome.skipped.is_empty() {
+            message.push_str(&format!(
+                "\n  {} dependent change(s) were skipped: {}",
+                outcome.skipped.len(),
+                summarize(&outcome.skipped)
+            ));
+        }
+    }
+    Err(CliError::message(
+        message,
+        Some("Finished changes are recorded in state. Fix the cause and run `tenancy apply` again.".to_owned()),
+    ))
+}
+
+fn summarize(addresses: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut listed: Vec<&str> = addresses.iter().take(SHOWN).map(String::as_str).collect();
+    let rest = addresses.len().saturating_sub(SHOWN);
+    let more = format!("and {rest} more");
+    if rest > 0 {
+        listed.push(&more);
+    }
+    listed.join(", ")
+}
+
+/// Renders recorded outputs as `name = value` lines, hiding sensitive ones.
+pub fn render_outputs(state: &State) -> String {
+    if state.outputs.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from("\nOutputs:\n\n");
+    for (name, output) in &state.outputs {
+        let value = if output.sensitive {
+            "<sensitive>".to_owned()
+        } else {
+            output.value.to_string()
+        };
+        text.push_str(&format!("{name} = {value}\n"));
+    }
+    text
+}

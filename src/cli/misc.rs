@@ -1,0 +1,261 @@
+//! `init`, `validate`, `fmt`, `show`, `output`, `graph` and `tenants`.
+
+use std::fmt::Write as _;
+
+use crate::cli::args::{FmtArgs, GlobalArgs, GraphArgs, InitArgs, OutputArgs, PlanFormat, ShowArgs, TenantsArgs, ValidateArgs};
+use crate::cli::ui::Ui;
+use crate::cli::workspace;
+use crate::cli::{CliError, EXIT_ERROR, EXIT_OK, plan_cmd, print_stdout};
+use crate::lang;
+use crate::plan;
+use crate::state::{self, State};
+
+/// Runs `init`: loads the configuration, creates the state directory and
+/// configures every provider so connection problems show up early.
+pub async fn init(global: &GlobalArgs, args: &InitArgs, ui: Ui) -> Result<u8, CliError> {
+    let workspace = workspace::load(global, &args.vars)?;
+    let backend = workspace::open_backend(&workspace.dir, Some(&workspace.config))?;
+    let state = workspace::read_state(&*backend)?;
+    let registry_instances = workspace::configure_providers(&workspace, &state).await;
+    registry_instances?;
+    print_stdout(&format!(
+        "{}\n\nState: {}\nProviders: {}\n\nYou may now run `tenancy plan`.\n",
+        ui.green(&ui.bold("tenancy has been successfully initialized!")),
+        backend.describe(),
+        workspace::provider_types_available().join(", ")
+    ));
+    Ok(EXIT_OK)
+}
+
+/// Runs `validate`.
+pub fn validate(global: &GlobalArgs, args: &ValidateArgs, ui: Ui) -> Result<u8, CliError> {
+    let dir = workspace::config_dir(global);
+    let result = workspace::load(global, &args.vars);
+    if args.json {
+        let (valid, diagnostics) = match &result {
+            Ok(workspace) => (true, workspace.config.warnings.clone()),
+            Err(CliError::Diagnostics(_, diagnostics)) => (false, diagnostics.clone()),
+            Err(CliError::Message { message, .. }) => {
+                let json = serde_json::json!({"valid": false, "error_count": 1, "warning_count": 0, "diagnostics": [{"severity": "error", "summary": message}]});
+                print_stdout(&format!("{json:#}\n"));
+                return Ok(EXIT_ERROR);
+            }
+            Err(CliError::Exit(code)) => return Ok(*code),
+        };
+        let sources = match &result {
+            Ok(workspace) => workspace.config.sources.clone(),
+            Err(CliError::Diagnostics(sources, _)) => sources.clone(),
+            Err(_) => Default::default(),
+        };
+        print_stdout(&format!("{:#}\n", diagnostics.to_json(&sources, valid)));
+        return Ok(if valid { EXIT_OK } else { EXIT_ERROR });
+    }
+    let workspace = result?;
+    if !workspace.config.warnings.is_empty() {
+        ui.diagnostics(&workspace.config.sources, &workspace.config.warnings);
+    }
+    print_stdout(&format!(
+        "{} The configuration in `{}` is valid: {} resources.\n",
+        ui.green(&ui.bold("Success!")),
+        dir.display(),
+        workspace.desired.resources.len()
+    ));
+    Ok(EXIT_OK)
+}
+
+/// Runs `fmt`.
+pub fn fmt(global: &GlobalArgs, args: &FmtArgs, ui: Ui) -> Result<u8, CliError> {
+    let dir = workspace::config_dir(global);
+    let results = lang::format_dir(&dir, args.check || args.diff).map_err(|failure| match failure {
+        lang::FormatFailure::Diagnostics(sources, diagnostics) => CliError::Diagnostics(sources, diagnostics),
+        other => CliError::message(other.to_string(), None),
+    })?;
+    let mut changed = 0;
+    for result in results.iter().filter(|result| result.changed) {
+        changed += 1;
+        print_stdout(&format!("{}\n", result.path.display()));
+        if args.diff {
+            print_stdout(&unified_diff(&result.path.display().to_string(), &result.original, &result.formatted));
+        }
+    }
+    let _ = ui;
+    if args.check && changed > 0 {
+        Ok(EXIT_ERROR)
+    } else {
+        Ok(EXIT_OK)
+    }
+}
+
+fn unified_diff(name: &str, original: &str, formatted: &str) -> String {
+    similar::TextDiff::from_lines(original, formatted)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("old/{name}"), &format!("new/{name}"))
+        .to_string()
+}
+
+/// Runs `show`: a saved plan, or the state.
+pub fn show(global: &GlobalArgs, args: &ShowArgs, ui: Ui) -> Result<u8, CliError> {
+    if let Some(path) = &args.file {
+        let plan = plan::file::load(path)?;
+        let format = if args.json { PlanFormat::Json } else { args.format };
+        plan_cmd::print_plan(&plan, format, ui);
+        return Ok(EXIT_OK);
+    }
+    let state = read_state_only(global)?;
+    if args.json {
+        print_stdout(&format!("{:#}\n", state::format::to_json(&state)?));
+        return Ok(EXIT_OK);
+    }
+    if state.resources.is_empty() {
+        print_stdout("The state is empty. Run `tenancy apply` to create resources.\n");
+        return Ok(EXIT_OK);
+    }
+    let mut text = String::new();
+    for resource in state.resources.values() {
+        let _ = writeln!(text, "# {}:", resource.address);
+        let _ = writeln!(text, "resource \"{}\" \"{}\" {{", resource.type_name, resource.address);
+        let width = resource.attrs.keys().map(String::len).max().unwrap_or(0);
+        for (name, value) in &resource.attrs {
+            let _ = writeln!(text, "    {name:width$} = {value}");
+        }
+        text.push_str("}\n\n");
+    }
+    text.push_str(&crate::cli::apply_cmd::render_outputs(&state));
+    print_stdout(&text);
+    Ok(EXIT_OK)
+}
+
+/// Reads state without loading the configuration beyond its `tenancy`
+/// block.
+pub fn read_state_only(global: &GlobalArgs) -> Result<State, CliError> {
+    let dir = workspace::config_dir(global);
+    let config = lang::load(&dir, &workspace::var_inputs(&Default::default())).ok();
+    let backend = workspace::open_backend(&dir, config.as_ref())?;
+    workspace::read_state(&*backend)
+}
+
+/// Runs `output`.
+pub fn output(global: &GlobalArgs, args: &OutputArgs, _ui: Ui) -> Result<u8, CliError> {
+    let state = read_state_only(global)?;
+    if let Some(name) = &args.name {
+        let Some(output) = state.outputs.get(name) else {
+            return Err(CliError::message(
+                format!("output `{name}` is not in state"),
+                Some("Run `tenancy output` to list outputs, or `tenancy apply` to record new ones.".to_owned()),
+            ));
+        };
+        let text = if args.json {
+            format!("{:#}\n", output.value.to_json())
+        } else if args.raw {
+            match output.value.strip_marks() {
+                tenancy_sdk::Value::String(text) => format!("{text}\n"),
+                other => format!("{other}\n"),
+            }
+        } else if output.sensitive {
+            "<sensitive>\n".to_owned()
+        } else {
+            format!("{}\n", output.value)
+        };
+        print_stdout(&text);
+        return Ok(EXIT_OK);
+    }
+    if args.json {
+        let map: serde_json::Map<String, serde_json::Value> = state
+            .outputs
+            .iter()
+            .map(|(name, output)| {
+                let value = serde_json::json!({"sensitive": output.sensitive, "value": output.value.to_json()});
+                (name.clone(), value)
+            })
+            .collect();
+        print_stdout(&format!("{:#}\n", serde_json::Value::Object(map)));
+        return Ok(EXIT_OK);
+    }
+    let rendered = crate::cli::apply_cmd::render_outputs(&state);
+    print_stdout(rendered.trim_start_matches("\nOutputs:\n\n"));
+    Ok(EXIT_OK)
+}
+
+/// Runs `graph`.
+pub fn graph(global: &GlobalArgs, args: &GraphArgs) -> Result<u8, CliError> {
+    let workspace = workspace::load(global, &args.vars)?;
+    print_stdout(&workspace.graph.to_dot());
+    Ok(EXIT_OK)
+}
+
+/// Runs `tenants`: one row per tenant in state.
+pub fn tenants(global: &GlobalArgs, args: &TenantsArgs, _ui: Ui) -> Result<u8, CliError> {
+    let state = read_state_only(global)?;
+    let rows = tenant_rows(&state);
+    if args.json {
+        let json: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|row| {
+                serde_json::json!({
+                    "address": row[0], "id": row[1], "tier": row[2], "region": row[3],
+                    "databases": row[4].split(", ").filter(|text| !text.is_empty()).collect::<Vec<_>>(),
+                    "status": row[5],
+                })
+            })
+            .collect();
+        print_stdout(&format!("{:#}\n", serde_json::Value::Array(json)));
+        return Ok(EXIT_OK);
+    }
+    if rows.is_empty() {
+        print_stdout("No tenants in state. Run `tenancy apply` to create them.\n");
+        return Ok(EXIT_OK);
+    }
+    print_stdout(&table(&["ADDRESS", "ID", "TIER", "REGION", "DATABASES", "STATUS"], &rows));
+    Ok(EXIT_OK)
+}
+
+fn tenant_rows(state: &State) -> Vec<[String; 6]> {
+    let text = |value: Option<&tenancy_sdk::Value>| value.and_then(|value| value.as_str()).unwrap_or("-").to_owned();
+    state
+        .resources
+        .values()
+        .filter(|resource| resource.type_name == "catalog_tenant")
+        .map(|resource| {
+            let prefix = format!("{}.database.", resource.address);
+            let databases: Vec<&str> = state
+                .resources
+                .range(prefix.clone()..)
+                .take_while(|(address, _)| address.starts_with(&prefix))
+                .map(|(address, _)| &address[prefix.len()..])
+                .collect();
+            [
+                resource.address.clone(),
+                text(resource.attrs.get("tenant_id")),
+                text(resource.attrs.get("tier")),
+                text(resource.attrs.get("region")),
+                databases.join(", "),
+                text(resource.attrs.get("status")),
+            ]
+        })
+        .collect()
+}
+
+fn table(headers: &[&str], rows: &[[String; 6]]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|header| header.chars().count()).collect();
+    for row in rows {
+        for (column, cell) in row.iter().enumerate() {
+            widths[column] = widths[column].max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:width$}"))
+            .collect();
+        let _ = writeln!(text, "{}", padded.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    text
+}
+

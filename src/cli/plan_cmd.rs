@@ -1,0 +1,150 @@
+//! `tenancy plan`.
+
+use crate::cli::args::{GlobalArgs, PlanArgs, PlanFormat, PlanningArgs};
+use crate::cli::ui::Ui;
+use crate::cli::workspace::{self, Workspace};
+use crate::cli::{CliError, EXIT_CHANGES, EXIT_OK, print_stdout};
+use crate::plan::diff::DiffOptions;
+use crate::plan::{self, Plan, PlanError, PlanMode, PlanOptions, Planned};
+use crate::registry::Registry;
+use crate::render;
+use crate::state::{State, StateBackend};
+
+/// Runs `plan`.
+pub async fn plan(global: &GlobalArgs, args: &PlanArgs, ui: Ui) -> Result<u8, CliError> {
+    let workspace = workspace::load(global, &args.planning.vars)?;
+    let backend = workspace::open_backend(&workspace.dir, Some(&workspace.config))?;
+    let lock = backend.lock("plan")?;
+    let state = workspace::read_state(&*backend)?;
+    let registry = workspace::configure_providers(&workspace, &state).await?;
+    let mode = if args.destroy { PlanMode::Destroy } else { PlanMode::Normal };
+    let planned = make_plan(&workspace, &state, &registry, &args.planning, mode).await?;
+    drop(lock);
+
+    let format = if args.json { PlanFormat::Json } else { args.format };
+    print_plan(&planned.plan, format, ui);
+    if let Some(path) = &args.out {
+        plan::file::save(path, &planned.plan)?;
+        if format == PlanFormat::Text {
+            print_stdout(&format!(
+                "\nSaved the plan to: {}\n\nTo perform exactly these actions, run:\n    tenancy apply {}\n",
+                path.display(),
+                path.display()
+            ));
+        }
+    }
+    if args.detailed_exitcode && planned.plan.has_changes() {
+        Ok(EXIT_CHANGES)
+    } else {
+        Ok(EXIT_OK)
+    }
+}
+
+/// Makes a plan, turning engine failures into CLI errors.
+pub async fn make_plan(
+    workspace: &Workspace,
+    state: &State,
+    registry: &Registry,
+    args: &PlanningArgs,
+    mode: PlanMode,
+) -> Result<Planned, CliError> {
+    let options = PlanOptions {
+        mode,
+        refresh: args.refresh,
+        diff: DiffOptions {
+            targets: args.targets.clone(),
+            replace: args.replace.clone(),
+        },
+        config_digest: workspace.digest.clone(),
+    };
+    check_addresses(workspace, state, &options.diff)?;
+    plan::make_plan(&workspace.config, &workspace.desired, state, registry, &options)
+        .await
+        .map_err(|error| plan_error(workspace, error))
+}
+
+fn check_addresses(workspace: &Workspace, state: &State, options: &DiffOptions) -> Result<(), CliError> {
+    let known = |target: &str| {
+        workspace
+            .desired
+            .resources
+            .iter()
+            .map(|resource| resource.address.as_str())
+            .chain(state.resources.keys().map(String::as_str))
+            .any(|address| plan::diff::is_within(address, target))
+    };
+    for (flag, address) in options
+        .targets
+        .iter()
+        .map(|address| ("-target", address))
+        .chain(options.replace.iter().map(|address| ("-replace", address)))
+    {
+        if !known(address) {
+            return Err(CliError::message(
+                format!("{flag} `{address}` matches no resource in the configuration or state"),
+                Some("Use an address printed by `tenancy plan` or `tenancy state list`, such as `tenant.acme`.".to_owned()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn plan_error(workspace: &Workspace, error: PlanError) -> CliError {
+    match error {
+        PlanError::Outputs(diagnostics) => CliError::Diagnostics(workspace.config.sources.clone(), diagnostics),
+        PlanError::Refresh(errors) => {
+            let lines: Vec<String> = errors.iter().map(|error| format!("  {error}")).collect();
+            let hint = errors.iter().find_map(|error| error.hint.clone());
+            CliError::message(format!("failed to read the real objects:\n{}", lines.join("\n")), hint)
+        }
+        PlanError::Diff(errors) => {
+            let lines: Vec<String> = errors.iter().map(|error| format!("  {error}")).collect();
+            CliError::message(format!("failed to plan:\n{}", lines.join("\n")), None)
+        }
+    }
+}
+
+/// Prints a plan in the requested format to stdout.
+pub fn print_plan(plan: &Plan, format: PlanFormat, ui: Ui) {
+    let text = match format {
+        PlanFormat::Text => render::render_text(
+            plan,
+            &render::TextOptions {
+                color: ui.color,
+                ..render::TextOptions::default()
+            },
+        ),
+        PlanFormat::Json => {
+            let mut text = serde_json::to_string_pretty(&render::plan_json(plan)).unwrap_or_default();
+            text.push('\n');
+            text
+        }
+        PlanFormat::Markdown => render::render_markdown(plan),
+    };
+    print_stdout(&text);
+}
+
+/// Checks that a saved plan was made against this state and configuration.
+pub fn check_not_stale(plan: &Plan, state: &State, workspace: &Workspace, backend: &dyn StateBackend) -> Result<(), CliError> {
+    let state_exists = state.serial > 0 || !state.resources.is_empty();
+    let current_lineage = state_exists.then(|| state.lineage.clone());
+    let hint = Some("Make a new plan with `tenancy plan -out FILE` and apply that one.".to_owned());
+    if plan.base.lineage != current_lineage || plan.base.serial != state.serial {
+        return Err(CliError::message(
+            format!(
+                "saved plan is stale: it was made against serial {} of {}, which is now at serial {}",
+                plan.base.serial,
+                backend.describe(),
+                state.serial
+            ),
+            hint,
+        ));
+    }
+    if plan.base.config_digest != workspace.digest {
+        return Err(CliError::message(
+            "saved plan is stale: the configuration files changed after the plan was made".to_owned(),
+            hint,
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! Loading a configuration directory and opening its state, shared by the
+//! commands.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::cli::CliError;
+use crate::cli::args::{GlobalArgs, VarArgs};
+use crate::config::Config;
+use crate::graph::{self, ResourceGraph};
+use crate::lang::{self, VarInputs};
+use crate::lower::{self, Desired};
+use crate::registry::{self, Registry};
+use crate::state::{self, State, StateBackend};
+
+/// A loaded configuration with its resources and graph.
+pub struct Workspace {
+    /// The configuration directory.
+    pub dir: PathBuf,
+    /// The evaluated configuration.
+    pub config: Config,
+    /// Desired resources.
+    pub desired: Desired,
+    /// Their dependency graph.
+    pub graph: ResourceGraph,
+    /// SHA-256 of the configuration files.
+    pub digest: String,
+}
+
+/// Returns the configuration directory from `-chdir`.
+pub fn config_dir(global: &GlobalArgs) -> PathBuf {
+    global.chdir.clone().unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Loads, evaluates, checks and lowers the configuration.
+pub fn load(global: &GlobalArgs, vars: &VarArgs) -> Result<Workspace, CliError> {
+    let dir = config_dir(global);
+    if !dir.is_dir() {
+        return Err(CliError::message(
+            format!("configuration directory `{}` does not exist", dir.display()),
+            Some("Pass an existing directory with `-chdir=DIR`.".to_owned()),
+        ));
+    }
+    let inputs = var_inputs(vars);
+    let config = lang::load(&dir, &inputs).map_err(|failure| CliError::Diagnostics(failure.sources, failure.diagnostics))?;
+    let rules = lang::evaluate_policy_rules(&config);
+    if rules.has_errors() {
+        return Err(CliError::Diagnostics(config.sources.clone(), rules));
+    }
+    let desired = lower::lower(&config).map_err(|diagnostics| CliError::Diagnostics(config.sources.clone(), diagnostics))?;
+    let graph = graph::build_desired(&desired).map_err(|diagnostics| CliError::Diagnostics(config.sources.clone(), diagnostics))?;
+    let digest = config_digest(&config);
+    Ok(Workspace {
+        dir,
+        config,
+        desired,
+        graph,
+        digest,
+    })
+}
+
+/// Returns the variable inputs from flags and the environment.
+pub fn var_inputs(vars: &VarArgs) -> VarInputs {
+    let pairs = vars
+        .vars
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) => (name.to_owned(), value.to_owned()),
+            None => (pair.clone(), String::new()),
+        })
+        .collect();
+    VarInputs::from_env(pairs, vars.var_files.clone())
+}
+
+/// Returns the SHA-256 of the configuration files, in name order.
+pub fn config_digest(config: &Config) -> String {
+    let mut hasher = Sha256::new();
+    for file in &config.sources.files {
+        hasher.update(file.path.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        hasher.update(file.text.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Opens the state backend the configuration names (the local file by
+/// default).
+pub fn open_backend(dir: &Path, config: Option<&Config>) -> Result<Box<dyn StateBackend>, CliError> {
+    let block = config.and_then(|config| config.settings.state.as_ref());
+    state::open_backend(dir, block).map_err(CliError::from)
+}
+
+/// Reads state, or returns a new empty state when none exists yet.
+pub fn read_state(backend: &dyn StateBackend) -> Result<State, CliError> {
+    Ok(backend.read()?.unwrap_or_default())
+}
+
+/// Configures every provider instance that desired resources or state use.
+pub async fn configure_providers(workspace: &Workspace, state: &State) -> Result<Registry, CliError> {
+    let mut instances: BTreeSet<String> = workspace
+        .desired
+        .resources
+        .iter()
+        .map(|resource| resource.provider.clone())
+        .collect();
+    instances.extend(state.resources.values().map(|resource| resource.provider.clone()));
+    Registry::configure(&workspace.config, &instances, &workspace.dir)
+        .await
+        .map_err(|error| CliError::message(error.to_string(), error.hint()))
+}
+
+/// Returns the registry instance list for `state` alone, for commands that
+/// run without configuration.
+pub fn provider_types_available() -> Vec<&'static str> {
+    registry::provider_types()
+}

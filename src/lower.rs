@@ -1,0 +1,407 @@
+//! Lowering: turns the evaluated configuration into concrete resources.
+//!
+//! Each tier and security policy becomes a catalog resource, and each tenant
+//! becomes a catalog entry, a subscription and one resource per nested block,
+//! with stable addresses (`tenant.acme`, `tenant.acme.database.sqlite`,
+//! `tenant.studios["berlin"]`). A tenant's tier and policy reach its
+//! resources as plain attributes, so a plan shows what a tier change does to
+//! every tenant.
+
+use std::collections::HashMap;
+
+use tenancy_sdk::{Attrs, Value};
+
+use crate::config::{Component, ComponentKind, Config, ResourceBlock, SecurityPolicy, Tenant, Tier};
+use crate::lang::source::Span;
+use crate::lang::{Diagnostic, Diagnostics};
+use crate::registry;
+
+/// One resource the configuration asks for.
+#[derive(Debug, Clone)]
+pub struct DesiredResource {
+    /// The resource address.
+    pub address: String,
+    /// The resource type, such as `catalog_tenant`.
+    pub type_name: String,
+    /// The provider instance, such as `sqlite` or `postgres.eu`.
+    pub provider: String,
+    /// The configured attributes.
+    pub config: Attrs,
+    /// Addresses this resource depends on.
+    pub depends_on: Vec<String>,
+    /// The address of the owning tenant, if any.
+    pub tenant: Option<String>,
+    /// The configuration that produced the resource.
+    pub span: Span,
+}
+
+/// Every desired resource, with an index by address.
+#[derive(Debug, Clone, Default)]
+pub struct Desired {
+    /// Resources in a stable order: tiers, policies, tenants, resources.
+    pub resources: Vec<DesiredResource>,
+    /// Position of each address in `resources`.
+    pub index: HashMap<String, usize>,
+}
+
+impl Desired {
+    /// Returns the resource at an address.
+    pub fn get(&self, address: &str) -> Option<&DesiredResource> {
+        self.index.get(address).map(|&position| &self.resources[position])
+    }
+
+    fn push(&mut self, resource: DesiredResource, diagnostics: &mut Diagnostics) {
+        if self.index.contains_key(&resource.address) {
+            diagnostics.push(
+                Diagnostic::error("tenancy::lower::duplicate_address", "Duplicate resource address")
+                    .with_label(resource.span.clone(), format!("`{}` is declared again here", resource.address))
+                    .with_help("Give each resource a unique name."),
+            );
+            return;
+        }
+        self.index.insert(resource.address.clone(), self.resources.len());
+        self.resources.push(resource);
+    }
+}
+
+/// Lowers a configuration into desired resources.
+///
+/// Reports every problem together: an unknown provider instance, a database
+/// engine with no provider in this build, a `depends_on` naming nothing.
+pub fn lower(config: &Config) -> Result<Desired, Diagnostics> {
+    let mut desired = Desired::default();
+    let mut diagnostics = Diagnostics::default();
+    let tiers: HashMap<&str, &Tier> = config.tiers.iter().map(|tier| (tier.name.as_str(), tier)).collect();
+    let policies: HashMap<&str, &SecurityPolicy> = config
+        .security_policies
+        .iter()
+        .map(|policy| (policy.name.as_str(), policy))
+        .collect();
+
+    for tier in &config.tiers {
+        desired.push(lower_tier(tier), &mut diagnostics);
+    }
+    for policy in &config.security_policies {
+        desired.push(lower_policy(policy), &mut diagnostics);
+    }
+    for tenant in &config.tenants {
+        let Some(tier) = tiers.get(tenant.tier.as_str()) else {
+            diagnostics.push(
+                Diagnostic::error("tenancy::lower::unknown_tier", "Unknown tier")
+                    .with_label(tenant.span.clone(), format!("tier `{}` is not declared", tenant.tier))
+                    .with_help("Declare the tier with a `tier` block or use one that exists."),
+            );
+            continue;
+        };
+        let policy = tenant.security_policy.as_deref().and_then(|name| policies.get(name).copied());
+        for resource in lower_tenant(config, tenant, tier, policy, &mut diagnostics) {
+            desired.push(resource, &mut diagnostics);
+        }
+    }
+    for block in &config.resources {
+        if let Some(resource) = lower_resource_block(config, block, &mut diagnostics) {
+            desired.push(resource, &mut diagnostics);
+        }
+    }
+
+    check_dependencies(&desired, &mut diagnostics);
+    if diagnostics.has_errors() {
+        Err(diagnostics)
+    } else {
+        Ok(desired)
+    }
+}
+
+fn attrs<const N: usize>(pairs: [(&str, Value); N]) -> Attrs {
+    pairs.into_iter().map(|(key, value)| (key.to_owned(), value)).collect()
+}
+
+fn get(attrs: &Attrs, name: &str) -> Value {
+    attrs.get(name).cloned().unwrap_or(Value::Null)
+}
+
+fn lower_tier(tier: &Tier) -> DesiredResource {
+    let mut config = attrs([("name", Value::string(&tier.name))]);
+    for name in ["price", "currency", "billing_cycle", "trial_days", "limits", "features", "usage_prices", "description"] {
+        config.insert(name.to_owned(), get(&tier.attrs, name));
+    }
+    DesiredResource {
+        address: format!("tier.{}", tier.name),
+        type_name: "catalog_tier".to_owned(),
+        provider: registry::CATALOG_INSTANCE.to_owned(),
+        config,
+        depends_on: Vec::new(),
+        tenant: None,
+        span: tier.span.clone(),
+    }
+}
+
+fn lower_policy(policy: &SecurityPolicy) -> DesiredResource {
+    let mut config = policy.attrs.clone();
+    config.insert("name".to_owned(), Value::string(&policy.name));
+    DesiredResource {
+        address: format!("security_policy.{}", policy.name),
+        type_name: "catalog_security_policy".to_owned(),
+        provider: registry::CATALOG_INSTANCE.to_owned(),
+        config,
+        depends_on: Vec::new(),
+        tenant: None,
+        span: policy.span.clone(),
+    }
+}
+
+fn lower_tenant(
+    config: &Config,
+    tenant: &Tenant,
+    tier: &Tier,
+    policy: Option<&SecurityPolicy>,
+    diagnostics: &mut Diagnostics,
+) -> Vec<DesiredResource> {
+    let address = tenant.address();
+    let id = Value::string(&tenant.id);
+    let tier_address = format!("tier.{}", tier.name);
+    let mut tenant_depends = vec![tier_address.clone()];
+    if let Some(policy) = policy {
+        tenant_depends.push(format!("security_policy.{}", policy.name));
+    }
+    tenant_depends.extend(depends_on_of(tenant));
+
+    let databases: Vec<Value> = tenant
+        .components
+        .iter()
+        .filter(|component| component.kind == ComponentKind::Database)
+        .map(|component| Value::string(&component.label))
+        .collect();
+    let entry = attrs([
+        ("tenant_id", id.clone()),
+        ("display_name", get(&tenant.attrs, "name")),
+        ("tier", Value::string(&tier.name)),
+        ("security_policy", policy.map_or(Value::Null, |policy| Value::string(&policy.name))),
+        ("region", get(&tenant.attrs, "region")),
+        ("labels", get(&tenant.attrs, "labels")),
+        ("status", get(&tenant.attrs, "status")),
+        ("contact_email", get(&tenant.attrs, "contact_email")),
+        ("databases", Value::List(databases)),
+    ]);
+    let subscription = attrs([
+        ("tenant_id", id.clone()),
+        ("tier", Value::string(&tier.name)),
+        ("price", get(&tier.attrs, "price")),
+        ("currency", get(&tier.attrs, "currency")),
+        ("billing_cycle", get(&tier.attrs, "billing_cycle")),
+        ("trial_days", get(&tier.attrs, "trial_days")),
+    ]);
+
+    let owned = |suffix: &str, type_name: &str, provider: String, config: Attrs, span: &Span| DesiredResource {
+        address: format!("{address}.{suffix}"),
+        type_name: type_name.to_owned(),
+        provider,
+        config,
+        depends_on: vec![address.clone()],
+        tenant: Some(address.clone()),
+        span: span.clone(),
+    };
+
+    let mut resources = vec![
+        DesiredResource {
+            address: address.clone(),
+            type_name: "catalog_tenant".to_owned(),
+            provider: registry::CATALOG_INSTANCE.to_owned(),
+            config: entry,
+            depends_on: tenant_depends,
+            tenant: Some(address.clone()),
+            span: tenant.span.clone(),
+        },
+        owned("subscription", "catalog_subscription", registry::CATALOG_INSTANCE.to_owned(), subscription, &tenant.span),
+    ];
+    resources[1].depends_on.push(tier_address);
+
+    for component in &tenant.components {
+        let settings = TenantSettings { tenant, tier, policy };
+        let Some((type_name, provider, config)) = lower_component(config, component, &settings, diagnostics) else {
+            continue;
+        };
+        let suffix = match component.kind {
+            ComponentKind::Monitoring => "monitoring".to_owned(),
+            kind => format!("{}.{}", kind.keyword(), component.label),
+        };
+        resources.push(owned(&suffix, type_name, provider, config, &component.span));
+    }
+    resources
+}
+
+fn depends_on_of(tenant: &Tenant) -> Vec<String> {
+    match tenant.attrs.get("depends_on").and_then(Value::as_list) {
+        Some(items) => items.iter().filter_map(|item| item.as_str().map(str::to_owned)).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The tier and policy of the tenant a component belongs to.
+struct TenantSettings<'a> {
+    tenant: &'a Tenant,
+    tier: &'a Tier,
+    policy: Option<&'a SecurityPolicy>,
+}
+
+impl TenantSettings<'_> {
+    fn limit(&self, name: &str) -> Option<f64> {
+        self.tier.attrs.get("limits")?.as_map()?.get(name)?.as_f64()
+    }
+
+    fn policy_value(&self, name: &str) -> Value {
+        self.policy.map_or(Value::Null, |policy| get(&policy.attrs, name))
+    }
+
+    fn policy_flag(&self, name: &str) -> bool {
+        self.policy_value(name).as_bool().unwrap_or(false)
+    }
+
+    fn policy_seconds_as_ms(&self, name: &str) -> Value {
+        match self.policy_value(name).as_f64() {
+            Some(seconds) => Value::Number(seconds * 1000.0),
+            None => Value::Null,
+        }
+    }
+
+    /// Returns true for policies that name a compliance framework or require
+    /// MFA: those forbid dangerous commands on shared servers.
+    fn is_strict(&self) -> bool {
+        let frameworks = self.policy_value("compliance");
+        let has_frameworks = frameworks.as_list().is_some_and(|items| !items.is_empty());
+        has_frameworks || self.policy_flag("mfa_required")
+    }
+}
+
+fn lower_component(
+    config: &Config,
+    component: &Component,
+    settings: &TenantSettings<'_>,
+    diagnostics: &mut Diagnostics,
+) -> Option<(&'static str, String, Attrs)> {
+    let Some((provider_type, type_name)) = registry::component_resource(component.kind, &component.label) else {
+        diagnostics.push(
+            Diagnostic::error("tenancy::lower::unsupported_component", "Unsupported block")
+                .with_label(
+                    component.span.clone(),
+                    format!("no provider manages `{} \"{}\"`", component.kind.keyword(), component.label),
+                )
+                .with_help(registry::component_help(component.kind)),
+        );
+        return None;
+    };
+    let provider = resolve_instance(config, provider_type, component.provider.as_deref(), &component.span, diagnostics)?;
+    let id = Value::string(&settings.tenant.id);
+    let mut attrs = component.attrs.clone();
+    attrs.insert("tenant_id".to_owned(), id);
+
+    match type_name {
+        "sqlite_database" => {
+            let max_size = settings.limit("storage_gb").map_or(Value::Null, |gb| Value::Number(gb * 1024.0));
+            attrs.insert("max_size_mb".to_owned(), max_size);
+            let secure_delete = settings.policy_flag("encryption_at_rest") || !settings.policy_value("retention_days").is_null();
+            attrs.insert("secure_delete".to_owned(), Value::Bool(secure_delete));
+            attrs.insert("audit_logging".to_owned(), Value::Bool(settings.policy_flag("audit_logging")));
+            attrs.insert("encryption_at_rest".to_owned(), Value::Bool(settings.policy_flag("encryption_at_rest")));
+        }
+        "postgres_database" => {
+            let connections = settings.limit("connections").map_or(Value::Number(-1.0), Value::Number);
+            attrs.insert("connection_limit".to_owned(), connections);
+            attrs.insert("statement_timeout_ms".to_owned(), settings.policy_seconds_as_ms("statement_timeout_seconds"));
+            attrs.insert("idle_timeout_ms".to_owned(), settings.policy_seconds_as_ms("idle_timeout_seconds"));
+            attrs.insert("password_rotation_days".to_owned(), settings.policy_value("password_rotation_days"));
+            attrs.insert("audit_logging".to_owned(), Value::Bool(settings.policy_flag("audit_logging")));
+            attrs.insert("ssl_required".to_owned(), Value::Bool(settings.policy.is_some()));
+        }
+        "redis_user" => {
+            if attrs.get("key_prefix").is_none_or(Value::is_null) {
+                attrs.insert("key_prefix".to_owned(), Value::string(&settings.tenant.id));
+            }
+            let strict = settings.is_strict();
+            attrs.insert("strict".to_owned(), Value::Bool(strict));
+            let categories: &[&str] = if strict { &["+@all", "-@dangerous"] } else { &["+@all"] };
+            attrs.insert(
+                "command_categories".to_owned(),
+                Value::List(categories.iter().map(|category| Value::string(*category)).collect()),
+            );
+        }
+        "catalog_monitoring" => {}
+        _ => {
+            let region = get(&settings.tenant.attrs, "region");
+            attrs.entry("region".to_owned()).or_insert(region);
+            attrs.insert("tier".to_owned(), Value::string(&settings.tier.name));
+            let policy_name = settings.policy.map_or(Value::Null, |policy| Value::string(&policy.name));
+            attrs.insert("security_policy".to_owned(), policy_name);
+            attrs.insert("allowed_networks".to_owned(), settings.policy_value("allowed_networks"));
+            if attrs.get("retention_days").is_none_or(Value::is_null) {
+                attrs.insert("retention_days".to_owned(), settings.policy_value("retention_days"));
+            }
+        }
+    }
+    Some((type_name, provider, attrs))
+}
+
+fn lower_resource_block(config: &Config, block: &ResourceBlock, diagnostics: &mut Diagnostics) -> Option<DesiredResource> {
+    let Some(provider_type) = registry::provider_for_resource_type(&block.type_name) else {
+        diagnostics.push(
+            Diagnostic::error("tenancy::lower::unknown_resource_type", "Unknown resource type")
+                .with_label(block.span.clone(), format!("no provider manages `{}`", block.type_name))
+                .with_help(format!("Known resource types: {}.", registry::resource_types().join(", "))),
+        );
+        return None;
+    };
+    let provider = resolve_instance(config, provider_type, block.provider.as_deref(), &block.span, diagnostics)?;
+    Some(DesiredResource {
+        address: format!("{}.{}", block.type_name, block.name),
+        type_name: block.type_name.clone(),
+        provider,
+        config: block.attrs.clone(),
+        depends_on: block.depends_on.clone(),
+        tenant: None,
+        span: block.span.clone(),
+    })
+}
+
+/// Resolves a `provider` attribute to a declared instance, or the default
+/// instance of the type when the attribute is absent.
+fn resolve_instance(
+    config: &Config,
+    provider_type: &str,
+    requested: Option<&str>,
+    span: &Span,
+    diagnostics: &mut Diagnostics,
+) -> Option<String> {
+    let Some(requested) = requested else {
+        return Some(provider_type.to_owned());
+    };
+    let declared = config.providers.iter().any(|block| block.instance() == requested);
+    let matches_type = requested.split('.').next() == Some(provider_type);
+    if declared && matches_type {
+        return Some(requested.to_owned());
+    }
+    let help = if matches_type {
+        format!("Declare it with `provider \"{provider_type}\" {{ alias = \"...\" }}`, or remove the `provider` attribute.")
+    } else {
+        format!("This block needs a `{provider_type}` provider instance, such as `{provider_type}` or `{provider_type}.ALIAS`.")
+    };
+    diagnostics.push(
+        Diagnostic::error("tenancy::lower::unknown_provider_instance", "Unknown provider instance")
+            .with_label(span.clone(), format!("provider `{requested}` is not declared"))
+            .with_help(help),
+    );
+    None
+}
+
+fn check_dependencies(desired: &Desired, diagnostics: &mut Diagnostics) {
+    for resource in &desired.resources {
+        for dependency in &resource.depends_on {
+            if !desired.index.contains_key(dependency) {
+                diagnostics.push(
+                    Diagnostic::error("tenancy::lower::unknown_dependency", "Unknown dependency")
+                        .with_label(resource.span.clone(), format!("`{dependency}` is not a resource of this configuration"))
+                        .with_help("Use the address of a declared tier, policy, tenant or resource in `depends_on`."),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Diff: compares desired resources with refreshed state and chooses an
+//! action for each.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use tenancy_sdk::{Attrs, Value};
+
+use crate::lower::Desired;
+use crate::plan::model::{Action, ActionReason, PlanMode, ResourceChange};
+use crate::plan::refresh::same_attrs;
+use crate::registry::Registry;
+use crate::state::ResourceState;
+
+/// Options that narrow or force parts of a plan.
+#[derive(Debug, Clone, Default)]
+pub struct DiffOptions {
+    /// Plan only these addresses, what they own and what they depend on.
+    pub targets: Vec<String>,
+    /// Replace these addresses even if nothing changed.
+    pub replace: Vec<String>,
+}
+
+/// A provider's refusal to plan one resource.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to plan `{address}`: {message}")]
+pub struct DiffError {
+    /// The resource address.
+    pub address: String,
+    /// The provider's message.
+    pub message: String,
+}
+
+/// Returns one change per resource of `desired` and `current`, sorted by
+/// address.
+pub fn diff(
+    mode: PlanMode,
+    desired: &Desired,
+    current: &BTreeMap<String, ResourceState>,
+    registry: &Registry,
+    options: &DiffOptions,
+) -> Result<Vec<ResourceChange>, Vec<DiffError>> {
+    let selected = select_targets(desired, current, &options.targets);
+    let replace: HashSet<&str> = options.replace.iter().map(String::as_str).collect();
+    let mut changes = Vec::with_capacity(desired.resources.len() + 1);
+    let mut errors = Vec::new();
+
+    if mode == PlanMode::Normal {
+        for resource in &desired.resources {
+            if !selected.as_ref().is_none_or(|set| set.contains(resource.address.as_str())) {
+                continue;
+            }
+            let prior = current.get(&resource.address);
+            let Some(instance) = registry.get(&resource.provider) else {
+                errors.push(DiffError {
+                    address: resource.address.clone(),
+                    message: format!("provider `{}` is not configured", resource.provider),
+                });
+                continue;
+            };
+            let planned = instance
+                .provider
+                .plan(&resource.type_name, prior.map(|prior| &prior.attrs), &resource.config);
+            let planned = match planned {
+                Ok(planned) => planned,
+                Err(error) => {
+                    errors.push(DiffError {
+                        address: resource.address.clone(),
+                        message: error.message,
+                    });
+                    continue;
+                }
+            };
+            let forced = replace.contains(resource.address.as_str());
+            let (action, reason) = choose_action(prior, &planned.planned, &planned.requires_replace, forced);
+            changes.push(ResourceChange {
+                address: resource.address.clone(),
+                type_name: resource.type_name.clone(),
+                provider: resource.provider.clone(),
+                action,
+                reason,
+                before: prior.map(|prior| prior.attrs.clone()),
+                after: Some(planned.planned),
+                replace_paths: planned.requires_replace,
+                depends_on: resource.depends_on.clone(),
+                tenant: resource.tenant.clone(),
+            });
+        }
+    }
+
+    for (address, resource) in current {
+        let keep = mode == PlanMode::Normal && desired.index.contains_key(address);
+        let in_scope = selected.as_ref().is_none_or(|set| set.contains(address.as_str()));
+        if keep || !in_scope {
+            continue;
+        }
+        let reason = match mode {
+            PlanMode::Normal => ActionReason::DeleteBecauseNoResource,
+            PlanMode::Destroy => ActionReason::DeleteBecauseDestroy,
+        };
+        changes.push(ResourceChange {
+            address: address.clone(),
+            type_name: resource.type_name.clone(),
+            provider: resource.provider.clone(),
+            action: Action::Delete,
+            reason: Some(reason),
+            before: Some(resource.attrs.clone()),
+            after: None,
+            replace_paths: Vec::new(),
+            depends_on: resource.dependencies.clone(),
+            tenant: owning_tenant(address),
+        });
+    }
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    changes.sort_by(|left, right| left.address.cmp(&right.address));
+    Ok(changes)
+}
+
+fn choose_action(
+    prior: Option<&ResourceState>,
+    planned: &Attrs,
+    requires_replace: &[String],
+    forced: bool,
+) -> (Action, Option<ActionReason>) {
+    let Some(prior) = prior else {
+        return (Action::Create, None);
+    };
+    if forced {
+        return (Action::Replace, Some(ActionReason::ReplaceByRequest));
+    }
+    if !requires_replace.is_empty() {
+        return (Action::Replace, Some(ActionReason::ReplaceBecauseAttribute));
+    }
+    let unchanged = same_attrs(&prior.attrs, planned) && !planned.values().any(Value::contains_unknown);
+    if unchanged {
+        (Action::NoOp, None)
+    } else {
+        (Action::Update, None)
+    }
+}
+
+/// Returns the tenant address that owns an address: `tenant.acme` for
+/// `tenant.acme.database.sqlite`.
+pub fn owning_tenant(address: &str) -> Option<String> {
+    let rest = address.strip_prefix("tenant.")?;
+    let name_end = rest.find(['.', '[']).unwrap_or(rest.len());
+    let mut end = "tenant.".len() + name_end;
+    if address[end..].starts_with('[') {
+        end += address[end..].find(']')? + 1;
+    }
+    Some(address[..end].to_owned())
+}
+
+/// Returns true when `address` is `target` or something `target` owns.
+pub fn is_within(address: &str, target: &str) -> bool {
+    address == target
+        || address
+            .strip_prefix(target)
+            .is_some_and(|rest| rest.starts_with('.') || (rest.starts_with('[') && !target.ends_with(']')))
+}
+
+/// Resolves `-target` addresses to the set of addresses to plan: each
+/// target, everything it owns, and everything those depend on.
+fn select_targets<'a>(
+    desired: &'a Desired,
+    current: &'a BTreeMap<String, ResourceState>,
+    targets: &[String],
+) -> Option<HashSet<&'a str>> {
+    if targets.is_empty() {
+        return None;
+    }
+    let all: BTreeSet<&str> = desired
+        .resources
+        .iter()
+        .map(|resource| resource.address.as_str())
+        .chain(current.keys().map(String::as_str))
+        .collect();
+    let mut selected = HashSet::new();
+    let mut pending: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|address| targets.iter().any(|target| is_within(address, target)))
+        .collect();
+    while let Some(address) = pending.pop() {
+        if !selected.insert(address) {
+            continue;
+        }
+        if let Some(resource) = desired.get(address) {
+            pending.extend(resource.depends_on.iter().map(String::as_str));
+        }
+    }
+    Some(selected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owning_tenant_of_nested_address() {
+        assert_eq!(owning_tenant("tenant.acme.database.sqlite").as_deref(), Some("tenant.acme"));
+        assert_eq!(owning_tenant("tenant.acme").as_deref(), Some("tenant.acme"));
+        assert_eq!(
+            owning_tenant("tenant.studios[\"berlin\"].subscription").as_deref(),
+            Some("tenant.studios[\"berlin\"]")
+        );
+        assert_eq!(owning_tenant("tier.pro"), None);
+    }
+
+    #[test]
+    fn within_covers_owned_addresses_only() {
+        assert!(is_within("tenant.acme.database.sqlite", "tenant.acme"));
+        assert!(is_within("tenant.studios[\"berlin\"]", "tenant.studios"));
+        assert!(!is_within("tenant.acme2", "tenant.acme"));
+        assert!(!is_within("tenant.studios[\"b\"]", "tenant.studios[\"a\"]"));
+    }
+}

@@ -1,0 +1,138 @@
+//! Planning: refresh, diff and the plan model.
+//!
+//! [`make_plan`] is the entry point: it applies `moved` blocks to the
+//! recorded state, refreshes it through the providers, diffs it with the
+//! desired resources and evaluates the outputs.
+
+pub mod diff;
+pub mod file;
+pub mod model;
+pub mod outputs;
+pub mod refresh;
+
+pub use model::*;
+
+use std::collections::BTreeMap;
+
+use crate::config::Config;
+use crate::lang::Diagnostics;
+use crate::lower::Desired;
+use crate::registry::Registry;
+use crate::state::{ResourceState, State};
+
+/// What to plan.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// Normal or destroy.
+    pub mode: PlanMode,
+    /// Whether to read the real objects first (`-refresh=false` skips it).
+    pub refresh: bool,
+    /// `-target` and `-replace`.
+    pub diff: diff::DiffOptions,
+    /// SHA-256 of the configuration files.
+    pub config_digest: String,
+}
+
+/// Failure to make a plan.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Providers failed to read some resources.
+    #[error("failed to refresh {} resource(s)", .0.len())]
+    Refresh(Vec<refresh::RefreshError>),
+    /// Providers failed to plan some resources.
+    #[error("failed to plan {} resource(s)", .0.len())]
+    Diff(Vec<diff::DiffError>),
+    /// Output expressions failed to evaluate.
+    #[error("failed to evaluate outputs")]
+    Outputs(Diagnostics),
+}
+
+/// A plan with the refreshed resources it was made from.
+#[derive(Debug)]
+pub struct Planned {
+    /// The plan.
+    pub plan: Plan,
+    /// Resources as refreshed (or as recorded, without refresh), after
+    /// `moved` blocks.
+    pub current: BTreeMap<String, ResourceState>,
+}
+
+/// Makes a plan for `desired` against `state`.
+pub async fn make_plan(
+    config: &Config,
+    desired: &Desired,
+    state: &State,
+    registry: &Registry,
+    options: &PlanOptions,
+) -> Result<Planned, PlanError> {
+    let mut moved_state = state.clone();
+    apply_moved(config, &mut moved_state);
+
+    let (current, drift) = if options.refresh {
+        let refreshed = refresh::refresh(&moved_state, registry).await.map_err(PlanError::Refresh)?;
+        (refreshed.resources, refreshed.drift)
+    } else {
+        (moved_state.resources.clone(), Vec::new())
+    };
+
+    let mut changes = diff::diff(options.mode, desired, &current, registry, &options.diff).map_err(PlanError::Diff)?;
+    mark_missing_objects(&mut changes, &drift);
+    let outputs = match options.mode {
+        PlanMode::Normal => outputs::plan_outputs(config, desired, &changes, state).map_err(PlanError::Outputs)?,
+        PlanMode::Destroy => outputs::destroy_outputs(state),
+    };
+
+    let plan = Plan {
+        mode: options.mode,
+        base: PlanBase {
+            lineage: Some(state.lineage.clone()).filter(|_| state.serial > 0 || !state.resources.is_empty()),
+            serial: state.serial,
+            config_digest: options.config_digest.clone(),
+        },
+        changes,
+        drift,
+        outputs,
+        targets: options.diff.targets.clone(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        variables: config
+            .variables
+            .iter()
+            .map(|(name, variable)| (name.clone(), variable.value.clone()))
+            .collect(),
+    };
+    Ok(Planned { plan, current })
+}
+
+/// Marks creates of objects that refresh found deleted, so the plan says why.
+fn mark_missing_objects(changes: &mut [ResourceChange], drift: &[Drift]) {
+    for change in changes.iter_mut().filter(|change| change.action == Action::Create) {
+        let deleted = drift
+            .binary_search_by(|entry| entry.address.as_str().cmp(&change.address))
+            .is_ok_and(|position| drift[position].after.is_none());
+        if deleted {
+            change.reason = Some(ActionReason::CreateBecauseMissing);
+        }
+    }
+}
+
+/// Renames state addresses as `moved` blocks say, with everything each
+/// moved address owns, unless the new address is taken already.
+pub fn apply_moved(config: &Config, state: &mut State) {
+    for moved in &config.moved {
+        let renames: Vec<(String, String)> = state
+            .resources
+            .keys()
+            .filter(|address| diff::is_within(address, &moved.from))
+            .map(|address| (address.clone(), format!("{}{}", moved.to, &address[moved.from.len()..])))
+            .collect();
+        for (from, to) in renames {
+            if state.resources.contains_key(&to) {
+                continue;
+            }
+            if let Some(mut resource) = state.resources.remove(&from) {
+                resource.address = to.clone();
+                state.resources.insert(to, resource);
+            }
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! The plan: what apply will do, resource by resource.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tenancy_sdk::{Attrs, Value};
+
+/// The action planned for one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Nothing changes.
+    NoOp,
+    /// The resource is created.
+    Create,
+    /// The resource is changed in place.
+    Update,
+    /// The resource is deleted, then created again.
+    Replace,
+    /// The resource is deleted.
+    Delete,
+}
+
+impl Action {
+    /// Returns the action list in the shape of Terraform's JSON plan.
+    pub fn terraform_actions(self) -> &'static [&'static str] {
+        match self {
+            Action::NoOp => &["no-op"],
+            Action::Create => &["create"],
+            Action::Update => &["update"],
+            Action::Replace => &["delete", "create"],
+            Action::Delete => &["delete"],
+        }
+    }
+
+    /// Returns the symbol shown before the resource in a rendered plan.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::NoOp => " ",
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+
+    /// Returns the phrase used in headings: "will be created".
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Action::NoOp => "is unchanged",
+            Action::Create => "will be created",
+            Action::Update => "will be updated in place",
+            Action::Replace => "must be replaced",
+            Action::Delete => "will be destroyed",
+        }
+    }
+}
+
+/// Why an action was chosen, when the attributes alone do not say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionReason {
+    /// `-replace` named the resource.
+    ReplaceByRequest,
+    /// A change to an attribute that forces replacement.
+    ReplaceBecauseAttribute,
+    /// The resource is no longer in the configuration.
+    DeleteBecauseNoResource,
+    /// The object was deleted outside tenancy and is created again.
+    CreateBecauseMissing,
+    /// `tenancy destroy` was run.
+    DeleteBecauseDestroy,
+}
+
+/// The planned change of one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    /// The resource address, such as `tenant.acme.database.sqlite`.
+    pub address: String,
+    /// The resource type.
+    pub type_name: String,
+    /// The provider instance, such as `sqlite` or `postgres.eu`.
+    pub provider: String,
+    /// The planned action.
+    pub action: Action,
+    /// Why the action was chosen, when it needs saying.
+    pub reason: Option<ActionReason>,
+    /// Attributes before the change (after refresh); `None` on create.
+    pub before: Option<Attrs>,
+    /// Attributes after the change, with unknown values; `None` on delete.
+    pub after: Option<Attrs>,
+    /// Attributes whose change forces the replacement.
+    pub replace_paths: Vec<String>,
+    /// Addresses this resource depends on.
+    pub depends_on: Vec<String>,
+    /// The tenant that owns the resource, if any.
+    pub tenant: Option<String>,
+}
+
+/// A difference between recorded state and the real object, found by
+/// refresh: a change made outside tenancy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    /// The resource address.
+    pub address: String,
+    /// The resource type.
+    pub type_name: String,
+    /// The provider instance.
+    pub provider: String,
+    /// Attributes as recorded in state.
+    pub before: Attrs,
+    /// Attributes as read from the real object; `None` when it was deleted.
+    pub after: Option<Attrs>,
+}
+
+/// The planned value of one output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputChange {
+    /// Output name.
+    pub name: String,
+    /// The action on the output.
+    pub action: Action,
+    /// Value before, if the output existed.
+    pub before: Option<Value>,
+    /// Value after, possibly unknown; `None` when the output is removed.
+    pub after: Option<Value>,
+    /// Whether the output is sensitive.
+    pub sensitive: bool,
+}
+
+/// What a plan was made against, so a saved plan can be checked before apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanBase {
+    /// Lineage of the state the plan was made against (`None` for no state).
+    pub lineage: Option<String>,
+    /// Serial of that state.
+    pub serial: u64,
+    /// SHA-256 of the configuration files, in name order.
+    pub config_digest: String,
+}
+
+/// The kind of run the plan is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanMode {
+    /// Converge on the configuration.
+    Normal,
+    /// Destroy every resource.
+    Destroy,
+}
+
+/// A complete plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The kind of run.
+    pub mode: PlanMode,
+    /// What the plan was made against.
+    pub base: PlanBase,
+    /// One change per resource, in address order, including no-ops.
+    pub changes: Vec<ResourceChange>,
+    /// Changes made outside tenancy, found by refresh.
+    pub drift: Vec<Drift>,
+    /// Planned output values.
+    pub outputs: Vec<OutputChange>,
+    /// Addresses given with `-target`, if any.
+    pub targets: Vec<String>,
+    /// When the plan was made (RFC 3339).
+    pub created_at: String,
+    /// Variable values the plan was made with, sensitive ones marked.
+    pub variables: BTreeMap<String, Value>,
+}
+
+/// Counts of planned actions, for the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Resources to create (replacements count here too).
+    pub add: usize,
+    /// Resources to change in place.
+    pub change: usize,
+    /// Resources to destroy (replacements count here too).
+    pub destroy: usize,
+}
+
+impl Plan {
+    /// Returns the counts for "Plan: N to add, N to change, N to destroy."
+    pub fn summary(&self) -> Summary {
+        let mut summary = Summary::default();
+        for change in &self.changes {
+            match change.action {
+                Action::NoOp => {}
+                Action::Create => summary.add += 1,
+                Action::Update => summary.change += 1,
+                Action::Replace => {
+                    summary.add += 1;
+                    summary.destroy += 1;
+                }
+                Action::Delete => summary.destroy += 1,
+            }
+        }
+        summary
+    }
+
+    /// Returns true when any resource or output would change.
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|change| change.action != Action::NoOp)
+            || self.outputs.iter().any(|output| output.action != Action::NoOp)
+    }
+}

@@ -1,0 +1,181 @@
+//! Refresh: reads the real objects behind every resource in state.
+//!
+//! Resources are grouped by provider instance and each provider receives
+//! one batched read, so a provider that can answer many objects with one
+//! query (the catalog) does so.
+
+use std::collections::BTreeMap;
+
+use tenancy_sdk::{Attrs, ReadRequest, Value};
+
+use crate::plan::model::Drift;
+use crate::registry::Registry;
+use crate::state::{ResourceState, State};
+
+/// Failure to read one resource during refresh.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to refresh `{address}`: {message}")]
+pub struct RefreshError {
+    /// The resource address.
+    pub address: String,
+    /// The provider's message.
+    pub message: String,
+    /// The provider's hint.
+    pub hint: Option<String>,
+}
+
+/// The result of a refresh.
+#[derive(Debug, Default)]
+pub struct Refreshed {
+    /// Resources as read from the real world; deleted objects are absent.
+    pub resources: BTreeMap<String, ResourceState>,
+    /// Differences between state and the real objects.
+    pub drift: Vec<Drift>,
+}
+
+/// Reads every resource of `state` through its provider.
+///
+/// Resources whose provider instance is not configured are kept as
+/// recorded, since nothing can read them.
+pub async fn refresh(state: &State, registry: &Registry) -> Result<Refreshed, Vec<RefreshError>> {
+    let mut by_instance: BTreeMap<&str, Vec<&ResourceState>> = BTreeMap::new();
+    for resource in state.resources.values() {
+        by_instance.entry(resource.provider.as_str()).or_default().push(resource);
+    }
+
+    let mut reads = Vec::new();
+    for (instance_name, resources) in by_instance {
+        let Some(instance) = registry.get(instance_name) else {
+            continue;
+        };
+        let provider = instance.provider.clone();
+        let requests: Vec<ReadRequest> = resources
+            .iter()
+            .map(|resource| ReadRequest {
+                type_name: resource.type_name.clone(),
+                address: resource.address.clone(),
+                prior: resource.attrs.clone(),
+            })
+            .collect();
+        reads.push(async move {
+            let results = provider.read(&requests).await;
+            (requests, results)
+        });
+    }
+    let finished = futures_join_all(reads).await;
+
+    let mut refreshed = Refreshed {
+        resources: state.resources.clone(),
+        drift: Vec::new(),
+    };
+    let mut errors = Vec::new();
+    for (requests, results) in finished {
+        for (request, result) in requests.into_iter().zip(results) {
+            let recorded = &state.resources[&request.address];
+            match result {
+                Ok(Some(attrs)) => {
+                    let attrs = mark_sensitive(registry, recorded, attrs);
+                    if !same_attrs(&recorded.attrs, &attrs) {
+                        refreshed.drift.push(drift(recorded, Some(attrs.clone())));
+                    }
+                    if let Some(entry) = refreshed.resources.get_mut(&request.address) {
+                        entry.attrs = attrs;
+                    }
+                }
+                Ok(None) => {
+                    refreshed.drift.push(drift(recorded, None));
+                    refreshed.resources.remove(&request.address);
+                }
+                Err(error) => errors.push(RefreshError {
+                    address: request.address,
+                    message: error.message,
+                    hint: error.hint,
+                }),
+            }
+        }
+    }
+    if errors.is_empty() {
+        refreshed.drift.sort_by(|left, right| left.address.cmp(&right.address));
+        Ok(refreshed)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Runs futures concurrently on the current task and returns their outputs
+/// in order.
+async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F: Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut outputs = Vec::with_capacity(handles.len());
+    for handle in handles {
+        match handle.await {
+            Ok(output) => outputs.push(output),
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        }
+    }
+    outputs
+}
+
+fn drift(recorded: &ResourceState, after: Option<Attrs>) -> Drift {
+    Drift {
+        address: recorded.address.clone(),
+        type_name: recorded.type_name.clone(),
+        provider: recorded.provider.clone(),
+        before: recorded.attrs.clone(),
+        after,
+    }
+}
+
+/// Wraps the attributes the schema declares sensitive, so values read back
+/// from a provider never lose the mark.
+pub fn mark_sensitive(registry: &Registry, resource: &ResourceState, mut attrs: Attrs) -> Attrs {
+    let schema = registry
+        .get(&resource.provider)
+        .and_then(|instance| instance.schemas.get(&resource.type_name));
+    if let Some(schema) = schema {
+        for attribute in schema.attributes.iter().filter(|attribute| attribute.sensitive) {
+            if let Some(value) = attrs.get_mut(attribute.name) {
+                if !value.is_null() && !value.is_sensitive() {
+                    *value = Value::sensitive(std::mem::take(value));
+                }
+            }
+        }
+    }
+    attrs
+}
+
+/// Compares two attribute sets by their data, ignoring marks and treating a
+/// missing attribute as null.
+pub fn same_attrs(left: &Attrs, right: &Attrs) -> bool {
+    let null = Value::Null;
+    let keys = left.keys().chain(right.keys());
+    for key in keys {
+        let left_value = left.get(key).unwrap_or(&null);
+        let right_value = right.get(key).unwrap_or(&null);
+        if !same_value(left_value, right_value) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Compares two values by their data, ignoring sensitive marks.
+pub fn same_value(left: &Value, right: &Value) -> bool {
+    match (left.unmarked(), right.unmarked()) {
+        (Value::List(left_items), Value::List(right_items)) => {
+            left_items.len() == right_items.len()
+                && left_items.iter().zip(right_items).all(|(left, right)| same_value(left, right))
+        }
+        (Value::Map(left_map), Value::Map(right_map)) => {
+            left_map.len() == right_map.len()
+                && left_map
+                    .iter()
+                    .all(|(key, value)| right_map.get(key).is_some_and(|other| same_value(value, other)))
+        }
+        (left, right) => left == right,
+    }
+}

@@ -1,0 +1,405 @@
+//! End-to-end tests of the `tenancy` binary on the embedded provider, each in
+//! its own temporary directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn tenancy(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tenancy"))
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("TENANCY_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the tenancy binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        stdout(output),
+        stderr(output)
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+fn quickstart() -> (tempfile::TempDir, PathBuf) {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("quickstart");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart"), &dir);
+    (temp, dir)
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    fs::write(dir.join(name), text).unwrap();
+}
+
+const SMALL: &str = r#"
+tier "free" {
+  price    = 0
+  currency = "EUR"
+}
+
+tier "pro" {
+  price      = 49
+  currency   = "EUR"
+  trial_days = 14
+
+  limits {
+    storage_gb = 10
+  }
+}
+
+tenant "acme" {
+  name   = "Acme"
+  tier   = tier.free
+  region = "eu-central-1"
+
+  database "sqlite" {}
+}
+
+tenant "globex" {
+  name   = "Globex"
+  tier   = tier.free
+  region = "us-east-1"
+
+  database "sqlite" {}
+}
+"#;
+
+fn small() -> (tempfile::TempDir, PathBuf) {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_path_buf();
+    write(&dir, "main.hcl", SMALL);
+    (temp, dir)
+}
+
+#[test]
+fn quickstart_apply_then_plan_has_no_changes() {
+    let (_temp, dir) = quickstart();
+
+    let apply = tenancy(&dir, &["apply", "-auto-approve"]);
+    assert_success(&apply);
+    assert!(stdout(&apply).contains("Apply complete!"), "{}", stdout(&apply));
+
+    let plan = tenancy(&dir, &["plan", "-detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}\n{}", stdout(&plan), stderr(&plan));
+    assert!(stdout(&plan).contains("No changes"), "{}", stdout(&plan));
+}
+
+#[test]
+fn quickstart_creates_catalog_and_databases() {
+    let (_temp, dir) = quickstart();
+
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+
+    let list = tenancy(&dir, &["state", "list"]);
+    assert_success(&list);
+    let addresses = stdout(&list);
+    for address in [
+        "tier.pro",
+        "security_policy.eu_strict",
+        "tenant.acme",
+        "tenant.acme.subscription",
+        "tenant.acme.database.sqlite",
+        "tenant.studios[\"berlin\"].database.sqlite",
+    ] {
+        assert!(addresses.lines().any(|line| line == address), "{address} missing from:\n{addresses}");
+    }
+    let tenants = tenancy(&dir, &["tenants"]);
+    assert_success(&tenants);
+    assert!(stdout(&tenants).contains("studios_berlin"), "{}", stdout(&tenants));
+    let databases: Vec<_> = fs::read_dir(dir.join(".tenancy/databases")).unwrap().collect();
+    assert!(databases.len() >= 6, "expected one database file per tenant, found {}", databases.len());
+}
+
+#[test]
+fn tier_change_updates_in_place() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+
+    write(&dir, "main.hcl", &SMALL.replacen("tier   = tier.free", "tier   = tier.pro", 1));
+    let plan = tenancy(&dir, &["plan", "-detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2), "{}\n{}", stdout(&plan), stderr(&plan));
+    let text = stdout(&plan);
+    assert!(text.contains("tenant.acme will be updated in place"), "{text}");
+    assert!(text.contains("\"free\" -> \"pro\""), "{text}");
+    assert!(text.contains("0 to add"), "{text}");
+    assert!(text.contains("0 to destroy"), "{text}");
+
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    let show = tenancy(&dir, &["state", "show", "tenant.acme"]);
+    assert!(stdout(&show).contains("\"pro\""), "{}", stdout(&show));
+    let again = tenancy(&dir, &["plan", "-detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+}
+
+#[test]
+fn removed_tenant_plans_deletion_of_what_it_owns() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    let database = dir.join(".tenancy/databases/globex.db");
+    assert!(database.exists());
+
+    let without_globex = SMALL.split("tenant \"globex\"").next().unwrap();
+    write(&dir, "main.hcl", without_globex);
+    let plan = tenancy(&dir, &["plan"]);
+    assert_success(&plan);
+    let text = stdout(&plan);
+    assert!(text.contains("tenant.globex will be destroyed"), "{text}");
+    assert!(text.contains("tenant.globex.database.sqlite will be destroyed"), "{text}");
+    assert!(text.contains("tenant.globex.subscription will be destroyed"), "{text}");
+    assert!(text.contains("3 to destroy"), "{text}");
+
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    assert!(!database.exists(), "the tenant database file is removed");
+}
+
+#[test]
+fn deleted_database_file_is_drift_and_recreated() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    let database = dir.join(".tenancy/databases/acme.db");
+    fs::remove_file(&database).unwrap();
+
+    let plan = tenancy(&dir, &["plan", "-detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2), "{}\n{}", stdout(&plan), stderr(&plan));
+    let text = stdout(&plan);
+    assert!(text.contains("outside of tenancy"), "{text}");
+    assert!(text.contains("tenant.acme.database.sqlite will be created"), "{text}");
+
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    assert!(database.exists());
+}
+
+#[test]
+fn stale_saved_plan_is_rejected() {
+    let (_temp, dir) = small();
+    let plan_file = dir.join("first.plan");
+    assert_success(&tenancy(&dir, &["plan", "-out", plan_file.to_str().unwrap()]));
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+
+    let apply = tenancy(&dir, &["apply", plan_file.to_str().unwrap()]);
+
+    assert_eq!(apply.status.code(), Some(1));
+    assert!(stderr(&apply).contains("stale"), "{}", stderr(&apply));
+}
+
+#[test]
+fn saved_plan_applies_and_shows() {
+    let (_temp, dir) = small();
+    let plan_file = dir.join("tenants.plan");
+    assert_success(&tenancy(&dir, &["plan", "-out", plan_file.to_str().unwrap()]));
+
+    let show = tenancy(&dir, &["show", plan_file.to_str().unwrap()]);
+    assert_success(&show);
+    assert!(stdout(&show).contains("tenant.acme will be created"), "{}", stdout(&show));
+
+    let apply = tenancy(&dir, &["apply", plan_file.to_str().unwrap()]);
+    assert_success(&apply);
+    assert!(stdout(&apply).contains("8 added"), "{}", stdout(&apply));
+}
+
+#[test]
+fn concurrent_apply_fails_naming_lock_holder() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    write(&dir, "main.hcl", &SMALL.replace("tier   = tier.free", "tier   = tier.pro"));
+
+    // The first apply waits at its confirmation prompt while holding the lock.
+    let mut holder = Command::new(env!("CARGO_BIN_EXE_tenancy"))
+        .arg("-C")
+        .arg(&dir)
+        .args(["apply"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock_file = dir.join(".tenancy/state.json.lock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !fs::read_to_string(&lock_file).unwrap_or_default().contains("apply") {
+        assert!(Instant::now() < deadline, "the first apply never took the lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let second = tenancy(&dir, &["apply", "-auto-approve"]);
+    assert_eq!(second.status.code(), Some(1));
+    let message = stderr(&second);
+    assert!(message.contains("lock"), "{message}");
+    assert!(message.contains("apply"), "{message}");
+
+    use std::io::Write;
+    holder.stdin.take().unwrap().write_all(b"yes\n").unwrap();
+    let first = holder.wait_with_output().unwrap();
+    assert_success(&first);
+    let plan = tenancy(&dir, &["plan", "-detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+}
+
+fn many_tenants(count: usize) -> String {
+    let mut text = String::from("tier \"free\" {\n  price    = 0\n  currency = \"EUR\"\n}\n\ntenant \"t\" {\n  for_each = toset([");
+    let keys: Vec<String> = (0..count).map(|index| format!("\"n{index:04}\"")).collect();
+    text.push_str(&keys.join(", "));
+    text.push_str("])\n\n  name   = \"Tenant ${each.key}\"\n  tier   = tier.free\n  region = \"eu-central-1\"\n\n  database \"sqlite\" {}\n}\n");
+    text
+}
+
+#[test]
+fn killed_apply_resumes_without_duplicates() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    write(dir, "main.hcl", &many_tenants(200));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenancy"))
+        .arg("-C")
+        .arg(dir)
+        .args(["apply", "-auto-approve", "-parallelism=2"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal = dir.join(".tenancy/state.json.journal");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let lines = fs::read_to_string(&journal).map(|text| text.lines().count()).unwrap_or(0);
+        if lines > 100 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "apply did not make progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let plan = tenancy(dir, &["plan", "-detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2), "{}\n{}", stdout(&plan), stderr(&plan));
+    assert!(!stdout(&plan).contains("to destroy") || stdout(&plan).contains("0 to destroy"), "{}", stdout(&plan));
+
+    assert_success(&tenancy(dir, &["apply", "-auto-approve"]));
+    let list = stdout(&tenancy(dir, &["state", "list"]));
+    assert_eq!(list.lines().count(), 1 + 200 * 3, "{list}");
+    let files = fs::read_dir(dir.join(".tenancy/databases"))
+        .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().path().extension().is_some_and(|ext| ext == "db"))
+        .count();
+    assert_eq!(files, 200);
+    let again = tenancy(dir, &["plan", "-detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+}
+
+#[test]
+fn single_dash_flags_work_like_double_dash() {
+    let (_temp, dir) = small();
+
+    let single = tenancy(&dir, &["plan", "-no-color", "-detailed-exitcode", "-refresh=false"]);
+    let double = tenancy(&dir, &["plan", "--no-color", "--detailed-exitcode", "--refresh=false"]);
+
+    assert_eq!(single.status.code(), Some(2));
+    assert_eq!(double.status.code(), Some(2));
+}
+
+#[test]
+fn destroy_removes_everything() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+
+    let destroy = tenancy(&dir, &["destroy", "-auto-approve"]);
+
+    assert_success(&destroy);
+    assert!(stdout(&destroy).contains("8 destroyed"), "{}", stdout(&destroy));
+    assert_eq!(stdout(&tenancy(&dir, &["state", "list"])), "");
+    assert!(!dir.join(".tenancy/databases/acme.db").exists());
+}
+
+#[test]
+fn invalid_configuration_exits_one_with_diagnostic() {
+    let temp = tempfile::tempdir().unwrap();
+    write(temp.path(), "main.hcl", "tenant \"Bad-Id\" {\n  name = \"x\"\n}\n");
+
+    let validate = tenancy(temp.path(), &["validate"]);
+
+    assert_eq!(validate.status.code(), Some(1));
+    assert!(stderr(&validate).contains("main.hcl"), "{}", stderr(&validate));
+}
+
+#[test]
+fn corrupted_state_is_rejected_and_kept() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    let state = dir.join(".tenancy/state.json");
+    fs::write(&state, "{\"format_version\": 1, \"lin").unwrap();
+
+    let plan = tenancy(&dir, &["plan"]);
+
+    assert_eq!(plan.status.code(), Some(1));
+    assert!(stderr(&plan).contains("state.json"), "{}", stderr(&plan));
+    assert_eq!(fs::read_to_string(&state).unwrap(), "{\"format_version\": 1, \"lin");
+}
+
+fn validate_against(schema_file: &str, document: &serde_json::Value) {
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas").join(schema_file);
+    let schema: serde_json::Value = serde_json::from_str(&fs::read_to_string(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(document).map(|error| error.to_string()).collect();
+    assert!(errors.is_empty(), "{schema_file}: {errors:#?}");
+}
+
+#[test]
+fn plan_json_and_state_validate_against_schemas() {
+    let (_temp, dir) = quickstart();
+    let plan = tenancy(&dir, &["plan", "-json"]);
+    assert_success(&plan);
+    let document: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    validate_against("plan.schema.json", &document);
+
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    let state: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join(".tenancy/state.json")).unwrap()).unwrap();
+    validate_against("state.schema.json", &state);
+    let shown = tenancy(&dir, &["show", "-json"]);
+    assert_success(&shown);
+    validate_against("state.schema.json", &serde_json::from_slice(&shown.stdout).unwrap());
+}
+
+#[test]
+fn every_valid_testdata_configuration_converges() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/converge");
+    let Ok(entries) = fs::read_dir(&root) else {
+        return;
+    };
+    for entry in entries {
+        let case = entry.unwrap().path();
+        let temp = tempfile::tempdir().unwrap();
+        copy_dir(&case, temp.path());
+        let apply = tenancy(temp.path(), &["apply", "-auto-approve"]);
+        assert!(apply.status.success(), "{}: {}", case.display(), stderr(&apply));
+        let plan = tenancy(temp.path(), &["plan", "-detailed-exitcode"]);
+        assert_eq!(plan.status.code(), Some(0), "{}: {}", case.display(), stdout(&plan));
+    }
+}
