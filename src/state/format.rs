@@ -1,0 +1,435 @@
+//! The state file format: versioned JSON, apart from the in-memory model.
+//!
+//! A state file is one JSON object:
+//!
+//! ```json
+//! {
+//!   "format_version": 1,
+//!   "tenancy_version": "0.1.0",
+//!   "lineage": "3f0c…",
+//!   "serial": 4,
+//!   "resources": [
+//!     {
+//!       "address": "tenant.acme",
+//!       "type": "catalog_tenant",
+//!       "provider": "sqlite",
+//!       "attributes": { "id": "acme", "api_key": "…" },
+//!       "sensitive_attributes": { "api_key": true },
+//!       "dependencies": []
+//!     }
+//!   ],
+//!   "outputs": { "acme_url": { "value": "…", "sensitive": false } }
+//! }
+//! ```
+//!
+//! Attribute values are plain JSON. The sensitive marks travel beside them
+//! as a mask in the shape of [`Value::sensitive_mask`], so reading a file
+//! restores every mark. Resources are sorted by address and every object's
+//! keys are written in a fixed order, so the same state always produces the
+//! same bytes. `schemas/state.schema.json` describes the format.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use tenancy_sdk::{Attrs, Value};
+
+use crate::state::error::StateError;
+use crate::state::model::{OutputState, ResourceState, State};
+
+/// The format version this build writes and the newest one it reads.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// One resource as the state file and the journal store it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRecord {
+    /// The resource address.
+    pub address: String,
+    /// The resource type.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// The provider instance name.
+    pub provider: String,
+    /// Attribute values as plain JSON, without marks.
+    pub attributes: Map<String, Json>,
+    /// Sensitive masks of the attributes that contain a sensitive value.
+    pub sensitive_attributes: Map<String, Json>,
+    /// Addresses of the resources this one depends on.
+    pub dependencies: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateDocument {
+    format_version: u64,
+    tenancy_version: String,
+    lineage: String,
+    serial: u64,
+    resources: Vec<Json>,
+    outputs: BTreeMap<String, OutputRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutputRecord {
+    value: Json,
+    sensitive: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sensitive_values: Option<Json>,
+}
+
+impl ResourceRecord {
+    /// Converts a resource to its file form, rejecting unknown values.
+    pub fn from_resource(resource: &ResourceState) -> Result<Self, StateError> {
+        let mut attributes = Map::new();
+        let mut sensitive_attributes = Map::new();
+        for (name, value) in &resource.attrs {
+            if value.contains_unknown() {
+                return Err(StateError::UnknownValue {
+                    address: resource.address.clone(),
+                    attribute: name.clone(),
+                });
+            }
+            attributes.insert(name.clone(), value.to_json());
+            let mask = value.sensitive_mask();
+            if mask != Json::Bool(false) {
+                sensitive_attributes.insert(name.clone(), mask);
+            }
+        }
+        Ok(ResourceRecord {
+            address: resource.address.clone(),
+            type_name: resource.type_name.clone(),
+            provider: resource.provider.clone(),
+            attributes,
+            sensitive_attributes,
+            dependencies: resource.dependencies.clone(),
+        })
+    }
+
+    /// Converts the file form back to a resource, restoring sensitive marks.
+    pub fn into_resource(self) -> ResourceState {
+        let unmarked = Json::Bool(false);
+        let attrs: Attrs = self
+            .attributes
+            .iter()
+            .map(|(name, json)| {
+                let mask = self.sensitive_attributes.get(name).unwrap_or(&unmarked);
+                (name.clone(), Value::from_json_with_sensitive(json, mask))
+            })
+            .collect();
+        ResourceState {
+            address: self.address,
+            type_name: self.type_name,
+            provider: self.provider,
+            attrs,
+            dependencies: self.dependencies,
+        }
+    }
+
+    /// Checks what serde cannot: a non-empty address and well-formed masks.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.address.is_empty() {
+            return Err("a resource has an empty address".to_owned());
+        }
+        for (name, mask) in &self.sensitive_attributes {
+            if !is_mask(mask) {
+                return Err(format!(
+                    "resource `{}` has an invalid sensitive mask for attribute `{name}`: \
+                     expected true, false, an array or an object of masks",
+                    self.address
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Encodes a state as the bytes of a state file.
+pub fn encode(state: &State) -> Result<Vec<u8>, StateError> {
+    let mut bytes = serde_json::to_vec_pretty(&to_document(state)?).expect("a state document is valid JSON");
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Returns the state file document of a state as a JSON value; sensitive
+/// values appear in plain text beside their masks, as in the file.
+pub fn to_json(state: &State) -> Result<Json, StateError> {
+    Ok(serde_json::to_value(to_document(state)?).expect("a state document is valid JSON"))
+}
+
+fn to_document(state: &State) -> Result<StateDocument, StateError> {
+    let mut resources = Vec::with_capacity(state.resources.len());
+    for resource in state.resources.values() {
+        let record = ResourceRecord::from_resource(resource)?;
+        resources.push(serde_json::to_value(record).expect("a resource record is valid JSON"));
+    }
+    let mut outputs = BTreeMap::new();
+    for (name, output) in &state.outputs {
+        outputs.insert(name.clone(), encode_output(name, output)?);
+    }
+    Ok(StateDocument {
+        format_version: FORMAT_VERSION,
+        tenancy_version: state.tenancy_version.clone(),
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        resources,
+        outputs,
+    })
+}
+
+fn encode_output(name: &str, output: &OutputState) -> Result<OutputRecord, StateError> {
+    if output.value.contains_unknown() {
+        return Err(StateError::UnknownValue {
+            address: format!("output.{name}"),
+            attribute: "value".to_owned(),
+        });
+    }
+    let mask = output.value.sensitive_mask();
+    Ok(OutputRecord {
+        value: output.value.to_json(),
+        sensitive: output.sensitive,
+        sensitive_values: (mask != Json::Bool(false)).then_some(mask),
+    })
+}
+
+/// Decodes the bytes of a state file; `path` names the file in errors.
+pub fn decode(bytes: &[u8], path: &str) -> Result<State, StateError> {
+    let damaged = |reason: String| StateError::Damaged {
+        path: path.to_owned(),
+        reason,
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(damaged("the file is empty".to_owned()));
+    }
+    let json: Json = serde_json::from_slice(bytes).map_err(|error| damaged(describe_json_error(&error)))?;
+    let version = read_format_version(&json).map_err(damaged)?;
+    if version > FORMAT_VERSION {
+        return Err(StateError::NewerFormat {
+            path: path.to_owned(),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let json = upgrade(version, json).map_err(damaged)?;
+    let document: StateDocument =
+        serde_json::from_value(json).map_err(|error| damaged(format!("invalid content: {error}")))?;
+    document_to_state(document).map_err(damaged)
+}
+
+/// Describes a JSON syntax error, calling out a file that ends too early.
+pub(crate) fn describe_json_error(error: &serde_json::Error) -> String {
+    match error.classify() {
+        serde_json::error::Category::Eof => format!(
+            "the JSON ends early ({error}), so the file was probably truncated"
+        ),
+        _ => format!("invalid JSON: {error}"),
+    }
+}
+
+fn read_format_version(json: &Json) -> Result<u64, String> {
+    let Some(object) = json.as_object() else {
+        return Err("expected a JSON object at the top level".to_owned());
+    };
+    match object.get("format_version") {
+        Some(version) => version
+            .as_u64()
+            .ok_or_else(|| format!("`format_version` must be a whole number, found {version}")),
+        None => Err("the `format_version` field is missing".to_owned()),
+    }
+}
+
+/// Rewrites a document of an older format version into the current one.
+///
+/// Version 1 is the first format, so no upgrade exists yet. A later format
+/// adds one arm per older version that rewrites it into the next version,
+/// and the arms run in sequence until the document reaches
+/// [`FORMAT_VERSION`].
+fn upgrade(version: u64, document: Json) -> Result<Json, String> {
+    match version {
+        FORMAT_VERSION => Ok(document),
+        _ => Err(format!(
+            "format version {version} does not exist: tenancy writes versions 1 to {FORMAT_VERSION}"
+        )),
+    }
+}
+
+fn document_to_state(document: StateDocument) -> Result<State, String> {
+    if document.lineage.is_empty() {
+        return Err("the `lineage` field is empty".to_owned());
+    }
+    let mut state = State::with_lineage(document.lineage, document.serial);
+    state.tenancy_version = document.tenancy_version;
+
+    for (index, json) in document.resources.into_iter().enumerate() {
+        let record: ResourceRecord = serde_json::from_value(json)
+            .map_err(|error| format!("resource {} is invalid: {error}", index + 1))?;
+        record.validate()?;
+        let address = record.address.clone();
+        if state.upsert_resource(record.into_resource()).is_some() {
+            return Err(format!("resource `{address}` is recorded twice"));
+        }
+    }
+
+    for (name, output) in document.outputs {
+        let value = match &output.sensitive_values {
+            Some(mask) if is_mask(mask) => Value::from_json_with_sensitive(&output.value, mask),
+            Some(_) => return Err(format!("output `{name}` has an invalid sensitive mask")),
+            None => Value::from_json(&output.value),
+        };
+        state.outputs.insert(
+            name,
+            OutputState {
+                value,
+                sensitive: output.sensitive,
+            },
+        );
+    }
+    Ok(state)
+}
+
+fn is_mask(mask: &Json) -> bool {
+    match mask {
+        Json::Bool(_) => true,
+        Json::Array(items) => items.iter().all(is_mask),
+        Json::Object(map) => map.values().all(is_mask),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_state() -> State {
+        let mut state = State::new();
+        let mut attrs = Attrs::new();
+        attrs.insert("name".to_owned(), Value::string("acme"));
+        attrs.insert("port".to_owned(), Value::Number(5432.0));
+        attrs.insert("password".to_owned(), Value::sensitive(Value::string("hunter2")));
+        let mut nested = BTreeMap::new();
+        nested.insert("token".to_owned(), Value::sensitive(Value::string("t0k")));
+        nested.insert("user".to_owned(), Value::string("app"));
+        attrs.insert("credentials".to_owned(), Value::Map(nested));
+        let mut resource = ResourceState::new("tenant.acme.database.postgres", "postgres_database", "postgres.eu", attrs);
+        resource.dependencies = vec!["tenant.acme".to_owned()];
+        state.upsert_resource(resource);
+        state.upsert_resource(ResourceState::new("tenant.acme", "catalog_tenant", "sqlite", Attrs::new()));
+        state.outputs.insert(
+            "secret".to_owned(),
+            OutputState {
+                value: Value::sensitive(Value::string("s3cret")),
+                sensitive: true,
+            },
+        );
+        state.serial = 7;
+        state
+    }
+
+    #[test]
+    fn round_trip_keeps_marks_and_fields() {
+        let state = sample_state();
+
+        let decoded = decode(&encode(&state).unwrap(), "state.json").unwrap();
+
+        assert_eq!(decoded, state);
+    }
+
+    #[test]
+    fn resources_are_sorted_by_address() {
+        let bytes = encode(&sample_state()).unwrap();
+        let json: Json = serde_json::from_slice(&bytes).unwrap();
+
+        let addresses: Vec<_> = json["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|resource| resource["address"].as_str().unwrap())
+            .collect();
+
+        assert_eq!(addresses, ["tenant.acme", "tenant.acme.database.postgres"]);
+    }
+
+    #[test]
+    fn sensitive_values_are_stored_with_mask() {
+        let bytes = encode(&sample_state()).unwrap();
+        let json: Json = serde_json::from_slice(&bytes).unwrap();
+        let resource = &json["resources"][1];
+
+        assert_eq!(resource["attributes"]["password"], "hunter2");
+        assert_eq!(resource["sensitive_attributes"]["password"], true);
+        assert_eq!(resource["sensitive_attributes"]["credentials"], serde_json::json!({"token": true}));
+        assert!(resource["sensitive_attributes"].get("name").is_none());
+    }
+
+    #[test]
+    fn unknown_attribute_is_rejected() {
+        let mut state = State::new();
+        let mut attrs = Attrs::new();
+        attrs.insert("id".to_owned(), Value::Unknown);
+        state.upsert_resource(ResourceState::new("tenant.acme", "catalog_tenant", "sqlite", attrs));
+
+        let error = encode(&state).unwrap_err();
+
+        assert!(matches!(error, StateError::UnknownValue { ref attribute, .. } if attribute == "id"));
+    }
+
+    #[test]
+    fn damaged_inputs_are_rejected_with_reason() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"", "empty"),
+            (b"  \n", "empty"),
+            (b"{\"format_version\": 1, \"lineage\": \"x\"", "truncated"),
+            (b"\x00\x01garbage", "invalid JSON"),
+            (b"[1, 2]", "top level"),
+            (b"{\"format_version\": 1}", "missing field"),
+        ];
+        for (bytes, expected) in cases {
+            let error = decode(bytes, "dir/state.json").unwrap_err();
+            let message = error.to_string();
+
+            assert!(message.contains("dir/state.json"), "{message}");
+            assert!(message.contains(expected), "{message}");
+        }
+    }
+
+    #[test]
+    fn future_format_version_is_rejected() {
+        let bytes = br#"{"format_version": 2, "lineage": "x", "serial": 1}"#;
+
+        let error = decode(bytes, "state.json").unwrap_err();
+
+        assert!(matches!(error, StateError::NewerFormat { found: 2, supported: 1, .. }));
+        assert!(error.to_string().contains("written by a newer tenancy"));
+    }
+
+    #[test]
+    fn format_version_zero_is_rejected() {
+        let bytes = br#"{"format_version": 0}"#;
+
+        let error = decode(bytes, "state.json").unwrap_err();
+
+        assert!(error.to_string().contains("format version 0 does not exist"), "{error}");
+    }
+
+    #[test]
+    fn duplicate_address_is_rejected() {
+        let mut json: Json = serde_json::from_slice(&encode(&sample_state()).unwrap()).unwrap();
+        let first = json["resources"][0].clone();
+        json["resources"].as_array_mut().unwrap().push(first);
+
+        let error = decode(json.to_string().as_bytes(), "state.json").unwrap_err();
+
+        assert!(error.to_string().contains("recorded twice"), "{error}");
+    }
+
+    #[test]
+    fn invalid_mask_is_rejected() {
+        let mut json: Json = serde_json::from_slice(&encode(&sample_state()).unwrap()).unwrap();
+        json["resources"][1]["sensitive_attributes"]["password"] = Json::from("yes");
+
+        let error = decode(json.to_string().as_bytes(), "state.json").unwrap_err();
+
+        assert!(error.to_string().contains("invalid sensitive mask"), "{error}");
+    }
+}

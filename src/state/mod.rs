@@ -1,0 +1,30 @@
+//! State: what every resource looked like after its last apply, and where
+//! that record is stored.
+//!
+//! The modules keep the model apart from its storage: [`model`] is the
+//! in-memory state, [`format`] the versioned JSON file format, [`backend`]
+//! the contract of a storage backend, [`local`] the backend that keeps
+//! state in a file beside the configuration, [`lock`] its lock file,
+//! [`journal`] the append-only record of a running apply, and [`commands`]
+//! the functions behind `tenancy state list|show|rm|mv`.
+
+pub mod backend;
+pub mod commands;
+pub mod error;
+pub mod format;
+pub mod journal;
+pub mod local;
+pub mod lock;
+pub mod model;
+
+pub use backend::{Journal, LockGuard, StateBackend, open_backend};
+pub use commands::{
+    address_is_within, list_addresses, move_resources, remove_resources, render_resource, show_resource,
+    state_mv, state_rm,
+};
+pub use error::StateError;
+pub use format::FORMAT_VERSION;
+pub use journal::JournalChange;
+pub use local::{DEFAULT_STATE_PATH, LocalBackend};
+pub use lock::LockInfo;
+pub use model::{OutputState, ResourceState, State, TENANCY_VERSION};
