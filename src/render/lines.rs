@@ -1,0 +1,212 @@
+//! Rendered lines with their change marker, and how each output format lays
+//! them out.
+//!
+//! The plan renderers first turn a change into [`Line`]s that know their
+//! nesting depth and marker, then lay them out. The terminal puts the marker
+//! just before the text, as Terraform does. The Markdown `diff` block moves
+//! it to the first column, where GitHub's diff highlighting looks for it.
+
+use owo_colors::OwoColorize;
+
+use crate::plan::Action;
+
+/// The text placed after an attribute whose change forces a replacement.
+pub(crate) const FORCES_REPLACEMENT: &str = "# forces replacement";
+
+/// The change marker of a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Marker {
+    /// Unchanged, or a line that continues another one.
+    None,
+    /// Added: `+`.
+    Create,
+    /// Changed in place: `~`.
+    Update,
+    /// Removed: `-`.
+    Delete,
+    /// Destroyed and created again: `-/+`.
+    Replace,
+}
+
+impl Marker {
+    /// Returns the marker shown for a resource with this action.
+    pub(crate) fn for_action(action: Action) -> Marker {
+        match action {
+            Action::NoOp => Marker::None,
+            Action::Create => Marker::Create,
+            Action::Update => Marker::Update,
+            Action::Replace => Marker::Replace,
+            Action::Delete => Marker::Delete,
+        }
+    }
+
+    /// Returns the marker's symbol, a space for [`Marker::None`].
+    pub(crate) fn symbol(self) -> &'static str {
+        match self {
+            Marker::None => " ",
+            Marker::Create => "+",
+            Marker::Update => "~",
+            Marker::Delete => "-",
+            Marker::Replace => "-/+",
+        }
+    }
+
+    /// Returns the symbol right-aligned in three columns, coloured when asked.
+    fn padded(self, color: bool) -> String {
+        let padding = " ".repeat(3 - self.symbol().len());
+        if !color {
+            return format!("{padding}{}", self.symbol());
+        }
+        let colored = match self {
+            Marker::None => " ".to_owned(),
+            Marker::Create => "+".green().to_string(),
+            Marker::Update => "~".yellow().to_string(),
+            Marker::Delete => "-".red().to_string(),
+            Marker::Replace => format!("{}/{}", "-".red(), "+".green()),
+        };
+        format!("{padding}{colored}")
+    }
+}
+
+/// Whether a line is a comment heading above a block or part of the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineKind {
+    /// A `# address will be created` line.
+    Heading,
+    /// A line of a resource or output block.
+    Body,
+}
+
+/// One rendered line before layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Line {
+    /// Nesting depth; each level indents by four columns.
+    pub depth: usize,
+    /// The change marker.
+    pub marker: Marker,
+    /// The text after the marker.
+    pub text: String,
+    /// Heading or body line.
+    pub kind: LineKind,
+    /// Whether the line ends with [`FORCES_REPLACEMENT`].
+    pub forces_replacement: bool,
+}
+
+impl Line {
+    /// Creates a body line.
+    pub(crate) fn body(depth: usize, marker: Marker, text: impl Into<String>) -> Line {
+        Line {
+            depth,
+            marker,
+            text: text.into(),
+            kind: LineKind::Body,
+            forces_replacement: false,
+        }
+    }
+
+    /// Creates a heading line.
+    pub(crate) fn heading(text: impl Into<String>) -> Line {
+        Line {
+            depth: 0,
+            marker: Marker::None,
+            text: text.into(),
+            kind: LineKind::Heading,
+            forces_replacement: false,
+        }
+    }
+
+    /// Lays the line out for a terminal: the marker right-aligned in three
+    /// columns after the indentation, as Terraform does.
+    pub(crate) fn to_terminal(&self, color: bool) -> String {
+        let indent = "    ".repeat(self.depth);
+        let line = match self.kind {
+            LineKind::Heading if color => format!("{indent}  {}", self.text.bold()),
+            LineKind::Heading => format!("{indent}  {}", self.text),
+            LineKind::Body => format!("{indent}{} {}", self.marker.padded(color), self.text),
+        };
+        let line = match (self.forces_replacement, color) {
+            (false, _) => line,
+            (true, false) => format!("{line} {FORCES_REPLACEMENT}"),
+            (true, true) => format!("{line} {}", FORCES_REPLACEMENT.red()),
+        };
+        line.trim_end().to_owned()
+    }
+
+    /// Lays the line out for a Markdown `diff` block: the marker in the first
+    /// column, then the same indentation as on a terminal.
+    pub(crate) fn to_diff(&self) -> String {
+        let indent = "    ".repeat(self.depth);
+        let line = match self.kind {
+            LineKind::Heading => format!("{indent}{}", self.text),
+            LineKind::Body => format!("{:<3} {indent}{}", self.marker.symbol(), self.text),
+        };
+        let line = if self.forces_replacement {
+            format!("{line} {FORCES_REPLACEMENT}")
+        } else {
+            line
+        };
+        line.trim_end().to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_layout_matches_terraform_columns() {
+        assert_eq!(
+            Line::heading("# a will be created").to_terminal(false),
+            "  # a will be created"
+        );
+        assert_eq!(
+            Line::body(0, Marker::Create, "resource").to_terminal(false),
+            "  + resource"
+        );
+        assert_eq!(
+            Line::body(0, Marker::Replace, "resource").to_terminal(false),
+            "-/+ resource"
+        );
+        assert_eq!(
+            Line::body(1, Marker::Update, "tier").to_terminal(false),
+            "      ~ tier"
+        );
+        assert_eq!(
+            Line::body(1, Marker::None, "id").to_terminal(false),
+            "        id"
+        );
+        assert_eq!(Line::body(0, Marker::None, "}").to_terminal(false), "    }");
+    }
+
+    #[test]
+    fn diff_layout_puts_marker_first() {
+        assert_eq!(
+            Line::body(1, Marker::Delete, "tier").to_diff(),
+            "-       tier"
+        );
+        assert_eq!(
+            Line::body(0, Marker::Replace, "resource").to_diff(),
+            "-/+ resource"
+        );
+        assert_eq!(Line::body(1, Marker::None, "id").to_diff(), "        id");
+    }
+
+    #[test]
+    fn forces_replacement_follows_text() {
+        let mut line = Line::body(1, Marker::Update, "region = \"a\" -> \"b\"");
+        line.forces_replacement = true;
+
+        assert_eq!(
+            line.to_terminal(false),
+            "      ~ region = \"a\" -> \"b\" # forces replacement"
+        );
+    }
+
+    #[test]
+    fn colour_wraps_marker_only() {
+        let line = Line::body(1, Marker::Create, "name").to_terminal(true);
+
+        assert!(line.contains("\u{1b}[32m+\u{1b}[39m"), "{line:?}");
+        assert!(line.ends_with(" name"));
+    }
+}

@@ -1,0 +1,154 @@
+//! The plan as terminal text, in the layout Terraform users read every day.
+//!
+//! Every marker symbol comes with words: the comment heading above each
+//! resource names the action, and a legend lists the symbols in use, so the
+//! output reads the same with or without colour.
+
+use owo_colors::OwoColorize;
+
+use super::blocks::{change_lines, drift_lines, output_lines};
+use super::lines::Line;
+use crate::plan::{Action, Plan, ResourceChange};
+
+/// Settings for [`render_text`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TextOptions {
+    /// Colour markers and bold headings with ANSI escape codes.
+    pub color: bool,
+    /// Show the unchanged attributes of an update instead of counting them in
+    /// a `# (N unchanged attributes hidden)` line.
+    pub show_unchanged_attributes: bool,
+}
+
+/// Renders a plan as text for a terminal, ending with the summary line.
+pub fn render_text(plan: &Plan, options: &TextOptions) -> String {
+    let mut sections = Vec::new();
+
+    if !plan.drift.is_empty() {
+        sections.push(drift_section(plan, options));
+    }
+
+    let mut changes: Vec<&ResourceChange> = plan
+        .changes
+        .iter()
+        .filter(|change| change.action != Action::NoOp)
+        .collect();
+    changes.sort_by(|left, right| left.address.cmp(&right.address));
+    if !changes.is_empty() {
+        sections.push(legend(&changes));
+        sections.push(heading(
+            "tenancy will perform the following actions:",
+            options,
+        ));
+        for change in &changes {
+            let lines = change_lines(change, options.show_unchanged_attributes);
+            sections.push(layout(&lines, options));
+        }
+    }
+
+    let outputs = output_lines(&plan.outputs);
+    if !outputs.is_empty() {
+        sections.push(format!(
+            "{}\n{}",
+            heading("Changes to Outputs:", options),
+            layout(&outputs, options)
+        ));
+    }
+
+    sections.push(summary_line(plan, options));
+    if !plan.targets.is_empty() {
+        sections.push(targets_warning(&plan.targets));
+    }
+
+    let mut text = sections.join("\n\n");
+    text.push('\n');
+    text
+}
+
+fn drift_section(plan: &Plan, options: &TextOptions) -> String {
+    let mut drifts: Vec<_> = plan.drift.iter().collect();
+    drifts.sort_by(|left, right| left.address.cmp(&right.address));
+
+    let mut parts = vec![
+        heading("Objects have changed outside of tenancy", options),
+        "Refresh found these differences between the recorded state and the real objects:"
+            .to_owned(),
+    ];
+    for drift in drifts {
+        parts.push(layout(
+            &drift_lines(drift, options.show_unchanged_attributes),
+            options,
+        ));
+    }
+    let closing = if plan.has_changes() {
+        "The actions below may undo these changes unless the configuration is changed to \
+         match them."
+    } else {
+        "The configuration already matches the objects as they are now, so these changes \
+         need no action."
+    };
+    parts.push(closing.to_owned());
+    parts.join("\n\n")
+}
+
+/// Lists the symbols that appear below, each with its meaning.
+fn legend(changes: &[&ResourceChange]) -> String {
+    let meanings = [
+        (Action::Create, "  + create"),
+        (Action::Update, "  ~ update in place"),
+        (Action::Delete, "  - destroy"),
+        (Action::Replace, "-/+ destroy and then create again"),
+    ];
+    let mut lines = vec!["Actions are marked with these symbols:".to_owned()];
+    for (action, line) in meanings {
+        if changes.iter().any(|change| change.action == action) {
+            lines.push(line.to_owned());
+        }
+    }
+    lines.join("\n")
+}
+
+fn summary_line(plan: &Plan, options: &TextOptions) -> String {
+    if !plan.has_changes() {
+        let text = "No changes. Your infrastructure matches the configuration.";
+        return if options.color {
+            text.bold().to_string()
+        } else {
+            text.to_owned()
+        };
+    }
+    let summary = plan.summary();
+    let counts = format!(
+        "{} to add, {} to change, {} to destroy.",
+        summary.add, summary.change, summary.destroy
+    );
+    if options.color {
+        format!("{} {counts}", "Plan:".bold())
+    } else {
+        format!("Plan: {counts}")
+    }
+}
+
+fn targets_warning(targets: &[String]) -> String {
+    format!(
+        "Warning: this plan covers only the resources selected with -target ({}) and what \
+         they depend on, so it may leave other changes out.",
+        targets.join(", ")
+    )
+}
+
+fn heading(text: &str, options: &TextOptions) -> String {
+    if options.color {
+        text.bold().to_string()
+    } else {
+        text.to_owned()
+    }
+}
+
+fn layout(lines: &[Line], options: &TextOptions) -> String {
+    lines
+        .iter()
+        .map(|line| line.to_terminal(options.color))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
