@@ -1,0 +1,138 @@
+//! Batched refresh: every request of one resource type is answered by one
+//! catalog query, and the results are matched back to the requests by id.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tenancy_sdk::{Attrs, ProviderError, ProviderResult, ReadRequest, Value};
+
+use crate::database;
+use crate::error::SqliteError;
+use crate::provider::Configured;
+use crate::schemas::ResourceType;
+use crate::tables::monitoring::Monitoring;
+use crate::tables::security_policy::SecurityPolicies;
+use crate::tables::subscription::Subscriptions;
+use crate::tables::tenant::Tenants;
+use crate::tables::tier::Tiers;
+use crate::tables::{self, CatalogTable};
+
+/// Returns the id a read request refers to: the recorded `id`, or the key
+/// attribute when state has no `id`.
+fn request_key(kind: ResourceType, request: &ReadRequest) -> ProviderResult<String> {
+    let recorded = request.prior.get("id").and_then(Value::as_str).or_else(|| {
+        request
+            .prior
+            .get(kind.key_attribute())
+            .and_then(Value::as_str)
+    });
+    recorded.map(str::to_owned).ok_or_else(|| {
+        ProviderError::invalid(format!(
+            "{}: the recorded state has neither `id` nor `{}`, so the resource cannot be read",
+            request.address,
+            kind.key_attribute()
+        ))
+        .with_hint("Import the resource again with `tenancy import`.")
+    })
+}
+
+/// Reads every request, one catalog query per resource type. Returns one
+/// result per request, in order.
+pub async fn read(
+    configured: &Arc<Configured>,
+    requests: &[ReadRequest],
+) -> Vec<ProviderResult<Option<Attrs>>> {
+    let mut results: Vec<Option<ProviderResult<Option<Attrs>>>> = vec![None; requests.len()];
+    let mut by_kind: HashMap<ResourceType, Vec<(usize, String)>> = HashMap::new();
+
+    for (index, request) in requests.iter().enumerate() {
+        let Some(kind) = ResourceType::parse(&request.type_name) else {
+            results[index] = Some(Err(ProviderError::invalid(format!(
+                "{}: the sqlite provider has no resource type `{}`",
+                request.address, request.type_name
+            ))));
+            continue;
+        };
+        match request_key(kind, request) {
+            Ok(key) => by_kind.entry(kind).or_default().push((index, key)),
+            Err(error) => results[index] = Some(Err(error)),
+        }
+    }
+
+    for (kind, entries) in by_kind {
+        let answers = match kind {
+            ResourceType::Tier => read_table::<Tiers>(configured, &entries).await,
+            ResourceType::SecurityPolicy => {
+                read_table::<SecurityPolicies>(configured, &entries).await
+            }
+            ResourceType::Tenant => read_table::<Tenants>(configured, &entries).await,
+            ResourceType::Subscription => read_table::<Subscriptions>(configured, &entries).await,
+            ResourceType::Monitoring => read_table::<Monitoring>(configured, &entries).await,
+            ResourceType::Database => {
+                let with_prior = entries
+                    .iter()
+                    .map(|(index, key)| (key.clone(), requests[*index].prior.clone()))
+                    .collect();
+                database::read_many(configured, with_prior).await
+            }
+        };
+        for ((index, _), answer) in entries.iter().zip(answers) {
+            results[*index] = Some(answer);
+        }
+    }
+
+    results
+        .into_iter()
+        .map(|result| {
+            result.unwrap_or_else(|| Err(ProviderError::other("the read request was not answered")))
+        })
+        .collect()
+}
+
+/// Reads the rows of one catalog table for `entries` (request index, key).
+async fn read_table<T: CatalogTable + 'static>(
+    configured: &Arc<Configured>,
+    entries: &[(usize, String)],
+) -> Vec<ProviderResult<Option<Attrs>>> {
+    let keys: Vec<String> = entries.iter().map(|(_, key)| key.clone()).collect();
+    let type_name = T::KIND.name();
+    let found = configured
+        .catalog
+        .run(type_name, move |connection, catalog_path| {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            tables::select_many::<T>(connection, &keys).map_err(|error| {
+                SqliteError::catalog(
+                    type_name,
+                    format!("read `{}`", T::TABLE),
+                    catalog_path,
+                    error,
+                )
+            })
+        })
+        .await;
+    match found {
+        Ok(mut found) => {
+            // Move each row out on its key's last request; earlier requests
+            // for the same key get a copy.
+            let mut remaining: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
+            for (_, key) in entries {
+                *remaining.entry(key.as_str()).or_default() += 1;
+            }
+            let mut answers = Vec::with_capacity(entries.len());
+            for (_, key) in entries {
+                let left = remaining.get_mut(key.as_str()).map_or(0, |left| {
+                    *left -= 1;
+                    *left
+                });
+                let row = if left > 0 {
+                    found.get(key).cloned()
+                } else {
+                    found.remove(key)
+                };
+                answers.push(Ok(row));
+            }
+            answers
+        }
+        Err(error) => vec![Err(ProviderError::from(error)); entries.len()],
+    }
+}

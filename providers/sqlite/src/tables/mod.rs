@@ -1,0 +1,320 @@
+//! Catalog tables: one module per resource type, sharing the generic
+//! create, update, delete and batched read in this module.
+//!
+//! Every write runs in its own `BEGIN IMMEDIATE` transaction and reads the
+//! row back before it commits, so apply returns exactly what a later refresh
+//! reads. Batched reads select all requested keys with one statement that
+//! takes the keys as a single JSON array parameter (`json_each`), whatever
+//! their number. Table and column names in formatted SQL come only from
+//! constants of this crate; every value is bound as a parameter.
+
+pub mod database;
+pub mod monitoring;
+pub mod security_policy;
+pub mod subscription;
+pub mod tenant;
+pub mod tier;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, ffi};
+use tenancy_sdk::Attrs;
+
+use crate::attrs::{Input, now_timestamp};
+use crate::error::{Result, SqliteError};
+use crate::schemas::ResourceType;
+
+/// A catalog table that stores one resource type, one row per resource.
+pub trait CatalogTable {
+    /// The resource type stored in the table.
+    const KIND: ResourceType;
+    /// The table name.
+    const TABLE: &'static str;
+    /// The key column, which holds the resource's id.
+    const KEY: &'static str;
+    /// The select list that [`CatalogTable::from_row`] reads.
+    const COLUMNS: &'static str;
+
+    /// The validated values of one row, ready to bind.
+    type Row;
+
+    /// Validates planned attributes into a row.
+    fn parse(input: &Input<'_>) -> Result<Self::Row>;
+
+    /// Returns the row's key.
+    fn key(row: &Self::Row) -> &str;
+
+    /// Inserts the row, stamping `now` as its creation time.
+    fn insert(connection: &Connection, row: &Self::Row, now: &str) -> rusqlite::Result<()>;
+
+    /// Updates the existing row with this key; returns the changed row count.
+    fn update(connection: &Connection, row: &Self::Row, now: &str) -> rusqlite::Result<usize>;
+
+    /// Builds attributes from a row selected with [`CatalogTable::COLUMNS`].
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Attrs>;
+
+    /// Explains a foreign key violation of a write: which referenced row is
+    /// missing, in words a user can act on.
+    fn missing_reference(
+        _connection: &Connection,
+        _row: &Self::Row,
+    ) -> rusqlite::Result<Option<String>> {
+        Ok(None)
+    }
+
+    /// Explains a foreign key violation of a delete: which rows still refer
+    /// to this one.
+    fn dependent_rows(_connection: &Connection, _key: &str) -> rusqlite::Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+/// Returns the extended SQLite result code of a failed statement.
+fn extended_code(error: &rusqlite::Error) -> Option<i32> {
+    error.sqlite_error().map(|failure| failure.extended_code)
+}
+
+/// Inserts a new row from planned attributes and returns its attributes.
+pub fn create<T: CatalogTable>(
+    connection: &mut Connection,
+    path: &Path,
+    subject: &str,
+    planned: &Attrs,
+) -> Result<Attrs> {
+    let row = T::parse(&Input::new(subject, planned))?;
+    let fail = |action: &str, error| SqliteError::catalog(subject, action, path, error);
+    let insert_action = format!("insert the row into `{}`", T::TABLE);
+
+    let transaction = begin(connection).map_err(|error| fail("begin a transaction", error))?;
+    if let Err(error) = T::insert(&transaction, &row, &now_timestamp()) {
+        return Err(explain_write_error::<T>(
+            &transaction,
+            path,
+            subject,
+            &row,
+            error,
+            &insert_action,
+        ));
+    }
+    let attrs = select_one::<T>(&transaction, T::key(&row))
+        .map_err(|error| fail("read back the row", error))?
+        .ok_or_else(|| SqliteError::other_missing(subject, T::TABLE, T::key(&row), path))?;
+    transaction
+        .commit()
+        .map_err(|error| fail("commit the insert", error))?;
+    Ok(attrs)
+}
+
+/// Updates an existing row from planned attributes and returns its
+/// attributes; a row deleted outside tenancy is a not-found error.
+pub fn update<T: CatalogTable>(
+    connection: &mut Connection,
+    path: &Path,
+    subject: &str,
+    planned: &Attrs,
+) -> Result<Attrs> {
+    let row = T::parse(&Input::new(subject, planned))?;
+    let fail = |action: &str, error| SqliteError::catalog(subject, action, path, error);
+    let update_action = format!("update the row in `{}`", T::TABLE);
+
+    let transaction = begin(connection).map_err(|error| fail("begin a transaction", error))?;
+    let changed = match T::update(&transaction, &row, &now_timestamp()) {
+        Ok(changed) => changed,
+        Err(error) => {
+            return Err(explain_write_error::<T>(
+                &transaction,
+                path,
+                subject,
+                &row,
+                error,
+                &update_action,
+            ));
+        }
+    };
+    if changed == 0 {
+        return Err(SqliteError::other_missing(
+            subject,
+            T::TABLE,
+            T::key(&row),
+            path,
+        ));
+    }
+    let attrs = select_one::<T>(&transaction, T::key(&row))
+        .map_err(|error| fail("read back the row", error))?
+        .ok_or_else(|| SqliteError::other_missing(subject, T::TABLE, T::key(&row), path))?;
+    transaction
+        .commit()
+        .map_err(|error| fail("commit the update", error))?;
+    Ok(attrs)
+}
+
+/// Deletes the row with `key`; a row that is already gone is not an error.
+pub fn delete<T: CatalogTable>(
+    connection: &mut Connection,
+    path: &Path,
+    subject: &str,
+    key: &str,
+) -> Result<()> {
+    let sql = format!("DELETE FROM {} WHERE {} = ?1", T::TABLE, T::KEY);
+    let deleted = connection
+        .prepare_cached(&sql)
+        .and_then(|mut statement| statement.execute([key]));
+    match deleted {
+        Ok(_) => Ok(()),
+        Err(error) if extended_code(&error) == Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => {
+            let dependents = T::dependent_rows(connection, key).ok().flatten();
+            Err(match dependents {
+                Some(message) => SqliteError::Conflict {
+                    subject: subject.to_owned(),
+                    message: format!(
+                        "cannot delete `{key}` from `{}` in the tenant catalog `{}`: {message}",
+                        T::TABLE,
+                        path.display()
+                    ),
+                    hint: "Delete the resources that refer to it first. A change that replaces a \
+                           tenant, such as a new region, must replace its subscription, monitoring \
+                           and database too: pass each of them to `-replace`."
+                        .to_owned(),
+                },
+                None => SqliteError::catalog(
+                    subject,
+                    format!("delete the row from `{}`", T::TABLE),
+                    path,
+                    error,
+                ),
+            })
+        }
+        Err(error) => Err(SqliteError::catalog(
+            subject,
+            format!("delete the row from `{}`", T::TABLE),
+            path,
+            error,
+        )),
+    }
+}
+
+/// Reads the row with `key`, or `None` when there is none.
+pub fn select_one<T: CatalogTable>(
+    connection: &Connection,
+    key: &str,
+) -> rusqlite::Result<Option<Attrs>> {
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} = ?1",
+        T::COLUMNS,
+        T::TABLE,
+        T::KEY
+    );
+    let mut statement = connection.prepare_cached(&sql)?;
+    statement.query_row([key], T::from_row).optional()
+}
+
+/// Reads every row whose key is in `keys` with one statement; returns the
+/// attributes by key.
+pub fn select_many<T: CatalogTable>(
+    connection: &Connection,
+    keys: &[&str],
+) -> rusqlite::Result<HashMap<String, Attrs>> {
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} IN (SELECT value FROM json_each(?1))",
+        T::COLUMNS,
+        T::TABLE,
+        T::KEY
+    );
+    let keys_json = serde_json::to_string(keys).unwrap_or_else(|_| "[]".to_owned());
+    let mut statement = connection.prepare_cached(&sql)?;
+    let rows = statement.query_map([keys_json], |row| {
+        let key: String = row.get(0)?;
+        Ok((key, T::from_row(row)?))
+    })?;
+    let mut found = HashMap::with_capacity(keys.len());
+    for row in rows {
+        let (key, attrs) = row?;
+        found.insert(key, attrs);
+    }
+    Ok(found)
+}
+
+fn begin(connection: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    connection.transaction_with_behavior(TransactionBehavior::Immediate)
+}
+
+/// Turns a failed insert or update into an error that names the cause: an
+/// existing row, or a missing referenced row.
+fn explain_write_error<T: CatalogTable>(
+    connection: &Connection,
+    path: &Path,
+    subject: &str,
+    row: &T::Row,
+    error: rusqlite::Error,
+    action: &str,
+) -> SqliteError {
+    match extended_code(&error) {
+        Some(ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => SqliteError::Conflict {
+            subject: subject.to_owned(),
+            message: format!(
+                "`{}` already has a row with {} `{}` in the tenant catalog `{}`",
+                T::TABLE,
+                T::KEY,
+                T::key(row),
+                path.display()
+            ),
+            hint: format!(
+                "Adopt the existing row with `tenancy import {subject} {}`, or delete it from the catalog.",
+                T::key(row)
+            ),
+        },
+        Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => match T::missing_reference(connection, row) {
+            Ok(Some(message)) => SqliteError::Conflict {
+                subject: subject.to_owned(),
+                message: format!("{message} in the tenant catalog `{}`", path.display()),
+                hint: "Create the referenced resource first: make this resource depend on it."
+                    .to_owned(),
+            },
+            _ => SqliteError::catalog(subject, action, path, error),
+        },
+        _ => SqliteError::catalog(subject, action, path, error),
+    }
+}
+
+impl SqliteError {
+    /// Returns the error for a row that should exist but does not.
+    fn other_missing(subject: &str, table: &str, key: &str, path: &Path) -> Self {
+        SqliteError::NotFound {
+            subject: subject.to_owned(),
+            message: format!(
+                "`{table}` has no row `{key}` in the tenant catalog `{}`; it was deleted outside tenancy",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// Returns true when a row with `key` exists in `table`.
+pub fn row_exists(
+    connection: &Connection,
+    table: &str,
+    column: &str,
+    key: &str,
+) -> rusqlite::Result<bool> {
+    let sql = format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {column} = ?1)");
+    connection
+        .prepare_cached(&sql)?
+        .query_row([key], |row| row.get(0))
+}
+
+/// Returns the names of `tables` (each keyed by `tenant_id`) that still have
+/// a row for `tenant_id`.
+pub fn tables_with_tenant(
+    connection: &Connection,
+    tables: &[&str],
+    tenant_id: &str,
+) -> rusqlite::Result<Vec<String>> {
+    let mut found = Vec::new();
+    for table in tables {
+        if row_exists(connection, table, "tenant_id", tenant_id)? {
+            found.push(format!("`{table}`"));
+        }
+    }
+    Ok(found)
+}
