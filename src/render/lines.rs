@@ -6,6 +6,8 @@
 //! just before the text, as Terraform does. The Markdown `diff` block moves
 //! it to the first column, where GitHub's diff highlighting looks for it.
 
+use std::borrow::Cow;
+
 use owo_colors::OwoColorize;
 
 use crate::plan::Action;
@@ -119,10 +121,11 @@ impl Line {
     /// columns after the indentation, as Terraform does.
     pub(crate) fn to_terminal(&self, color: bool) -> String {
         let indent = "    ".repeat(self.depth);
+        let text = printable(&self.text);
         let line = match self.kind {
-            LineKind::Heading if color => format!("{indent}  {}", self.text.bold()),
-            LineKind::Heading => format!("{indent}  {}", self.text),
-            LineKind::Body => format!("{indent}{} {}", self.marker.padded(color), self.text),
+            LineKind::Heading if color => format!("{indent}  {}", text.bold()),
+            LineKind::Heading => format!("{indent}  {text}"),
+            LineKind::Body => format!("{indent}{} {text}", self.marker.padded(color)),
         };
         let line = match (self.forces_replacement, color) {
             (false, _) => line,
@@ -136,9 +139,10 @@ impl Line {
     /// column, then the same indentation as on a terminal.
     pub(crate) fn to_diff(&self) -> String {
         let indent = "    ".repeat(self.depth);
+        let text = printable(&self.text);
         let line = match self.kind {
-            LineKind::Heading => format!("{indent}{}", self.text),
-            LineKind::Body => format!("{:<3} {indent}{}", self.marker.symbol(), self.text),
+            LineKind::Heading => format!("{indent}{text}"),
+            LineKind::Body => format!("{:<3} {indent}{text}", self.marker.symbol()),
         };
         let line = if self.forces_replacement {
             format!("{line} {FORCES_REPLACEMENT}")
@@ -147,6 +151,28 @@ impl Line {
         };
         line.trim_end().to_owned()
     }
+}
+
+/// Replaces control characters other than tab by their `\u{…}` escape, so
+/// a value that contains escape sequences cannot restyle or move the
+/// terminal's cursor. Quoted values are escaped already, but heredoc lines
+/// and addresses are printed as they are.
+fn printable(text: &str) -> Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|character| character.is_control() && character != '\t')
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        if character.is_control() && character != '\t' {
+            escaped.extend(character.escape_unicode());
+        } else {
+            escaped.push(character);
+        }
+    }
+    Cow::Owned(escaped)
 }
 
 #[cfg(test)]
@@ -200,6 +226,17 @@ mod tests {
             line.to_terminal(false),
             "      ~ region = \"a\" -> \"b\" # forces replacement"
         );
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let line = Line::body(2, Marker::Create, "\u{1b}[2Jcleared\tcolumn");
+
+        assert_eq!(
+            line.to_terminal(false),
+            "          + \\u{1b}[2Jcleared\tcolumn"
+        );
+        assert_eq!(line.to_diff(), "+           \\u{1b}[2Jcleared\tcolumn");
     }
 
     #[test]
