@@ -5,9 +5,11 @@
 //! evaluated against state by [`crate::lang::evaluate_outputs`].
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use tenancy_sdk::{Attrs, Value};
 
+use crate::lang::Diagnostics;
 use crate::lang::source::{SourceMap, Span};
 
 /// A configuration directory after loading, evaluation and checks.
@@ -38,6 +40,11 @@ pub struct Config {
     pub moved: Vec<Moved>,
     /// `policy` blocks, in file order.
     pub policies: Vec<PolicyRule>,
+    /// Warnings found while loading; errors stop loading instead.
+    pub warnings: Diagnostics,
+    /// The configuration directory as given to the loader; `file()` paths
+    /// in outputs and policies are relative to it.
+    pub dir: PathBuf,
 }
 
 /// The `tenancy` block.
@@ -146,7 +153,8 @@ pub struct Tenant {
     /// The name of the security policy, if any.
     pub security_policy: Option<String>,
     /// Other evaluated attributes: `name` (display name), `region`,
-    /// `labels` (map of strings), `status`, `contact_email`.
+    /// `labels` (map of strings), `status`, `contact_email`, and
+    /// `depends_on` (list of address strings) when the block sets it.
     pub attrs: Attrs,
     /// Nested `database`, `storage`, `network` and `monitoring` blocks.
     pub components: Vec<Component>,
@@ -173,7 +181,7 @@ pub enum ComponentKind {
     Storage,
     /// `network "KIND"`.
     Network,
-    /// `monitoring "KIND"`.
+    /// `monitoring`, a block without a label.
     Monitoring,
 }
 
@@ -194,7 +202,8 @@ impl ComponentKind {
 pub struct Component {
     /// Which block it is.
     pub kind: ComponentKind,
-    /// The block label: the engine or cloud, such as `sqlite` or `aws`.
+    /// The block label: the engine or cloud, such as `sqlite` or `aws`;
+    /// `default` for the unlabeled `monitoring` block.
     pub label: String,
     /// The `provider` attribute as an instance name (`postgres.eu`), if set.
     pub provider: Option<String>,

@@ -1,0 +1,119 @@
+//! Encoding, hashing, type conversion and the two functions that read
+//! outside the expression: `file` and `env`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest, Sha256};
+use tenancy_sdk::Value;
+
+use super::{FnContext, FnError, FnResult, string_arg};
+use crate::lang::eval::{to_bool, to_number, to_string_form, type_label};
+
+pub(super) fn jsonencode(args: &[Value], _: &FnContext) -> FnResult {
+    Ok(Value::String(args[0].to_json().to_string()))
+}
+
+pub(super) fn jsondecode(args: &[Value], _: &FnContext) -> FnResult {
+    let text = string_arg(args, 0)?;
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(json) => Ok(Value::from_json(&json)),
+        Err(error) => Err(FnError::arg(0, format!("invalid JSON: {error}"))),
+    }
+}
+
+pub(super) fn base64encode(args: &[Value], _: &FnContext) -> FnResult {
+    Ok(Value::String(STANDARD.encode(string_arg(args, 0)?)))
+}
+
+pub(super) fn base64decode(args: &[Value], _: &FnContext) -> FnResult {
+    let bytes = STANDARD
+        .decode(string_arg(args, 0)?)
+        .map_err(|error| FnError::arg(0, format!("invalid base64: {error}")))?;
+    String::from_utf8(bytes)
+        .map(Value::String)
+        .map_err(|_| FnError::arg(0, "the decoded bytes are not valid UTF-8"))
+}
+
+pub(super) fn base64sha256(args: &[Value], _: &FnContext) -> FnResult {
+    let digest = Sha256::digest(string_arg(args, 0)?.as_bytes());
+    Ok(Value::String(STANDARD.encode(digest)))
+}
+
+pub(super) fn sha256(args: &[Value], _: &FnContext) -> FnResult {
+    let digest = Sha256::digest(string_arg(args, 0)?.as_bytes());
+    Ok(Value::String(hex::encode(digest)))
+}
+
+/// Percent-encodes a string for a URL query, writing a space as `+`.
+pub(super) fn urlencode(args: &[Value], _: &FnContext) -> FnResult {
+    let text = string_arg(args, 0)?;
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    Ok(Value::String(out))
+}
+
+pub(super) fn tostring(args: &[Value], _: &FnContext) -> FnResult {
+    if args[0].is_null() {
+        return Ok(Value::Null);
+    }
+    to_string_form(&args[0])
+        .map(Value::String)
+        .ok_or_else(|| FnError::arg(0, format!("cannot convert a {} to a string", type_label(&args[0]))))
+}
+
+pub(super) fn tonumber(args: &[Value], _: &FnContext) -> FnResult {
+    if args[0].is_null() {
+        return Ok(Value::Null);
+    }
+    to_number(&args[0])
+        .map(Value::Number)
+        .ok_or_else(|| FnError::arg(0, format!("cannot convert {} to a number", describe(&args[0]))))
+}
+
+pub(super) fn tobool(args: &[Value], _: &FnContext) -> FnResult {
+    if args[0].is_null() {
+        return Ok(Value::Null);
+    }
+    to_bool(&args[0])
+        .map(Value::Bool)
+        .ok_or_else(|| FnError::arg(0, format!("cannot convert {} to a bool", describe(&args[0]))))
+}
+
+fn describe(value: &Value) -> String {
+    match value.unmarked() {
+        Value::String(text) => format!("the string {}", serde_json::Value::String(text.clone())),
+        other => format!("a {}", type_label(other)),
+    }
+}
+
+/// Reads a file relative to the configuration directory.
+pub(super) fn file(args: &[Value], context: &FnContext) -> FnResult {
+    let relative = string_arg(args, 0)?;
+    let path = context.dir.join(&relative);
+    std::fs::read_to_string(&path).map(Value::String).map_err(|error| {
+        let reason = match error.kind() {
+            std::io::ErrorKind::NotFound => "does not exist".to_owned(),
+            std::io::ErrorKind::InvalidData => "is not valid UTF-8".to_owned(),
+            _ => format!("cannot be read: {error}"),
+        };
+        FnError::arg(0, format!("the file `{relative}` {reason} (looked in `{}`)", context.dir.display()))
+    })
+}
+
+/// Reads an environment variable; an unset variable gives `null`.
+pub(super) fn env(args: &[Value], context: &FnContext) -> FnResult {
+    let name = string_arg(args, 0)?;
+    let Some(environment) = context.env else {
+        return Err(FnError::new("`env()` is only allowed in `variable` defaults and `provider` blocks"));
+    };
+    Ok(environment
+        .iter()
+        .find(|(key, _)| *key == name)
+        .map_or(Value::Null, |(_, value)| Value::String(value.clone())))
+}

@@ -1,0 +1,404 @@
+//! `tenant` blocks: `for_each` expansion, tier and policy references, tenant
+//! ids, and the nested `database`, `storage`, `network` and `monitoring`
+//! blocks.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use hcl_edit::structure::{Attribute, Block};
+use tenancy_sdk::Value;
+
+use crate::config::{Component, ComponentKind, Tenant};
+use crate::lang::blocks::{depends_on, provider_reference, unknown_label};
+use crate::lang::decode::{block_span, decode_body, expect_labels, header_span, label_span};
+use crate::lang::diagnostic::{Diagnostic, Diagnostics};
+use crate::lang::eval::{Context, ContextFor, type_label};
+use crate::lang::schema::{self, BlockSpec};
+use crate::lang::source::Span;
+use crate::lang::suggest::did_you_mean;
+
+/// Maximum length of a tenant id in bytes, the PostgreSQL identifier limit.
+const MAX_ID_BYTES: usize = 63;
+
+/// What tenant decoding needs from the rest of the configuration.
+pub(crate) struct TenantScope<'s> {
+    /// Builds the evaluation context for a file (var, local, tier,
+    /// security_policy bound).
+    pub context_for: &'s ContextFor<'s>,
+    /// Declared tier names.
+    pub tiers: Vec<&'s str>,
+    /// Declared security policy names.
+    pub policies: Vec<&'s str>,
+}
+
+/// Decodes every `tenant` block into tenant instances and checks that
+/// tenant ids are unique.
+pub(crate) fn tenants(blocks: &[(usize, &Block)], scope: &TenantScope, diagnostics: &mut Diagnostics) -> Vec<Tenant> {
+    let mut tenants: Vec<(Tenant, Span)> = Vec::new();
+    let mut labels_seen: Vec<(String, usize, &Block)> = Vec::new();
+    for &(file, block) in blocks {
+        let Some(labels) = expect_labels(file, block, &["ID"], diagnostics) else { continue };
+        let label = labels[0].clone();
+        if let Some((_, first_file, first)) = labels_seen.iter().find(|(seen, _, _)| *seen == label) {
+            diagnostics.push(crate::lang::variables::duplicate(file, block, *first_file, first, "tenant", &label));
+            continue;
+        }
+        labels_seen.push((label.clone(), file, block));
+        for (tenant, id_span) in expand(file, block, &label, scope, diagnostics) {
+            if let Some((first, first_span)) = tenants.iter().find(|(other, _)| other.id == tenant.id) {
+                diagnostics.push(
+                    Diagnostic::error("tenancy::config::duplicate_tenant_id", "Duplicate tenant id")
+                        .with_label(id_span, format!("`{}` has the tenant id `{}`", tenant.address(), tenant.id))
+                        .with_label(first_span.clone(), format!("`{}` has the same id", first.address()))
+                        .with_help("Tenant ids name databases and catalog rows, so each must be unique. Set `id` on one of them."),
+                );
+                continue;
+            }
+            tenants.push((tenant, id_span));
+        }
+    }
+    tenants.into_iter().map(|(tenant, _)| tenant).collect()
+}
+
+/// Returns one tenant per `for_each` element, or the single tenant, each
+/// with the span its id comes from.
+fn expand(file: usize, block: &Block, label: &str, scope: &TenantScope, diagnostics: &mut Diagnostics) -> Vec<(Tenant, Span)> {
+    let Some(for_each) = block.body.get_attribute("for_each") else {
+        return decode_instance(file, block, label, None, scope, diagnostics).into_iter().collect();
+    };
+    let context = (scope.context_for)(file);
+    let value = match context.eval(&for_each.value) {
+        Ok(value) => value,
+        Err(diagnostic) => {
+            diagnostics.push(*diagnostic);
+            return Vec::new();
+        }
+    };
+    let Some(instances) = for_each_instances(&value, context.span_of(&for_each.value), diagnostics) else {
+        return Vec::new();
+    };
+    let mut tenants = Vec::new();
+    for (key, each_value) in instances {
+        let instance = (key, each_value);
+        if let Some(tenant) = decode_instance(file, block, label, Some(&instance), scope, diagnostics) {
+            tenants.push(tenant);
+        }
+    }
+    tenants
+}
+
+/// Returns the key-value pairs of a `for_each` value: a map, or a list or
+/// set of strings (each string is both key and value).
+fn for_each_instances(value: &Value, span: Span, diagnostics: &mut Diagnostics) -> Option<Vec<(String, Value)>> {
+    let invalid = |message: String| {
+        Diagnostic::error("tenancy::config::invalid_for_each", "Invalid for_each value")
+            .with_label(span.clone(), message)
+            .with_help("`for_each` takes a map, or a list or set of strings, such as `toset([\"berlin\", \"paris\"])`.")
+    };
+    if value.contains_sensitive() {
+        diagnostics.push(invalid("the value is sensitive, and instance keys are shown in every plan".to_owned()));
+        return None;
+    }
+    match value {
+        Value::Map(map) => Some(map.iter().map(|(key, item)| (key.clone(), item.clone())).collect()),
+        Value::List(items) => {
+            let mut pairs: Vec<(String, Value)> = Vec::new();
+            for (index, item) in items.iter().enumerate() {
+                let Some(text) = item.as_str() else {
+                    diagnostics.push(invalid(format!("element {index} is a {}, not a string", type_label(item))));
+                    return None;
+                };
+                if !pairs.iter().any(|(key, _)| key == text) {
+                    pairs.push((text.to_owned(), item.clone()));
+                }
+            }
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            Some(pairs)
+        }
+        other => {
+            diagnostics.push(invalid(format!("found a {}; expected a map or a set of strings", type_label(other))));
+            None
+        }
+    }
+}
+
+fn decode_instance(
+    file: usize,
+    block: &Block,
+    label: &str,
+    instance: Option<&(String, Value)>,
+    scope: &TenantScope,
+    diagnostics: &mut Diagnostics,
+) -> Option<(Tenant, Span)> {
+    let mut context = (scope.context_for)(file);
+    match instance {
+        Some((key, value)) => {
+            let each = BTreeMap::from([("key".to_owned(), Value::string(key.clone())), ("value".to_owned(), value.clone())]);
+            context.bind("each", Cow::Owned(Value::Map(each)));
+        }
+        None => context.forbid("each", "`each` is available only in a `tenant` block with `for_each`."),
+    }
+    let values = decode_body(block, &schema::TENANT, &context, diagnostics);
+    let tier = values.specials.get("tier").and_then(|attr| named_reference(&context, attr, "tier", &scope.tiers, diagnostics));
+    let policy = match values.specials.get("security_policy") {
+        Some(attr) => Some(named_reference(&context, attr, "security_policy", &scope.policies, diagnostics)?),
+        None => None,
+    };
+    let (id, id_span) = tenant_id(&context, block, label, instance, values.specials.get("id").copied(), diagnostics)?;
+    let mut attrs = values.attrs;
+    if let Some(attr) = values.specials.get("depends_on") {
+        let addresses = depends_on(file, &attr.value, diagnostics);
+        attrs.insert("depends_on".to_owned(), Value::List(addresses.into_iter().map(Value::String).collect()));
+    }
+    let components = components(file, &values.blocks, &context, diagnostics);
+    if values.failed {
+        return None;
+    }
+    let tenant = Tenant {
+        name: label.to_owned(),
+        key: instance.map(|(key, _)| key.clone()),
+        id,
+        tier: tier?,
+        security_policy: policy,
+        attrs,
+        components,
+        span: block_span(file, block),
+    };
+    Some((tenant, id_span))
+}
+
+/// Reads `tier = tier.pro`, `tier = "pro"` or any expression that yields a
+/// tier object or name, and checks that the name is declared.
+fn named_reference(
+    context: &Context,
+    attr: &Attribute,
+    kind: &str,
+    declared: &[&str],
+    diagnostics: &mut Diagnostics,
+) -> Option<String> {
+    let value = match context.eval(&attr.value) {
+        Ok(value) => value,
+        Err(diagnostic) => {
+            diagnostics.push(*diagnostic);
+            return None;
+        }
+    };
+    let name = match value.unmarked() {
+        Value::String(name) => Some(name.clone()),
+        Value::Map(object) => object.get("name").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    };
+    let span = context.span_of(&attr.value);
+    let noun = kind.replace('_', " ");
+    let Some(name) = name else {
+        diagnostics.push(
+            Diagnostic::error("tenancy::config::wrong_type", "Wrong attribute type")
+                .with_label(span, format!("`{kind}`: expected a {noun} reference or name, found {}", type_label(&value)))
+                .with_help(format!("Write `{kind} = {kind}.NAME`.")),
+        );
+        return None;
+    };
+    if declared.contains(&name.as_str()) {
+        return Some(name);
+    }
+    let diagnostic = Diagnostic::error(format!("tenancy::config::unknown_{kind}"), format!("Unknown {noun}"))
+        .with_label(span, format!("no {noun} named `{name}` is declared"));
+    diagnostics.push(match did_you_mean(&name, declared.iter().copied()) {
+        Some(hint) => diagnostic.with_help(hint),
+        None => diagnostic.with_help(format!("Declare it with a `{kind} \"{name}\"` block.")),
+    });
+    None
+}
+
+/// Computes and checks the tenant id: `id` when set, else the label, or
+/// `LABEL_KEY` under `for_each`.
+fn tenant_id(
+    context: &Context,
+    block: &Block,
+    label: &str,
+    instance: Option<&(String, Value)>,
+    id_attr: Option<&Attribute>,
+    diagnostics: &mut Diagnostics,
+) -> Option<(String, Span)> {
+    let (id, span) = match id_attr {
+        Some(attr) => {
+            let value = match context.eval(&attr.value) {
+                Ok(value) => value,
+                Err(diagnostic) => {
+                    diagnostics.push(*diagnostic);
+                    return None;
+                }
+            };
+            let Some(text) = value.as_str().map(str::to_owned) else {
+                diagnostics.push(
+                    Diagnostic::error("tenancy::config::wrong_type", "Wrong attribute type")
+                        .with_label(context.span_of(&attr.value), format!("`id`: expected a string, found {}", type_label(&value))),
+                );
+                return None;
+            };
+            (text, context.span_of(&attr.value))
+        }
+        None => match instance {
+            Some((key, _)) => (format!("{label}_{key}"), label_span(context.file, block, 0)),
+            None => (label.to_owned(), label_span(context.file, block, 0)),
+        },
+    };
+    if let Some(problem) = id_problem(&id) {
+        let suggestion = suggest_id(&id);
+        let fix = if id_attr.is_some() || instance.is_none() {
+            format!("Use `{suggestion}` instead.")
+        } else {
+            format!("Set `id` in the block, such as `id = \"{suggestion}\"`, or use keys that are valid ids.")
+        };
+        diagnostics.push(
+            Diagnostic::error("tenancy::config::invalid_tenant_id", "Invalid tenant id")
+                .with_label(span, format!("the tenant id `{id}` {problem}"))
+                .with_help(format!(
+                    "A tenant id names databases, so it must match `^[a-z_][a-z0-9_]*$` and be at most {MAX_ID_BYTES} bytes. {fix}"
+                )),
+        );
+        return None;
+    }
+    Some((id, span))
+}
+
+/// Returns why an id is not a valid database identifier, if it is not.
+pub(crate) fn id_problem(id: &str) -> Option<&'static str> {
+    let mut chars = id.chars();
+    match chars.next() {
+        None => return Some("is empty"),
+        Some(first) if !(first.is_ascii_lowercase() || first == '_') => {
+            return Some("must start with a lowercase letter or `_`");
+        }
+        _ => {}
+    }
+    if !chars.all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_') {
+        return Some("may contain only lowercase letters, digits and `_`");
+    }
+    if id.len() > MAX_ID_BYTES {
+        return Some("is longer than 63 bytes");
+    }
+    None
+}
+
+/// Returns a valid id close to `id`: lowercased, other characters replaced
+/// by `_`, prefixed when it starts with a digit, and cut to 63 bytes.
+pub(crate) fn suggest_id(id: &str) -> String {
+    let mut fixed: String = id
+        .to_lowercase()
+        .chars()
+        .map(|ch| if ch.is_ascii_lowercase() || ch.is_ascii_digit() { ch } else { '_' })
+        .collect();
+    if !fixed.starts_with(|ch: char| ch.is_ascii_lowercase() || ch == '_') {
+        fixed.insert(0, 't');
+        fixed.insert(1, '_');
+    }
+    fixed.truncate(MAX_ID_BYTES);
+    fixed
+}
+
+fn components(file: usize, blocks: &[&Block], context: &Context, diagnostics: &mut Diagnostics) -> Vec<Component> {
+    let mut components: Vec<Component> = Vec::new();
+    for block in blocks {
+        let Some(component) = component(file, block, context, diagnostics) else { continue };
+        let same = |other: &&Component| other.kind == component.kind && other.label == component.label;
+        if let Some(first) = components.iter().find(same) {
+            diagnostics.push(
+                Diagnostic::error("tenancy::config::duplicate_component", "Duplicate block")
+                    .with_label(header_span(file, block), format!("a second `{}` block with this label", component.kind.keyword()))
+                    .with_label(first.span.clone(), "first declared here")
+                    .with_help("A tenant has at most one block of each kind and label. Merge the two blocks."),
+            );
+            continue;
+        }
+        components.push(component);
+    }
+    components
+}
+
+fn component(file: usize, block: &Block, context: &Context, diagnostics: &mut Diagnostics) -> Option<Component> {
+    let (kind, label, spec): (ComponentKind, String, BlockSpec) = match block.ident.as_str() {
+        "monitoring" => {
+            expect_labels(file, block, &[], diagnostics)?;
+            (ComponentKind::Monitoring, "default".to_owned(), schema::MONITORING)
+        }
+        keyword => {
+            let (kind, what, allowed) = match keyword {
+                "database" => (ComponentKind::Database, "database engine", schema::DATABASE_ENGINES),
+                "storage" => (ComponentKind::Storage, "storage kind", schema::STORAGE_KINDS),
+                _ => (ComponentKind::Network, "network kind", schema::NETWORK_KINDS),
+            };
+            let label = expect_labels(file, block, &["KIND"], diagnostics)?.remove(0);
+            if !allowed.contains(&label.as_str()) {
+                diagnostics.push(unknown_label(file, block, what, &label, allowed));
+                return None;
+            }
+            let spec = match kind {
+                ComponentKind::Database => schema::database_spec(&label),
+                ComponentKind::Storage => schema::STORAGE,
+                _ => schema::NETWORK,
+            };
+            (kind, label, spec)
+        }
+    };
+    let values = decode_body(block, &spec, context, diagnostics);
+    let provider = values.specials.get("provider").and_then(|attr| provider_reference(file, &attr.value, diagnostics));
+    if values.failed {
+        return None;
+    }
+    Some(Component { kind, label, provider, attrs: values.attrs, span: block_span(file, block) })
+}
+
+/// Returns the object a tenant is seen as in `output` and `policy`
+/// expressions: its attributes, `id`, `key`, `tier`, `security_policy`, and
+/// the `database`, `storage` and `network` maps from block label to
+/// attributes, plus `monitoring` when set.
+pub(crate) fn tenant_object(tenant: &Tenant) -> Value {
+    let mut object = tenant.attrs.clone();
+    object.insert("id".to_owned(), Value::string(tenant.id.clone()));
+    object.insert("key".to_owned(), tenant.key.clone().map_or(Value::Null, Value::String));
+    object.insert("tier".to_owned(), Value::string(tenant.tier.clone()));
+    object.insert("security_policy".to_owned(), tenant.security_policy.clone().map_or(Value::Null, Value::String));
+    for kind in [ComponentKind::Database, ComponentKind::Storage, ComponentKind::Network] {
+        let map = tenant
+            .components
+            .iter()
+            .filter(|component| component.kind == kind)
+            .map(|component| (component.label.clone(), component_object(component)))
+            .collect();
+        object.insert(kind.keyword().to_owned(), Value::Map(map));
+    }
+    let monitoring = tenant.components.iter().find(|component| component.kind == ComponentKind::Monitoring);
+    object.insert("monitoring".to_owned(), monitoring.map_or(Value::Null, component_object));
+    Value::Map(object)
+}
+
+fn component_object(component: &Component) -> Value {
+    let mut attrs = component.attrs.clone();
+    attrs.insert("provider".to_owned(), component.provider.clone().map_or(Value::Null, Value::String));
+    Value::Map(attrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_rules() {
+        assert_eq!(id_problem("acme_eu"), None);
+        assert_eq!(id_problem("_x1"), None);
+        assert!(id_problem("Acme").is_some());
+        assert!(id_problem("1acme").is_some());
+        assert!(id_problem("acme-eu").is_some());
+        assert!(id_problem(&"a".repeat(64)).is_some());
+        assert_eq!(id_problem(&"a".repeat(63)), None);
+    }
+
+    #[test]
+    fn suggested_id_is_valid() {
+        for id in ["Acme-EU", "1st", "studios_berlin-mitte", &"x".repeat(80), "café"] {
+            let suggestion = suggest_id(id);
+            assert_eq!(id_problem(&suggestion), None, "{id} → {suggestion}");
+        }
+    }
+}

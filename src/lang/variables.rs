@@ -1,0 +1,400 @@
+//! Input variables: declarations, values from the command line, variable
+//! files and the environment, type conversion and `validation` rules.
+//!
+//! Values are taken in this order, a later source replacing an earlier one:
+//! the `default`, `TENANCY_VAR_NAME` environment variables, `-var-file`
+//! files in the order given, and `-var NAME=VALUE` flags in the order given.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hcl_edit::structure::{Attribute, Block};
+use tenancy_sdk::Value;
+
+use crate::config::Variable;
+use crate::lang::decode::{block_span, decode_body, expect_labels, header_span};
+use crate::lang::diagnostic::{Diagnostic, Diagnostics};
+use crate::lang::eval::{Context, to_bool};
+use crate::lang::loader::syntax_diagnostic;
+use crate::lang::schema::{VALIDATION, VARIABLE};
+use crate::lang::source::{SourceMap, Span};
+use crate::lang::suggest::did_you_mean;
+use crate::lang::types::{TypeConstraint, convert, parse_type};
+
+/// Prefix of environment variables that set input variables.
+pub const ENV_PREFIX: &str = "TENANCY_VAR_";
+
+/// Values for input variables from outside the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct VarInputs {
+    /// `-var NAME=VALUE` flags, in the order given.
+    pub vars: Vec<(String, String)>,
+    /// `-var-file FILE` flags, in the order given.
+    pub var_files: Vec<PathBuf>,
+    /// The process environment; the loader reads `TENANCY_VAR_*` from it,
+    /// and `env()` reads it inside variable defaults and provider blocks.
+    pub env: Vec<(String, String)>,
+}
+
+impl VarInputs {
+    /// Returns inputs with the given flags and the current process
+    /// environment (variables whose name or value is not Unicode are left
+    /// out).
+    pub fn from_env(vars: Vec<(String, String)>, var_files: Vec<PathBuf>) -> VarInputs {
+        let env = std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+            .collect();
+        VarInputs { vars, var_files, env }
+    }
+}
+
+/// A `variable` block after decoding, before its value is known.
+struct Declaration<'b> {
+    name: String,
+    file: usize,
+    block: &'b Block,
+    constraint: TypeConstraint,
+    typed_as_string: bool,
+    default: Option<(Value, Span)>,
+    description: Option<String>,
+    sensitive: bool,
+    nullable: bool,
+    validations: Vec<(usize, &'b Attribute, &'b Attribute)>,
+}
+
+const CONSTANT_ONLY: &str = "Values here must be constants; `var` and `local` are not available.";
+
+/// Decodes `variable` blocks and resolves their final values.
+pub(crate) fn resolve(
+    blocks: &[(usize, &Block)],
+    dir: &Path,
+    inputs: &VarInputs,
+    sources: &mut SourceMap,
+    diagnostics: &mut Diagnostics,
+) -> BTreeMap<String, Variable> {
+    let mut declarations: Vec<Declaration> = Vec::new();
+    for &(file, block) in blocks {
+        let Some(labels) = expect_labels(file, block, &["NAME"], diagnostics) else { continue };
+        let name = labels[0].clone();
+        if let Some(first) = declarations.iter().find(|declared| declared.name == name) {
+            diagnostics.push(duplicate(file, block, first.file, first.block, "variable", &name));
+            continue;
+        }
+        if let Some(declaration) = declare(file, block, name, dir, inputs, diagnostics) {
+            declarations.push(declaration);
+        }
+    }
+    let given = given_values(&declarations, dir, inputs, sources, diagnostics);
+    let mut variables = BTreeMap::new();
+    for declaration in &declarations {
+        if let Some(variable) = finish(declaration, given.get(&declaration.name), dir, diagnostics) {
+            variables.insert(declaration.name.clone(), variable);
+        }
+    }
+    variables
+}
+
+/// Returns the diagnostic for a second block with the same name.
+pub(crate) fn duplicate(file: usize, block: &Block, first_file: usize, first: &Block, kind: &str, name: &str) -> Diagnostic {
+    Diagnostic::error(format!("tenancy::config::duplicate_{kind}"), "Duplicate block name")
+        .with_label(header_span(file, block), format!("{kind} `{name}` is declared again here"))
+        .with_label(header_span(first_file, first), "first declared here")
+        .with_help(format!("Rename or remove one of the two `{kind}` blocks."))
+}
+
+fn constant_context(file: usize, dir: &Path) -> Context<'_> {
+    let mut context = Context::new(file, dir);
+    context.forbid("var", CONSTANT_ONLY);
+    context.forbid("local", CONSTANT_ONLY);
+    context
+}
+
+fn declare<'b>(
+    file: usize,
+    block: &'b Block,
+    name: String,
+    dir: &Path,
+    inputs: &VarInputs,
+    diagnostics: &mut Diagnostics,
+) -> Option<Declaration<'b>> {
+    let context = constant_context(file, dir);
+    let values = decode_body(block, &VARIABLE, &context, diagnostics);
+    let mut failed = values.failed;
+    let (constraint, typed_as_string) = match values.specials.get("type") {
+        Some(attr) => match parse_type(&attr.value) {
+            Ok(constraint) => {
+                let is_string = constraint == TypeConstraint::String;
+                (constraint, is_string)
+            }
+            Err(message) => {
+                failed = true;
+                diagnostics.push(
+                    Diagnostic::error("tenancy::config::invalid_type", "Invalid type constraint")
+                        .with_label(context.span_of(&attr.value), message),
+                );
+                (TypeConstraint::Any, false)
+            }
+        },
+        None => (TypeConstraint::Any, true),
+    };
+    let default = match values.specials.get("default") {
+        Some(attr) => {
+            let mut default_context = constant_context(file, dir);
+            default_context.env = Some(&inputs.env);
+            match default_context.eval(&attr.value) {
+                Ok(value) => Some((value, context.span_of(&attr.value))),
+                Err(diagnostic) => {
+                    diagnostics.push(*diagnostic);
+                    failed = true;
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let mut validations = Vec::new();
+    for nested in &values.blocks {
+        let checked = decode_body(nested, &VALIDATION, &context, diagnostics);
+        let condition = checked.specials.get("condition");
+        let message = nested.body.get_attribute("error_message");
+        if let (Some(condition), Some(message)) = (condition, message) {
+            validations.push((file, *condition, message));
+        }
+    }
+    if failed {
+        return None;
+    }
+    let flag = |key: &str, fallback: bool| values.attrs.get(key).and_then(Value::as_bool).unwrap_or(fallback);
+    Some(Declaration {
+        name,
+        file,
+        block,
+        constraint,
+        typed_as_string,
+        default,
+        description: values.attrs.get("description").and_then(Value::as_str).map(str::to_owned),
+        sensitive: flag("sensitive", false),
+        nullable: flag("nullable", true),
+        validations,
+    })
+}
+
+/// Collects values from the environment, variable files and `-var` flags.
+fn given_values(
+    declarations: &[Declaration],
+    dir: &Path,
+    inputs: &VarInputs,
+    sources: &mut SourceMap,
+    diagnostics: &mut Diagnostics,
+) -> BTreeMap<String, (Value, Span)> {
+    let mut given = BTreeMap::new();
+    for (key, text) in &inputs.env {
+        let Some(name) = key.strip_prefix(ENV_PREFIX) else { continue };
+        let Some(declaration) = declarations.iter().find(|declared| declared.name == name) else { continue };
+        let file = sources.add(PathBuf::from(format!("<environment {key}>")), text.as_str());
+        if let Some(value) = raw_value(declaration, file, sources, dir, diagnostics) {
+            given.insert(name.to_owned(), value);
+        }
+    }
+    for path in &inputs.var_files {
+        read_var_file(path, declarations, dir, sources, diagnostics, &mut given);
+    }
+    for (name, text) in &inputs.vars {
+        let file = sources.add(PathBuf::from(format!("<-var {name}>")), text.as_str());
+        let Some(declaration) = declarations.iter().find(|declared| &declared.name == name) else {
+            let diagnostic = Diagnostic::error("tenancy::config::undeclared_variable", "Value for undeclared variable")
+                .with_label(Span::new(file, 0..text.len()), format!("no variable named `{name}` is declared"));
+            let hint = did_you_mean(name, declarations.iter().map(|declared| declared.name.as_str()));
+            diagnostics.push(match hint {
+                Some(hint) => diagnostic.with_help(hint),
+                None => diagnostic.with_help(format!("Declare it with `variable \"{name}\" {{}}` or remove the `-var` flag.")),
+            });
+            continue;
+        };
+        if let Some(value) = raw_value(declaration, file, sources, dir, diagnostics) {
+            given.insert(name.clone(), value);
+        }
+    }
+    given
+}
+
+/// Reads a value given as text: taken literally for string variables, and
+/// parsed as an expression otherwise.
+fn raw_value(
+    declaration: &Declaration,
+    file: usize,
+    sources: &SourceMap,
+    dir: &Path,
+    diagnostics: &mut Diagnostics,
+) -> Option<(Value, Span)> {
+    let text: &str = &sources.files[file].text;
+    let span = Span::new(file, 0..text.len());
+    if declaration.typed_as_string {
+        return Some((Value::string(text), span));
+    }
+    let expr = match hcl_edit::parser::parse_expr(text) {
+        Ok(expr) => expr,
+        Err(error) => {
+            diagnostics.push(syntax_diagnostic(file, text, &error));
+            return None;
+        }
+    };
+    match constant_context(file, dir).eval(&expr) {
+        Ok(value) => Some((value, span)),
+        Err(diagnostic) => {
+            diagnostics.push(*diagnostic);
+            None
+        }
+    }
+}
+
+fn read_var_file(
+    path: &Path,
+    declarations: &[Declaration],
+    dir: &Path,
+    sources: &mut SourceMap,
+    diagnostics: &mut Diagnostics,
+    given: &mut BTreeMap<String, (Value, Span)>,
+) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) => {
+            diagnostics.push(
+                Diagnostic::error("tenancy::config::var_file_unreadable", "Variable file not readable")
+                    .with_help(format!("Failed to read `{}`: {error}. Check the `-var-file` path.", path.display())),
+            );
+            return;
+        }
+    };
+    let file = sources.add(path.to_path_buf(), text);
+    let body = match crate::lang::loader::parse_file(sources, file) {
+        Ok(body) => body,
+        Err(diagnostic) => {
+            diagnostics.push(diagnostic);
+            return;
+        }
+    };
+    let context = constant_context(file, dir);
+    for structure in body.iter() {
+        let Some(attr) = structure.as_attribute() else {
+            let span = structure.as_block().map(|block| header_span(file, block));
+            diagnostics.push(
+                Diagnostic::error("tenancy::config::var_file_block", "Block in variable file")
+                    .with_optional_label(span, "a variable file holds only `NAME = VALUE` lines"),
+            );
+            continue;
+        };
+        let name = attr.key.as_str();
+        if !declarations.iter().any(|declared| declared.name == name) {
+            diagnostics.push(
+                Diagnostic::warning("tenancy::config::undeclared_variable", "Value for undeclared variable")
+                    .with_label(context.span_of(&attr.key), format!("no variable named `{name}` is declared"))
+                    .with_help("The value is ignored. Remove it or declare the variable."),
+            );
+            continue;
+        }
+        match context.eval(&attr.value) {
+            Ok(value) => {
+                given.insert(name.to_owned(), (value, context.span_of(&attr.value)));
+            }
+            Err(diagnostic) => diagnostics.push(*diagnostic),
+        }
+    }
+}
+
+/// Picks, converts and validates the final value of one variable.
+fn finish(
+    declaration: &Declaration,
+    given: Option<&(Value, Span)>,
+    dir: &Path,
+    diagnostics: &mut Diagnostics,
+) -> Option<Variable> {
+    let header = header_span(declaration.file, declaration.block);
+    let name = &declaration.name;
+    let Some((value, origin)) = given.or(declaration.default.as_ref()) else {
+        diagnostics.push(
+            Diagnostic::error("tenancy::config::missing_variable", "No value for required variable")
+                .with_label(header, format!("`{name}` has no default and no value was given"))
+                .with_help(format!(
+                    "Set it with `-var {name}=VALUE`, in a `-var-file`, or with the environment variable `{ENV_PREFIX}{name}`."
+                )),
+        );
+        return None;
+    };
+    if value.is_null() && !declaration.nullable {
+        diagnostics.push(
+            Diagnostic::error("tenancy::config::null_variable", "Null value for non-nullable variable")
+                .with_label(origin.clone(), format!("`{name}` is declared with `nullable = false`"))
+                .with_help("Give the variable a value other than `null`."),
+        );
+        return None;
+    }
+    let converted = match convert(value.clone(), &declaration.constraint) {
+        Ok(converted) => converted,
+        Err(message) => {
+            diagnostics.push(
+                Diagnostic::error("tenancy::config::invalid_variable_value", "Invalid value for variable")
+                    .with_label(origin.clone(), format!("`{name}`: {message}"))
+                    .with_label(header, format!("declared with type {}", declaration.constraint)),
+            );
+            return None;
+        }
+    };
+    let value = if declaration.sensitive { Value::sensitive(converted) } else { converted };
+    if !validate(declaration, &value, origin, dir, diagnostics) {
+        return None;
+    }
+    Some(Variable {
+        name: name.clone(),
+        value,
+        sensitive: declaration.sensitive,
+        description: declaration.description.clone(),
+        span: block_span(declaration.file, declaration.block),
+    })
+}
+
+/// Runs the `validation` rules of a variable; returns false when one fails.
+fn validate(declaration: &Declaration, value: &Value, origin: &Span, dir: &Path, diagnostics: &mut Diagnostics) -> bool {
+    let mut valid = true;
+    let scope = Value::Map(BTreeMap::from([(declaration.name.clone(), value.clone())]));
+    for &(file, condition, message) in &declaration.validations {
+        let mut context = Context::new(file, dir);
+        context.bind("var", Cow::Borrowed(&scope));
+        context.forbid("local", "A validation rule can refer only to the variable it checks.");
+        let result = match context.eval(&condition.value) {
+            Ok(result) => result,
+            Err(diagnostic) => {
+                diagnostics.push(*diagnostic);
+                valid = false;
+                continue;
+            }
+        };
+        if result.is_unknown() {
+            continue;
+        }
+        let Some(passed) = to_bool(&result) else {
+            diagnostics.push(
+                Diagnostic::error("tenancy::config::invalid_condition", "Invalid validation condition")
+                    .with_label(context.span_of(&condition.value), "the condition must return a bool"),
+            );
+            valid = false;
+            continue;
+        };
+        if !passed {
+            let text = match context.eval(&message.value) {
+                Ok(text) if text.contains_sensitive() => "(the error message uses a sensitive value)".to_owned(),
+                Ok(text) => text.as_str().unwrap_or("the value is not valid").to_owned(),
+                Err(_) => "the value is not valid".to_owned(),
+            };
+            diagnostics.push(
+                Diagnostic::error("tenancy::config::validation_failed", "Variable validation failed")
+                    .with_label(origin.clone(), text)
+                    .with_label(context.span_of(&condition.value), "this condition is false")
+                    .with_help(format!("Give `{}` a value that meets its validation rule.", declaration.name)),
+            );
+            valid = false;
+        }
+    }
+    valid
+}

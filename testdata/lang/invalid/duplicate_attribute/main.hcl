@@ -1,0 +1,5 @@
+tier "pro" {
+  price    = 10
+  currency = "EUR"
+  price    = 12
+}

@@ -1,0 +1,4 @@
+tier "pro" {
+  price    = 10
+  currency = env("CURRENCY")
+}

@@ -1,0 +1,6 @@
+locals {
+  region = local.zone
+  zone   = "${local.prefix}-a"
+  prefix = local.region
+  ok     = "fine"
+}

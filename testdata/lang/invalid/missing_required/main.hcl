@@ -1,0 +1,8 @@
+tier "pro" {
+  currency = "EUR"
+}
+
+tenant "acme" {
+  name = "Acme"
+  tier = tier.pro
+}

@@ -1,0 +1,6 @@
+tenant "acme" {
+  name   = "Acme"
+  tier   = tier.pro
+  region = "eu-west-1"
+  status = "paused"
+}

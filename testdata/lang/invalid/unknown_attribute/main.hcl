@@ -1,0 +1,8 @@
+tier "pro" {
+  prise    = 10
+  currency = "EUR"
+}
+
+security_policy "strict" {
+  mfa_requried = true
+}

@@ -1,0 +1,12 @@
+tennant "acme" {
+  name = "Acme"
+}
+
+tier "pro" {
+  price    = 10
+  currency = "EUR"
+
+  limit {
+    seats = 3
+  }
+}

@@ -1,0 +1,4 @@
+tier "team" {
+  price    = var.team_price
+  currency = "CAD"
+}

@@ -1,0 +1,5 @@
+tenant "north" {
+  name   = "North ${local.suffix}"
+  tier   = tier.team
+  region = "ca-central-1"
+}
