@@ -573,3 +573,47 @@ async fn errors_never_show_the_password() {
     assert!(error.message.contains("missing_table"));
     assert!(!format!("{error:?}").contains("SCRAM"), "no verifier in errors");
 }
+
+#[tokio::test]
+async fn shared_isolation_drift_is_detected_and_repaired() {
+    let shared = format!("tenancy_test_{}", suffix());
+    let (schema_id, row_id) = (format!("ss_{}", suffix()), format!("rr_{}", suffix()));
+    let mut cleanup = Cleanup::new();
+    cleanup.databases.push(shared.clone());
+    cleanup.roles.extend([format!("tenant_{schema_id}"), format!("tenant_{row_id}")]);
+    let admin = connect(&admin_url()).await;
+    admin.batch_execute(&format!("CREATE DATABASE \"{shared}\"")).await.unwrap();
+    let shared_admin = admin_to(&shared).await;
+    shared_admin.batch_execute("CREATE TABLE orders (tenant_id text, item text)").await.unwrap();
+    let provider = provider(&["orders"]).await;
+    let schema_config = tenant_config(&schema_id, "schema", &shared);
+    let row_config = tenant_config(&row_id, "row", &shared);
+    let schema_attrs = create(&provider, &schema_config).await;
+    let row_attrs = create(&provider, &row_config).await;
+
+    shared_admin
+        .batch_execute(&format!(
+            "GRANT USAGE ON SCHEMA \"tenant_{schema_id}\" TO PUBLIC; \
+             DROP POLICY tenancy_tenant_isolation ON orders"
+        ))
+        .await
+        .unwrap();
+    let schema_drifted = refresh(&provider, &schema_attrs).await.expect("schema tenant exists");
+    let row_drifted = refresh(&provider, &row_attrs).await.expect("row tenant exists");
+
+    assert_eq!(schema_drifted["isolation_intact"], Value::from(false));
+    assert_eq!(row_drifted["isolation_intact"], Value::from(false));
+    let schema_repaired = update(&provider, &schema_drifted, &schema_config).await;
+    let row_repaired = update(&provider, &row_drifted, &row_config).await;
+    let schema_after = refresh(&provider, &schema_repaired).await.expect("schema tenant exists");
+    let row_after = refresh(&provider, &row_repaired).await.expect("row tenant exists");
+    assert_eq!(schema_after["isolation_intact"], Value::from(true));
+    assert_eq!(row_after["isolation_intact"], Value::from(true));
+    let public_usage: bool = scalar(
+        &shared_admin,
+        "SELECT has_schema_privilege('public', $1, 'USAGE')",
+        &[&format!("tenant_{schema_id}")],
+    )
+    .await;
+    assert!(!public_usage);
+}
