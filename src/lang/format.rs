@@ -180,6 +180,8 @@ struct LineScan {
     brackets: Vec<bool>,
     /// The delimiter of a heredoc that starts at the end of the line.
     heredoc: Option<String>,
+    /// Byte offset where a `#` or `//` comment starts.
+    comment: Option<usize>,
 }
 
 fn layout(text: &str) -> Vec<Line> {
@@ -210,16 +212,16 @@ impl Scanner {
         let content = raw.trim();
         let in_body = matches!(self.stack.last(), None | Some(Context::Bracket));
         let depth_before = self.stack.len();
-        let scan = self.scan(content);
+        let mut scan = self.scan(content);
         let indent = self.indent_for(&scan.brackets, content);
         let single_line = self.stack.len() == depth_before && scan.heredoc.is_none() && !self.block_comment;
-        self.heredoc = scan.heredoc;
+        self.heredoc = scan.heredoc.take();
         let (content, key) = match in_body.then(|| split_attribute(content)).flatten() {
             Some((key, value)) => {
                 let key_width = key.chars().count();
                 (format!("{key} = {value}"), single_line.then_some((key_width, indent, key.len())))
             }
-            None => (space_before_brace(content), None),
+            None => (space_before_brace(content, scan.comment), None),
         };
         Line { indent: Some(indent), content, key }
     }
@@ -232,11 +234,15 @@ impl Scanner {
             .filter(|ch| matches!(ch, '}' | ']' | ')'))
             .count()
             .min(brackets.iter().take_while(|open| !**open).count());
+        let depth_before = self.levels.len();
         for _ in 0..leading_closes {
             self.close_level();
         }
         let indent = self.levels.len();
-        let mut own_level: Option<usize> = None;
+
+        // A line such as `}, {` that closes part of a level and opens again
+        // refills that level instead of starting a deeper one.
+        let mut own_level = (leading_closes > 0 && indent == depth_before).then(|| indent.saturating_sub(1));
         for &open in &brackets[leading_closes..] {
             if open {
                 let top = self.levels.len().checked_sub(1);
@@ -269,7 +275,8 @@ impl Scanner {
     /// Scans one line's characters, updating the context stack.
     fn scan(&mut self, line: &str) -> LineScan {
         let mut scan = LineScan::default();
-        let chars: Vec<char> = line.chars().collect();
+        let indexed: Vec<(usize, char)> = line.char_indices().collect();
+        let chars: Vec<char> = indexed.iter().map(|(_, ch)| *ch).collect();
         let mut index = 0;
         while index < chars.len() {
             let ch = chars[index];
@@ -286,6 +293,7 @@ impl Scanner {
                 Some(Context::Quoted) => index += self.scan_quoted(ch, next),
                 _ => {
                     if ch == '#' || (ch == '/' && next == Some('/')) {
+                        scan.comment = Some(indexed[index].0);
                         break;
                     }
                     if ch == '<' && next == Some('<') {
@@ -392,11 +400,15 @@ fn quoted_end(content: &str) -> Option<usize> {
     None
 }
 
-/// Puts one space between a block header and its opening brace.
-fn space_before_brace(content: &str) -> String {
-    match content.strip_suffix('{') {
+/// Puts one space between a block header and its opening brace, looking
+/// at the code before a trailing comment.
+fn space_before_brace(content: &str, comment: Option<usize>) -> String {
+    let code_end = comment.unwrap_or(content.len());
+    let code = content[..code_end].trim_end();
+    let rest = &content[code.len()..];
+    match code.strip_suffix('{') {
         Some(head) if head.ends_with(|ch: char| ch == '"' || ch.is_alphanumeric() || ch == '_') => {
-            format!("{head} {{")
+            format!("{head} {{{rest}")
         }
         _ => content.to_owned(),
     }

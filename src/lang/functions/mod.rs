@@ -3,9 +3,10 @@
 //! Every function is deterministic: there is no `uuid` or `timestamp`, and
 //! `env()` is allowed only where the evaluator passes the environment in
 //! (variable defaults and provider blocks). Marks follow one rule for all
-//! functions: when an argument contains an unknown value the result is
-//! unknown, and when an argument contains a sensitive value the whole result
-//! is sensitive. `try` and `can` evaluate their arguments lazily and live in
+//! functions except `length` and `keys`: when an argument contains an
+//! unknown value the result is unknown, and when an argument contains a
+//! sensitive value the whole result is sensitive. `length` and `keys` look
+//! only at the structure and follow the marks of the argument itself. `try` and `can` evaluate their arguments lazily and live in
 //! the evaluator.
 
 mod collections;
@@ -73,8 +74,9 @@ const fn function(name: &'static str, min: usize, max: Option<usize>, run: Imple
     Function { name, min, max, run }
 }
 
-/// Functions whose result is known even when an argument contains unknown
-/// values, because they look only at the structure.
+/// Functions that look only at the structure of their argument: their
+/// result is known even when an element is unknown, and sensitive only when
+/// the argument itself is.
 const STRUCTURAL: &[&str] = &["length", "keys", "can", "try"];
 
 const FUNCTIONS: &[Function] = &[
@@ -169,8 +171,13 @@ pub(crate) fn call(name: &str, args: Vec<Value>, context: &FnContext) -> FnResul
         return Err(FnError::new(format!("there is no function named `{name}`")));
     };
     check_arity(function, args.len())?;
-    let sensitive = args.iter().any(Value::contains_sensitive);
-    if !STRUCTURAL.contains(&name) && args.iter().any(Value::contains_unknown) {
+    let structural = STRUCTURAL.contains(&name);
+    let sensitive = if structural {
+        args.iter().any(Value::is_sensitive)
+    } else {
+        args.iter().any(Value::contains_sensitive)
+    };
+    if !structural && args.iter().any(Value::contains_unknown) {
         return Ok(with_mark(Value::Unknown, sensitive));
     }
     let plain: Vec<Value> = args.iter().map(Value::strip_marks).collect();
