@@ -492,6 +492,21 @@ fn text_ends_with_summary() {
 }
 
 #[test]
+fn text_output_changes_only() {
+    let mut plan = no_change_plan();
+    plan.outputs = outputs();
+
+    let text = render_text(&plan, &plain());
+
+    assert!(text.starts_with("Changes to Outputs:\n"), "{text}");
+    assert!(
+        text.ends_with("\n\nPlan: 0 to add, 0 to change, 0 to destroy.\n"),
+        "{text}"
+    );
+    assert!(!text.contains("will perform"), "{text}");
+}
+
+#[test]
 fn text_warns_about_targets() {
     let mut plan = empty_plan();
     plan.changes = vec![tenant_create()];

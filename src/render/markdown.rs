@@ -89,6 +89,7 @@ fn summary_phrase(summary: Summary) -> String {
 
 fn changes_table(changes: &[&ResourceChange]) -> String {
     let mut table = "| Action | Address | Type | Tenant |\n| --- | --- | --- | --- |\n".to_owned();
+    let mut length = char_count(&table);
     for (shown, change) in changes.iter().enumerate() {
         let row = format!(
             "| `{}` {} | {} | {} | {} |\n",
@@ -101,7 +102,8 @@ fn changes_table(changes: &[&ResourceChange]) -> String {
                 .as_deref()
                 .map_or("(none)".to_owned(), escape_markdown),
         );
-        if char_count(&table) + char_count(&row) > TABLE_BUDGET {
+        let row_length = char_count(&row);
+        if length + row_length > TABLE_BUDGET {
             let left_out = changes.len() - shown;
             table.push_str(&format!(
                 "\n_{left_out} more {} not listed in this table. {FULL_PLAN_HINT}_\n",
@@ -109,6 +111,7 @@ fn changes_table(changes: &[&ResourceChange]) -> String {
             ));
             break;
         }
+        length += row_length;
         table.push_str(&row);
     }
     table.push('\n');
