@@ -663,6 +663,19 @@ mod tests {
     }
 
     #[test]
+    fn every_attribute_is_documented() {
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/language.md")).unwrap();
+        for spec in ALL_SPECS {
+            for attr in spec.attrs {
+                assert!(docs.contains(&format!("`{}`", attr.name)), "docs/language.md lacks `{}`", attr.name);
+            }
+            for block in spec.blocks {
+                assert!(docs.contains(&format!("`{block}")), "docs/language.md lacks block `{block}`");
+            }
+        }
+    }
+
+    #[test]
     fn sensitive_string_gets_mark() {
         let checked = Kind::SensitiveString.check(Value::string("postgres://x")).unwrap();
         assert!(checked.is_sensitive());
