@@ -1,14 +1,18 @@
-//! The tenant catalog file: one SQLite connection, opened once and reused.
+//! The tenant catalog file: a writer thread with its own connection, and a
+//! read connection, both opened once and reused.
 //!
 //! The catalog runs in WAL mode, so applications and the billing ledger read
-//! it while tenancy writes. Every catalog statement of this process goes
-//! through one connection guarded by a mutex and runs on tokio's blocking
-//! pool, so the async engine never waits on SQLite and writes never contend
-//! for the file lock inside the process.
+//! it while tenancy writes. All catalog writes of this process go through
+//! the writer thread, so they never contend for the file lock inside the
+//! process, and the async engine never waits on SQLite: it awaits a reply.
 
+use std::collections::VecDeque;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
+
+use tokio::sync::oneshot;
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -52,61 +56,118 @@ impl Synchronous {
     }
 }
 
-/// An open tenant catalog; cloning shares the connection.
+/// The most operations the writer commits in one transaction.
+const MAX_BATCH: usize = 64;
+
+/// An operation's outcome inside the writer's transaction: whether it
+/// succeeded, and how to hand its result over once the commit is known.
+struct Pending {
+    succeeded: bool,
+    deliver: Box<dyn FnOnce(Option<SqliteError>) + Send>,
+}
+
+/// A write operation queued for the writer thread.
+trait Job: Send {
+    /// Runs the operation inside the writer's transaction.
+    fn run(self: Box<Self>, connection: &Connection, path: &Path) -> Pending;
+
+    /// Answers the caller without running, because no transaction could
+    /// be started.
+    fn reject(self: Box<Self>, error: SqliteError);
+}
+
+struct WriteJob<F, T> {
+    work: F,
+    sender: oneshot::Sender<Result<T>>,
+}
+
+impl<F, T> Job for WriteJob<F, T>
+where
+    F: FnOnce(&Connection, &Path) -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    fn run(self: Box<Self>, connection: &Connection, path: &Path) -> Pending {
+        let WriteJob { work, sender } = *self;
+        let result = work(connection, path);
+        Pending {
+            succeeded: result.is_ok(),
+            deliver: Box::new(move |commit_error| {
+                let outcome = match commit_error {
+                    Some(error) if result.is_ok() => Err(error),
+                    _ => result,
+                };
+                let _ = sender.send(outcome);
+            }),
+        }
+    }
+
+    fn reject(self: Box<Self>, error: SqliteError) {
+        let _ = self.sender.send(Err(error));
+    }
+}
+
+/// An open tenant catalog; cloning shares its connections.
+///
+/// Writes go to one writer thread that owns the write connection. It takes
+/// every operation queued at the moment (up to 64) into one transaction,
+/// runs each inside its own savepoint so a failed operation rolls back
+/// alone, commits once, and only then answers each caller: every operation
+/// is committed when its call returns, and concurrent callers share the
+/// cost of the commit. Reads use a second connection, so they see committed
+/// data without waiting for the writer.
 #[derive(Clone)]
 pub struct Catalog {
     path: Arc<PathBuf>,
-    connection: Arc<Mutex<Connection>>,
+    jobs: mpsc::Sender<Box<dyn Job>>,
+    reader: Arc<Mutex<Connection>>,
 }
 
 impl Catalog {
-    /// Opens or creates the catalog at `path` and brings its schema up to
-    /// date. Blocks: call it from a blocking task.
+    /// Opens or creates the catalog at `path`, brings its schema up to date
+    /// and starts the writer thread. Blocks: call it from a blocking task.
     pub fn open(path: &Path, synchronous: Synchronous) -> Result<Self> {
         let fail =
             |action: &str, source| SqliteError::catalog(PROVIDER_SUBJECT, action, path, source);
 
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut connection = Connection::open_with_flags(path, flags)
-            .map_err(|error| fail("open the file", error))?;
-        connection
-            .busy_timeout(BUSY_TIMEOUT)
-            .map_err(|error| fail("set the busy timeout", error))?;
-        connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
-
-        let journal_mode: String = connection
+        let mut writer = open_connection(path)?;
+        let journal_mode: String = writer
             .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
             .map_err(|error| fail("switch to WAL mode", error))?;
         if !journal_mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %path.display(), journal_mode, "the catalog could not switch to WAL mode");
         }
-        connection
+        writer
             .pragma_update(None, "synchronous", synchronous.pragma_value())
             .map_err(|error| fail("set `synchronous`", error))?;
-        connection
+        writer
             .pragma_update(None, "foreign_keys", true)
             .map_err(|error| fail("turn on foreign keys", error))?;
+        migrate(path, &mut writer)?;
 
-        let version = migrations::migrate(&mut connection)
-            .map_err(|error| fail("migrate the schema", error))?;
-        if version > migrations::latest_version() {
-            return Err(SqliteError::invalid(
-                PROVIDER_SUBJECT,
-                format!(
-                    "the tenant catalog `{}` has schema version {version}, newer than version {} \
-                     that this build of tenancy knows; upgrade tenancy to use it",
-                    path.display(),
-                    migrations::latest_version()
-                ),
-            ));
-        }
-        tracing::debug!(path = %path.display(), version, "opened the tenant catalog");
+        let reader = open_connection(path)?;
+        reader
+            .pragma_update(None, "foreign_keys", true)
+            .and_then(|()| reader.pragma_update(None, "query_only", true))
+            .map_err(|error| fail("open a read-only connection", error))?;
+
+        let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
+        let writer_path = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("tenancy-catalog-writer".to_owned())
+            .spawn(move || run_writer(writer, &writer_path, queue))
+            .map_err(|error| {
+                SqliteError::io(
+                    PROVIDER_SUBJECT,
+                    "start the catalog writer thread for",
+                    path,
+                    error,
+                )
+            })?;
 
         Ok(Self {
             path: Arc::new(path.to_path_buf()),
-            connection: Arc::new(Mutex::new(connection)),
+            jobs,
+            reader: Arc::new(Mutex::new(reader)),
         })
     }
 
@@ -115,34 +176,213 @@ impl Catalog {
         &self.path
     }
 
-    /// Runs `work` with the catalog connection on the blocking pool.
-    /// `subject` names the resource in the error a panicking task returns.
-    pub async fn run<T, F>(&self, subject: &str, work: F) -> Result<T>
+    /// Runs `work` on the writer thread inside a savepoint of the current
+    /// batch transaction; returns its result once the batch has committed.
+    /// An error from `work` rolls back only what `work` did.
+    pub async fn write<T, F>(&self, subject: &str, work: F) -> Result<T>
     where
-        F: FnOnce(&mut Connection, &Path) -> Result<T> + Send + 'static,
+        F: FnOnce(&Connection, &Path) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (sender, receiver) = oneshot::channel();
+        let job = Box::new(WriteJob { work, sender });
+        let stopped = || SqliteError::Worker {
+            subject: subject.to_owned(),
+            message:
+                "the catalog operation did not complete: it panicked or the writer thread stopped"
+                    .to_owned(),
+        };
+        self.jobs.send(job).map_err(|_| stopped())?;
+        receiver.await.map_err(|_| stopped())?
+    }
+
+    /// Runs `work` with the read connection on tokio's blocking pool.
+    pub async fn read<T, F>(&self, subject: &str, work: F) -> Result<T>
+    where
+        F: FnOnce(&Connection, &Path) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let catalog = self.clone();
-        let task = tokio::task::spawn_blocking(move || catalog.run_blocking(work));
+        let task = tokio::task::spawn_blocking(move || catalog.read_blocking(work));
         task.await.map_err(|error| SqliteError::Worker {
             subject: subject.to_owned(),
             message: error.to_string(),
         })?
     }
 
-    /// Runs `work` with the catalog connection on the calling thread.
-    pub fn run_blocking<T>(
+    /// Runs `work` with the read connection on the calling thread.
+    pub fn read_blocking<T>(
         &self,
-        work: impl FnOnce(&mut Connection, &Path) -> Result<T>,
+        work: impl FnOnce(&Connection, &Path) -> Result<T>,
     ) -> Result<T> {
-        // A panic while the lock was held leaves no transaction open, because
-        // rusqlite rolls back a transaction when it is dropped during unwind,
-        // so the connection stays usable after poisoning.
-        let mut connection = self
-            .connection
+        // A panic while the lock was held leaves no transaction open on a
+        // connection that only reads, so it stays usable after poisoning.
+        let connection = self
+            .reader
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        work(&mut connection, &self.path)
+        work(&connection, &self.path)
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let fail = |action: &str, source| SqliteError::catalog(PROVIDER_SUBJECT, action, path, source);
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection =
+        Connection::open_with_flags(path, flags).map_err(|error| fail("open the file", error))?;
+    connection
+        .busy_timeout(BUSY_TIMEOUT)
+        .map_err(|error| fail("set the busy timeout", error))?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    Ok(connection)
+}
+
+fn migrate(path: &Path, connection: &mut Connection) -> Result<()> {
+    let version = migrations::migrate(connection).map_err(|error| {
+        SqliteError::catalog(PROVIDER_SUBJECT, "migrate the schema", path, error)
+    })?;
+    if version > migrations::latest_version() {
+        return Err(SqliteError::invalid(
+            PROVIDER_SUBJECT,
+            format!(
+                "the tenant catalog `{}` has schema version {version}, newer than version {} \
+                 that this build of tenancy knows; upgrade tenancy to use it",
+                path.display(),
+                migrations::latest_version()
+            ),
+        ));
+    }
+    tracing::debug!(path = %path.display(), version, "opened the tenant catalog");
+    Ok(())
+}
+
+/// Runs queued jobs in batches until every [`Catalog`] clone is dropped.
+fn run_writer(connection: Connection, path: &Path, queue: mpsc::Receiver<Box<dyn Job>>) {
+    let mut waiting: VecDeque<Box<dyn Job>> = VecDeque::new();
+    loop {
+        if waiting.is_empty() {
+            match queue.recv() {
+                Ok(job) => waiting.push_back(job),
+                Err(_) => return,
+            }
+        }
+        while waiting.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => waiting.push_back(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(&connection, path, &mut waiting);
+    }
+}
+
+/// Runs jobs from the front of `waiting` in one transaction and answers
+/// them. Jobs that did not run because the transaction failed stay queued.
+fn run_batch(connection: &Connection, path: &Path, waiting: &mut VecDeque<Box<dyn Job>>) {
+    let fail =
+        |action: &str, error| SqliteError::catalog("the catalog writer", action, path, error);
+    if let Err(error) = execute_cached(connection, "BEGIN IMMEDIATE") {
+        let message = fail("begin a transaction", error).to_string();
+        tracing::warn!(path = %path.display(), %message, "catalog operations rejected");
+        for job in waiting.drain(..) {
+            job.reject(batch_failure(&message));
+        }
+        return;
+    }
+
+    let mut done: Vec<Pending> = Vec::with_capacity(waiting.len());
+    let mut batch_error: Option<String> = None;
+    while done.len() < MAX_BATCH {
+        let Some(job) = waiting.pop_front() else {
+            break;
+        };
+        match run_in_savepoint(connection, path, job) {
+            Ok(pending) => done.push(pending),
+            Err(message) => {
+                batch_error = Some(message);
+                break;
+            }
+        }
+    }
+
+    let commit = match batch_error {
+        Some(message) => Err(message),
+        None => connection
+            .prepare_cached("COMMIT")
+            .and_then(|mut statement| statement.execute([]).map(|_| ()))
+            .map_err(|error| fail("commit", error).to_string()),
+    };
+    match commit {
+        Ok(()) => done.into_iter().for_each(|pending| (pending.deliver)(None)),
+        Err(message) => {
+            if !connection.is_autocommit() {
+                let _ = connection.execute_batch("ROLLBACK");
+            }
+            tracing::warn!(path = %path.display(), %message, "catalog batch rolled back");
+            for pending in done {
+                (pending.deliver)(Some(batch_failure(&message)));
+            }
+        }
+    }
+}
+
+/// Runs one job inside a savepoint. Returns an error message when the
+/// transaction as a whole is lost and the batch must roll back.
+fn run_in_savepoint(
+    connection: &Connection,
+    path: &Path,
+    job: Box<dyn Job>,
+) -> std::result::Result<Pending, String> {
+    let fail = |action: &str, error| {
+        SqliteError::catalog("the catalog writer", action, path, error).to_string()
+    };
+    execute_cached(connection, "SAVEPOINT operation")
+        .map_err(|error| fail("open a savepoint", error))?;
+
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| job.run(connection, path)));
+    let succeeded = matches!(&outcome, Ok(pending) if pending.succeeded);
+    if connection.is_autocommit() {
+        // SQLite rolled back the whole transaction (disk full, I/O error),
+        // so this job's work is gone too.
+        let message = "SQLite rolled back the catalog transaction after an I/O error".to_owned();
+        if let Ok(pending) = outcome {
+            (pending.deliver)(Some(batch_failure(&message)));
+        }
+        return Err(message);
+    }
+    let rollback = if succeeded {
+        Ok(())
+    } else {
+        execute_cached(connection, "ROLLBACK TO operation")
+    };
+    rollback
+        .and_then(|()| execute_cached(connection, "RELEASE operation"))
+        .map_err(|error| fail("close a savepoint", error))?;
+    match outcome {
+        Ok(pending) => Ok(pending),
+        Err(_) => {
+            tracing::error!(path = %path.display(), "a catalog operation panicked and was rolled back");
+            Ok(Pending {
+                succeeded: false,
+                deliver: Box::new(|_| {}),
+            })
+        }
+    }
+}
+
+/// Runs a statement without parameters through the statement cache, so the
+/// writer does not parse its transaction control statements again for
+/// every operation.
+fn execute_cached(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+fn batch_failure(message: &str) -> SqliteError {
+    SqliteError::Worker {
+        subject: "the catalog writer".to_owned(),
+        message: message.to_owned(),
     }
 }
 
@@ -158,7 +398,7 @@ mod tests {
         let catalog = Catalog::open(&path, Synchronous::Normal).unwrap();
 
         let (mode, foreign_keys) = catalog
-            .run_blocking(|connection, _| {
+            .read_blocking(|connection, _| {
                 let mode: String = connection
                     .pragma_query_value(None, "journal_mode", |row| row.get(0))
                     .unwrap();
@@ -181,7 +421,7 @@ mod tests {
         let catalog = Catalog::open(&path, Synchronous::Full).unwrap();
 
         let version = catalog
-            .run_blocking(|connection, _| Ok(migrations::current_version(connection).unwrap()))
+            .read_blocking(|connection, _| Ok(migrations::current_version(connection).unwrap()))
             .unwrap();
         assert_eq!(version, migrations::latest_version());
     }

@@ -92,7 +92,7 @@ async fn write(
     let is_create = prior.is_none();
     let row_attrs = configured
         .catalog
-        .run(address, move |connection, catalog_path| {
+        .write(address, move |connection, catalog_path| {
             if is_create {
                 tables::create::<Databases>(connection, catalog_path, &subject, &located)
             } else {
@@ -115,7 +115,7 @@ async fn delete(configured: &Arc<Configured>, address: &str, prior: &Attrs) -> R
     let subject = address.to_owned();
     configured
         .catalog
-        .run(address, move |connection, catalog_path| {
+        .write(address, move |connection, catalog_path| {
             tables::delete::<Databases>(connection, catalog_path, &subject, &tenant_id)
         })
         .await?;
@@ -161,7 +161,7 @@ pub async fn read_many(
     let keys: Vec<String> = requests.iter().map(|(key, _)| key.clone()).collect();
     let rows = configured
         .catalog
-        .run("sqlite_database", move |connection, catalog_path| {
+        .read("sqlite_database", move |connection, catalog_path| {
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             tables::select_many::<Databases>(connection, &keys).map_err(|error| {
                 SqliteError::catalog(
@@ -238,7 +238,7 @@ pub async fn import(configured: &Arc<Configured>, address: &str, tenant_id: &str
     let key = tenant_id.to_owned();
     let row = configured
         .catalog
-        .run(address, {
+        .read(address, {
             let subject = address.to_owned();
             move |connection, catalog_path| {
                 tables::select_one::<Databases>(connection, &key).map_err(|error| {

@@ -75,25 +75,25 @@ async fn apply_row<T: CatalogTable + 'static>(
     match operation {
         Operation::Create { planned } => {
             let planned = planned.clone();
-            let work = move |connection: &mut _, path: &_| {
+            let work = move |connection: &_, path: &_| {
                 tables::create::<T>(connection, path, &subject, &planned)
             };
-            configured.catalog.run(address, work).await.map(Some)
+            configured.catalog.write(address, work).await.map(Some)
         }
         Operation::Update { planned, .. } => {
             let planned = planned.clone();
-            let work = move |connection: &mut _, path: &_| {
+            let work = move |connection: &_, path: &_| {
                 tables::update::<T>(connection, path, &subject, &planned)
             };
-            configured.catalog.run(address, work).await.map(Some)
+            configured.catalog.write(address, work).await.map(Some)
         }
         Operation::Delete { prior } => {
             let key = crate::attrs::Input::new(address, prior)
                 .required_string(T::KIND.key_attribute())?;
-            let work = move |connection: &mut _, path: &_| {
+            let work = move |connection: &_, path: &_| {
                 tables::delete::<T>(connection, path, &subject, &key)
             };
-            configured.catalog.run(address, work).await.map(|()| None)
+            configured.catalog.write(address, work).await.map(|()| None)
         }
     }
 }
@@ -108,7 +108,7 @@ async fn import_row<T: CatalogTable + 'static>(
     let key = id.to_owned();
     let row = configured
         .catalog
-        .run(address, move |connection, path| {
+        .read(address, move |connection, path| {
             tables::select_one::<T>(connection, &key).map_err(|error| {
                 SqliteError::catalog(&subject, format!("read `{}`", T::TABLE), path, error)
             })

@@ -98,7 +98,7 @@ async fn read_table<T: CatalogTable + 'static>(
     let type_name = T::KIND.name();
     let found = configured
         .catalog
-        .run(type_name, move |connection, catalog_path| {
+        .read(type_name, move |connection, catalog_path| {
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             tables::select_many::<T>(connection, &keys).map_err(|error| {
                 SqliteError::catalog(

@@ -1,9 +1,9 @@
 //! Catalog tables: one module per resource type, sharing the generic
 //! create, update, delete and batched read in this module.
 //!
-//! Every write runs in its own `BEGIN IMMEDIATE` transaction and reads the
-//! row back before it commits, so apply returns exactly what a later refresh
-//! reads. Batched reads select all requested keys with one statement that
+//! Every write runs inside the catalog writer's savepoint (see
+//! [`crate::catalog::Catalog::write`]) and reads the row back before the
+//! commit, so apply returns exactly what a later refresh reads. Batched reads select all requested keys with one statement that
 //! takes the keys as a single JSON array parameter (`json_each`), whatever
 //! their number. Table and column names in formatted SQL come only from
 //! constants of this crate; every value is bound as a parameter.
@@ -18,7 +18,7 @@ pub mod tier;
 use std::collections::HashMap;
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, ffi};
+use rusqlite::{Connection, OptionalExtension, Row, ffi};
 use tenancy_sdk::Attrs;
 
 use crate::attrs::{Input, now_timestamp};
@@ -77,58 +77,36 @@ fn extended_code(error: &rusqlite::Error) -> Option<i32> {
 
 /// Inserts a new row from planned attributes and returns its attributes.
 pub fn create<T: CatalogTable>(
-    connection: &mut Connection,
+    connection: &Connection,
     path: &Path,
     subject: &str,
     planned: &Attrs,
 ) -> Result<Attrs> {
     let row = T::parse(&Input::new(subject, planned))?;
-    let fail = |action: &str, error| SqliteError::catalog(subject, action, path, error);
-    let insert_action = format!("insert the row into `{}`", T::TABLE);
-
-    let transaction = begin(connection).map_err(|error| fail("begin a transaction", error))?;
-    if let Err(error) = T::insert(&transaction, &row, &now_timestamp()) {
+    if let Err(error) = T::insert(connection, &row, &now_timestamp()) {
+        let action = format!("insert the row into `{}`", T::TABLE);
         return Err(explain_write_error::<T>(
-            &transaction,
-            path,
-            subject,
-            &row,
-            error,
-            &insert_action,
+            connection, path, subject, &row, error, &action,
         ));
     }
-    let attrs = select_one::<T>(&transaction, T::key(&row))
-        .map_err(|error| fail("read back the row", error))?
-        .ok_or_else(|| SqliteError::other_missing(subject, T::TABLE, T::key(&row), path))?;
-    transaction
-        .commit()
-        .map_err(|error| fail("commit the insert", error))?;
-    Ok(attrs)
+    read_back::<T>(connection, path, subject, T::key(&row))
 }
 
 /// Updates an existing row from planned attributes and returns its
 /// attributes; a row deleted outside tenancy is a not-found error.
 pub fn update<T: CatalogTable>(
-    connection: &mut Connection,
+    connection: &Connection,
     path: &Path,
     subject: &str,
     planned: &Attrs,
 ) -> Result<Attrs> {
     let row = T::parse(&Input::new(subject, planned))?;
-    let fail = |action: &str, error| SqliteError::catalog(subject, action, path, error);
-    let update_action = format!("update the row in `{}`", T::TABLE);
-
-    let transaction = begin(connection).map_err(|error| fail("begin a transaction", error))?;
-    let changed = match T::update(&transaction, &row, &now_timestamp()) {
+    let changed = match T::update(connection, &row, &now_timestamp()) {
         Ok(changed) => changed,
         Err(error) => {
+            let action = format!("update the row in `{}`", T::TABLE);
             return Err(explain_write_error::<T>(
-                &transaction,
-                path,
-                subject,
-                &row,
-                error,
-                &update_action,
+                connection, path, subject, &row, error, &action,
             ));
         }
     };
@@ -140,18 +118,24 @@ pub fn update<T: CatalogTable>(
             path,
         ));
     }
-    let attrs = select_one::<T>(&transaction, T::key(&row))
-        .map_err(|error| fail("read back the row", error))?
-        .ok_or_else(|| SqliteError::other_missing(subject, T::TABLE, T::key(&row), path))?;
-    transaction
-        .commit()
-        .map_err(|error| fail("commit the update", error))?;
-    Ok(attrs)
+    read_back::<T>(connection, path, subject, T::key(&row))
+}
+
+/// Reads a row that the same transaction just wrote.
+fn read_back<T: CatalogTable>(
+    connection: &Connection,
+    path: &Path,
+    subject: &str,
+    key: &str,
+) -> Result<Attrs> {
+    select_one::<T>(connection, key)
+        .map_err(|error| SqliteError::catalog(subject, "read back the row", path, error))?
+        .ok_or_else(|| SqliteError::other_missing(subject, T::TABLE, key, path))
 }
 
 /// Deletes the row with `key`; a row that is already gone is not an error.
 pub fn delete<T: CatalogTable>(
-    connection: &mut Connection,
+    connection: &Connection,
     path: &Path,
     subject: &str,
     key: &str,
@@ -162,7 +146,14 @@ pub fn delete<T: CatalogTable>(
         .and_then(|mut statement| statement.execute([key]));
     match deleted {
         Ok(_) => Ok(()),
-        Err(error) if extended_code(&error) == Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => {
+        // SQLite reports an `ON DELETE RESTRICT` violation with the trigger
+        // constraint code, and a `NO ACTION` one with the foreign key code.
+        Err(error)
+            if matches!(
+                extended_code(&error),
+                Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY | ffi::SQLITE_CONSTRAINT_TRIGGER)
+            ) =>
+        {
             let dependents = T::dependent_rows(connection, key).ok().flatten();
             Err(match dependents {
                 Some(message) => SqliteError::Conflict {
@@ -233,10 +224,6 @@ pub fn select_many<T: CatalogTable>(
         found.insert(key, attrs);
     }
     Ok(found)
-}
-
-fn begin(connection: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
-    connection.transaction_with_behavior(TransactionBehavior::Immediate)
 }
 
 /// Turns a failed insert or update into an error that names the cause: an

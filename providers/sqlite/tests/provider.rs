@@ -1,0 +1,1182 @@
+//! Integration tests of the sqlite provider against real SQLite files in a
+//! temporary directory, driven through the `Provider` trait as the engine
+//! drives it: plan, then apply the planned attributes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rusqlite::Connection;
+use tempfile::TempDir;
+use tenancy_provider_sqlite::{APPLICATION_ID, SqliteProvider};
+use tenancy_sdk::{
+    Attrs, ErrorKind, ImportRequest, Operation, Provider, ProviderContext, ReadRequest, Value,
+};
+
+fn attrs(pairs: &[(&str, Value)]) -> Attrs {
+    pairs
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.clone()))
+        .collect()
+}
+
+fn list(items: &[&str]) -> Value {
+    Value::List(items.iter().map(|item| Value::string(*item)).collect())
+}
+
+fn number_map(pairs: &[(&str, f64)]) -> Value {
+    Value::Map(
+        pairs
+            .iter()
+            .map(|(key, number)| (key.to_string(), Value::Number(*number)))
+            .collect::<BTreeMap<_, _>>(),
+    )
+}
+
+async fn configured(directory: &TempDir) -> SqliteProvider {
+    let mut provider = SqliteProvider::new();
+    let context = ProviderContext {
+        working_dir: directory.path().to_path_buf(),
+        instance: "sqlite".to_owned(),
+    };
+    provider.configure(&Attrs::new(), &context).await.unwrap();
+    provider
+}
+
+fn catalog_path(directory: &TempDir) -> PathBuf {
+    directory.path().join(".tenancy/catalog.db")
+}
+
+fn database_path(directory: &TempDir, tenant_id: &str) -> PathBuf {
+    directory
+        .path()
+        .join(".tenancy/databases")
+        .join(format!("{tenant_id}.db"))
+}
+
+async fn create(provider: &SqliteProvider, type_name: &str, address: &str, config: Attrs) -> Attrs {
+    let change = provider.plan(type_name, None, &config).unwrap();
+    let operation = Operation::Create {
+        planned: &change.planned,
+    };
+    provider
+        .apply(type_name, address, operation)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn update(
+    provider: &SqliteProvider,
+    type_name: &str,
+    address: &str,
+    prior: &Attrs,
+    config: Attrs,
+) -> Attrs {
+    let change = provider.plan(type_name, Some(prior), &config).unwrap();
+    assert!(
+        change.requires_replace.is_empty(),
+        "{address} should update in place"
+    );
+    let operation = Operation::Update {
+        prior,
+        planned: &change.planned,
+    };
+    provider
+        .apply(type_name, address, operation)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn delete(provider: &SqliteProvider, type_name: &str, address: &str, prior: &Attrs) {
+    let result = provider
+        .apply(type_name, address, Operation::Delete { prior })
+        .await
+        .unwrap();
+    assert_eq!(result, None);
+}
+
+async fn read_one(
+    provider: &SqliteProvider,
+    type_name: &str,
+    address: &str,
+    prior: &Attrs,
+) -> Option<Attrs> {
+    let request = ReadRequest {
+        type_name: type_name.to_owned(),
+        address: address.to_owned(),
+        prior: prior.clone(),
+    };
+    let mut results = provider.read(&[request]).await;
+    results.remove(0).unwrap()
+}
+
+fn tier_config(name: &str) -> Attrs {
+    attrs(&[
+        ("name", Value::string(name)),
+        ("price", Value::Number(49.0)),
+        ("currency", Value::string("EUR")),
+        ("billing_cycle", Value::string("monthly")),
+        ("trial_days", Value::Number(14.0)),
+        (
+            "limits",
+            number_map(&[("storage_gb", 50.0), ("connections", 20.0)]),
+        ),
+        ("features", list(&["sso", "audit"])),
+        ("usage_prices", number_map(&[("api_calls", 0.002)])),
+    ])
+}
+
+fn tenant_config(tenant_id: &str) -> Attrs {
+    attrs(&[
+        ("tenant_id", Value::string(tenant_id)),
+        ("display_name", Value::string("Acme Corporation")),
+        ("tier", Value::string("pro")),
+        ("region", Value::string("eu-central-1")),
+        (
+            "labels",
+            Value::Map(
+                [("team".to_owned(), Value::string("core"))]
+                    .into_iter()
+                    .collect(),
+            ),
+        ),
+        ("databases", list(&["sqlite", "postgres"])),
+    ])
+}
+
+/// Creates the `pro` tier and the tenant `acme` on it.
+async fn with_tenant(provider: &SqliteProvider) -> Attrs {
+    create(provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
+    create(
+        provider,
+        "catalog_tenant",
+        "tenant.acme",
+        tenant_config("acme"),
+    )
+    .await
+}
+
+/// Asserts that `actual` has every attribute of `expected` with its value.
+fn assert_contains(actual: &Attrs, expected: &Attrs) {
+    for (name, value) in expected {
+        assert_eq!(actual.get(name), Some(value), "attribute `{name}`");
+    }
+}
+
+#[tokio::test]
+async fn configure_creates_catalog_and_data_dir() {
+    let directory = tempfile::tempdir().unwrap();
+
+    configured(&directory).await;
+
+    let connection = Connection::open(catalog_path(&directory)).unwrap();
+    let version: i64 = connection
+        .query_row("SELECT max(version) FROM schema_migrations", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(version, 1);
+    let mode: String = connection
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert!(directory.path().join(".tenancy/databases").is_dir());
+}
+
+#[tokio::test]
+async fn configure_twice_keeps_existing_rows() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    let tier = create(&provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
+    drop(provider);
+
+    let provider = configured(&directory).await;
+
+    assert_eq!(
+        read_one(&provider, "catalog_tier", "tier.pro", &tier).await,
+        Some(tier)
+    );
+}
+
+#[tokio::test]
+async fn configure_rejects_unknown_attribute() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut provider = SqliteProvider::new();
+    let context = ProviderContext {
+        working_dir: directory.path().to_path_buf(),
+        instance: "sqlite".to_owned(),
+    };
+
+    let error = provider
+        .configure(&attrs(&[("datadir", Value::string("x"))]), &context)
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind, ErrorKind::Invalid);
+    assert!(
+        error.message.contains("unknown attribute `datadir`"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn tier_create_read_update_delete() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+
+    let created = create(&provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
+    assert_contains(&created, &tier_config("pro"));
+    assert_eq!(created["id"], Value::string("pro"));
+    assert_eq!(created["description"], Value::Null);
+    assert_eq!(
+        read_one(&provider, "catalog_tier", "tier.pro", &created).await,
+        Some(created.clone())
+    );
+
+    let mut changed = tier_config("pro");
+    changed.insert("price".to_owned(), Value::Number(59.5));
+    changed.insert("description".to_owned(), Value::string("For growing teams"));
+    let updated = update(
+        &provider,
+        "catalog_tier",
+        "tier.pro",
+        &created,
+        changed.clone(),
+    )
+    .await;
+    assert_contains(&updated, &changed);
+    assert_eq!(
+        read_one(&provider, "catalog_tier", "tier.pro", &created).await,
+        Some(updated.clone())
+    );
+
+    delete(&provider, "catalog_tier", "tier.pro", &updated).await;
+    assert_eq!(
+        read_one(&provider, "catalog_tier", "tier.pro", &updated).await,
+        None
+    );
+}
+
+#[tokio::test]
+async fn security_policy_create_read_update_delete() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    let config = attrs(&[
+        ("name", Value::string("strict")),
+        ("encryption_at_rest", Value::Bool(true)),
+        ("audit_logging", Value::Bool(true)),
+        ("mfa_required", Value::Bool(false)),
+        ("tls_min_version", Value::string("1.2")),
+        ("allowed_networks", list(&["10.0.0.0/8"])),
+        ("data_residency", list(&["eu"])),
+        ("compliance", list(&["gdpr", "iso_27001"])),
+        ("retention_days", Value::Number(30.0)),
+    ]);
+    let address = "security_policy.strict";
+
+    let created = create(
+        &provider,
+        "catalog_security_policy",
+        address,
+        config.clone(),
+    )
+    .await;
+    assert_contains(&created, &config);
+    assert_eq!(created["password_rotation_days"], Value::Null);
+
+    let mut changed = config.clone();
+    changed.insert("mfa_required".to_owned(), Value::Bool(true));
+    changed.insert("statement_timeout_seconds".to_owned(), Value::Number(60.0));
+    let updated = update(
+        &provider,
+        "catalog_security_policy",
+        address,
+        &created,
+        changed.clone(),
+    )
+    .await;
+    assert_contains(&updated, &changed);
+    assert_eq!(
+        read_one(&provider, "catalog_security_policy", address, &created).await,
+        Some(updated.clone())
+    );
+
+    delete(&provider, "catalog_security_policy", address, &updated).await;
+    assert_eq!(
+        read_one(&provider, "catalog_security_policy", address, &updated).await,
+        None
+    );
+}
+
+#[tokio::test]
+async fn tenant_create_read_update_delete() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    create(
+        &provider,
+        "catalog_tier",
+        "tier.enterprise",
+        tier_config("enterprise"),
+    )
+    .await;
+
+    let created = with_tenant(&provider).await;
+    assert_contains(&created, &tenant_config("acme"));
+    assert_eq!(created["status"], Value::string("active"));
+    assert!(
+        created["created_at"]
+            .as_str()
+            .is_some_and(|time| time.ends_with('Z'))
+    );
+    assert_eq!(
+        read_one(&provider, "catalog_tenant", "tenant.acme", &created).await,
+        Some(created.clone())
+    );
+
+    let mut changed = tenant_config("acme");
+    changed.insert("tier".to_owned(), Value::string("enterprise"));
+    changed.insert("status".to_owned(), Value::string("suspended"));
+    changed.insert(
+        "databases".to_owned(),
+        list(&["postgres", "sqlite", "redis"]),
+    );
+    let updated = update(
+        &provider,
+        "catalog_tenant",
+        "tenant.acme",
+        &created,
+        changed.clone(),
+    )
+    .await;
+    assert_contains(&updated, &changed);
+    assert_eq!(updated["created_at"], created["created_at"]);
+    assert_eq!(
+        read_one(&provider, "catalog_tenant", "tenant.acme", &created).await,
+        Some(updated.clone())
+    );
+
+    delete(&provider, "catalog_tenant", "tenant.acme", &updated).await;
+    assert_eq!(
+        read_one(&provider, "catalog_tenant", "tenant.acme", &updated).await,
+        None
+    );
+    let connection = Connection::open(catalog_path(&directory)).unwrap();
+    let engines: i64 = connection
+        .query_row("SELECT count(*) FROM tenant_databases", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(engines, 0);
+}
+
+#[tokio::test]
+async fn tenant_on_missing_tier_names_the_tier() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    let change = provider
+        .plan("catalog_tenant", None, &tenant_config("acme"))
+        .unwrap();
+
+    let error = provider
+        .apply(
+            "catalog_tenant",
+            "tenant.acme",
+            Operation::Create {
+                planned: &change.planned,
+            },
+        )
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind, ErrorKind::Conflict);
+    assert!(
+        error.message.contains("tier `pro` does not exist"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn tenant_create_over_existing_row_suggests_import() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    with_tenant(&provider).await;
+    let change = provider
+        .plan("catalog_tenant", None, &tenant_config("acme"))
+        .unwrap();
+
+    let error = provider
+        .apply(
+            "catalog_tenant",
+            "tenant.acme",
+            Operation::Create {
+                planned: &change.planned,
+            },
+        )
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind, ErrorKind::Conflict);
+    assert!(
+        error
+            .hint
+            .unwrap()
+            .contains("tenancy import tenant.acme acme")
+    );
+}
+
+#[tokio::test]
+async fn tenant_delete_with_subscription_is_rejected() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    let tenant = with_tenant(&provider).await;
+    let subscription = attrs(&[
+        ("tenant_id", Value::string("acme")),
+        ("tier", Value::string("pro")),
+    ]);
+    create(
+        &provider,
+        "catalog_subscription",
+        "tenant.acme.subscription",
+        subscription,
+    )
+    .await;
+
+    let error = provider
+        .apply(
+            "catalog_tenant",
+            "tenant.acme",
+            Operation::Delete { prior: &tenant },
+        )
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind, ErrorKind::Conflict);
+    assert!(
+        error.message.contains("`subscriptions`"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn subscription_create_read_update_delete() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    with_tenant(&provider).await;
+    let address = "tenant.acme.subscription";
+    let config = attrs(&[
+        ("tenant_id", Value::string("acme")),
+        ("tier", Value::string("pro")),
+        ("price", Value::Number(49.0)),
+        ("currency", Value::string("EUR")),
+        ("billing_cycle", Value::string("monthly")),
+        ("trial_days", Value::Number(14.0)),
+    ]);
+
+    let created = create(&provider, "catalog_subscription", address, config.clone()).await;
+    assert_contains(&created, &config);
+    assert_eq!(created["status"], Value::string("trialing"));
+    let started = created["started_at"].as_str().unwrap().to_owned();
+    let expected_end =
+        chrono::DateTime::parse_from_rfc3339(&started).unwrap() + chrono::Duration::days(14);
+    assert_eq!(
+        created["trial_ends_at"].as_str().unwrap(),
+        expected_end
+            .to_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    assert_eq!(
+        read_one(&provider, "catalog_subscription", address, &created).await,
+        Some(created.clone())
+    );
+
+    let mut changed = config.clone();
+    changed.insert("trial_days".to_owned(), Value::Number(0.0));
+    let updated = update(
+        &provider,
+        "catalog_subscription",
+        address,
+        &created,
+        changed,
+    )
+    .await;
+    assert_eq!(updated["started_at"], created["started_at"]);
+    assert_eq!(updated["trial_ends_at"], created["started_at"]);
+    assert_eq!(updated["status"], Value::string("active"));
+
+    delete(&provider, "catalog_subscription", address, &updated).await;
+    assert_eq!(
+        read_one(&provider, "catalog_subscription", address, &updated).await,
+        None
+    );
+}
+
+#[tokio::test]
+async fn subscription_plan_computes_trial_end_from_start() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    with_tenant(&provider).await;
+    let config = attrs(&[
+        ("tenant_id", Value::string("acme")),
+        ("trial_days", Value::Number(14.0)),
+    ]);
+    let created = create(
+        &provider,
+        "catalog_subscription",
+        "tenant.acme.subscription",
+        config.clone(),
+    )
+    .await;
+
+    let mut longer = config.clone();
+    longer.insert("trial_days".to_owned(), Value::Number(30.0));
+    let change = provider
+        .plan("catalog_subscription", Some(&created), &longer)
+        .unwrap();
+
+    let started =
+        chrono::DateTime::parse_from_rfc3339(created["started_at"].as_str().unwrap()).unwrap();
+    let expected = (started + chrono::Duration::days(30))
+        .to_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(
+        change.planned["trial_ends_at"],
+        Value::string(expected.clone())
+    );
+    assert_eq!(change.planned["started_at"], created["started_at"]);
+    let applied = update(
+        &provider,
+        "catalog_subscription",
+        "tenant.acme.subscription",
+        &created,
+        longer,
+    )
+    .await;
+    assert_eq!(applied["trial_ends_at"], Value::string(expected));
+}
+
+#[tokio::test]
+async fn subscription_create_plans_unknown_times() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    let config = attrs(&[
+        ("tenant_id", Value::string("acme")),
+        ("trial_days", Value::Number(14.0)),
+    ]);
+
+    let change = provider
+        .plan("catalog_subscription", None, &config)
+        .unwrap();
+
+    assert_eq!(change.planned["id"], Value::string("acme"));
+    assert_eq!(change.planned["started_at"], Value::Unknown);
+    assert_eq!(change.planned["trial_ends_at"], Value::Unknown);
+}
+
+#[tokio::test]
+async fn monitoring_create_read_update_delete() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    with_tenant(&provider).await;
+    let address = "tenant.acme.monitoring";
+    let config = attrs(&[
+        ("tenant_id", Value::string("acme")),
+        ("alert_email", Value::string("ops@acme.example")),
+        ("metrics_retention_days", Value::Number(30.0)),
+    ]);
+
+    let created = create(&provider, "catalog_monitoring", address, config.clone()).await;
+    assert_contains(&created, &config);
+    assert_eq!(created["enabled"], Value::Bool(true));
+
+    let mut changed = config.clone();
+    changed.insert("enabled".to_owned(), Value::Bool(false));
+    changed.insert("alert_email".to_owned(), Value::Null);
+    let updated = update(
+        &provider,
+        "catalog_monitoring",
+        address,
+        &created,
+        changed.clone(),
+    )
+    .await;
+    assert_contains(&updated, &changed);
+    assert_eq!(
+        read_one(&provider, "catalog_monitoring", address, &created).await,
+        Some(updated.clone())
+    );
+
+    delete(&provider, "catalog_monitoring", address, &updated).await;
+    assert_eq!(
+        read_one(&provider, "catalog_monitoring", address, &updated).await,
+        None
+    );
+}
+
+fn database_config(tenant_id: &str) -> Attrs {
+    attrs(&[
+        ("tenant_id", Value::string(tenant_id)),
+        ("journal_mode", Value::string("wal")),
+        ("max_size_mb", Value::Number(51200.0)),
+        ("secure_delete", Value::Bool(true)),
+        ("audit_logging", Value::Bool(true)),
+        ("encryption_at_rest", Value::Bool(true)),
+        ("tls_min_version", Value::string("1.2")),
+    ])
+}
+
+#[tokio::test]
+async fn database_create_read_update_delete() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    with_tenant(&provider).await;
+    let address = "tenant.acme.database.sqlite";
+    let path = database_path(&directory, "acme");
+
+    let plan = provider
+        .plan("sqlite_database", None, &database_config("acme"))
+        .unwrap();
+    let created = create(
+        &provider,
+        "sqlite_database",
+        address,
+        database_config("acme"),
+    )
+    .await;
+    assert_contains(&created, &database_config("acme"));
+    assert_eq!(created["path"], Value::string(path.display().to_string()));
+    assert_eq!(
+        created["url"],
+        Value::string(format!("sqlite://{}", path.display()))
+    );
+    assert_eq!(plan.planned["path"], created["path"]);
+    let file = Connection::open(&path).unwrap();
+    let application_id: i32 = file
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .unwrap();
+    assert_eq!(application_id, APPLICATION_ID);
+    let stored_limit: f64 = file
+        .query_row(
+            "SELECT value FROM _tenancy_settings WHERE name = 'max_size_mb'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored_limit, 51200.0);
+    drop(file);
+    assert_eq!(
+        read_one(&provider, "sqlite_database", address, &created).await,
+        Some(created.clone())
+    );
+
+    let mut changed = database_config("acme");
+    changed.insert("journal_mode".to_owned(), Value::string("delete"));
+    changed.insert("audit_logging".to_owned(), Value::Bool(false));
+    changed.insert("max_size_mb".to_owned(), Value::Null);
+    let updated = update(
+        &provider,
+        "sqlite_database",
+        address,
+        &created,
+        changed.clone(),
+    )
+    .await;
+    assert_contains(&updated, &changed);
+    assert_eq!(
+        read_one(&provider, "sqlite_database", address, &created).await,
+        Some(updated.clone())
+    );
+
+    delete(&provider, "sqlite_database", address, &updated).await;
+    assert!(!path.exists());
+    assert_eq!(
+        read_one(&provider, "sqlite_database", address, &updated).await,
+        None
+    );
+}
+
+#[tokio::test]
+async fn database_delete_removes_wal_and_shm() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    with_tenant(&provider).await;
+    let address = "tenant.acme.database.sqlite";
+    let created = create(
+        &provider,
+        "sqlite_database",
+        address,
+        database_config("acme"),
+    )
+    .await;
+    let path = database_path(&directory, "acme");
+    // An application that still has the file open keeps `-wal` and `-shm`
+    // on disk.
+    let application = Connection::open(&path).unwrap();
+    application
+        .execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');")
+        .unwrap();
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    let shm = PathBuf::from(format!("{}-shm", path.display()));
+    assert!(wal.exists());
+
+    delete(&provider, "sqlite_database", address, &created).await;
+
+    assert!(!path.exists());
+    assert!(!wal.exists());
+    assert!(!shm.exists());
+    let connection = Connection::open(catalog_path(&directory)).unwrap();
+    let rows: i64 = connection
+        .query_row("SELECT count(*) FROM database_files", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
+}
+
+#[tokio::test]
+async fn deleted_database_file_reads_as_none() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    with_tenant(&provider).await;
+    let address = "tenant.acme.database.sqlite";
+    let created = create(
+        &provider,
+        "sqlite_database",
+        address,
+        database_config("acme"),
+    )
+    .await;
+
+    std::fs::remove_file(database_path(&directory, "acme")).unwrap();
+
+    assert_eq!(
+        read_one(&provider, "sqlite_database", address, &created).await,
+        None
+    );
+    let recreated = create(
+        &provider,
+        "sqlite_database",
+        address,
+        database_config("acme"),
+    )
+    .await;
+    assert_eq!(recreated, created);
+}
+
+#[tokio::test]
+async fn hand_changed_journal_mode_is_drift() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    with_tenant(&provider).await;
+    let address = "tenant.acme.database.sqlite";
+    let created = create(
+        &provider,
+        "sqlite_database",
+        address,
+        database_config("acme"),
+    )
+    .await;
+
+    let file = Connection::open(database_path(&directory, "acme")).unwrap();
+    let _: String = file
+        .pragma_update_and_check(None, "journal_mode", "DELETE", |row| row.get(0))
+        .unwrap();
+    drop(file);
+
+    let refreshed = read_one(&provider, "sqlite_database", address, &created)
+        .await
+        .unwrap();
+    assert_eq!(refreshed["journal_mode"], Value::string("delete"));
+    let change = provider
+        .plan(
+            "sqlite_database",
+            Some(&refreshed),
+            &database_config("acme"),
+        )
+        .unwrap();
+    assert_eq!(change.planned["journal_mode"], Value::string("wal"));
+}
+
+#[tokio::test]
+async fn new_table_without_audit_triggers_is_drift() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    with_tenant(&provider).await;
+    let address = "tenant.acme.database.sqlite";
+    let created = create(
+        &provider,
+        "sqlite_database",
+        address,
+        database_config("acme"),
+    )
+    .await;
+    let file = Connection::open(database_path(&directory, "acme")).unwrap();
+    file.execute_batch("CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL)")
+        .unwrap();
+
+    let refreshed = read_one(&provider, "sqlite_database", address, &created)
+        .await
+        .unwrap();
+    assert_eq!(refreshed["audit_logging"], Value::Bool(false));
+
+    let updated = update(
+        &provider,
+        "sqlite_database",
+        address,
+        &refreshed,
+        database_config("acme"),
+    )
+    .await;
+    assert_eq!(updated["audit_logging"], Value::Bool(true));
+    file.execute_batch("INSERT INTO orders (total) VALUES (9.5)")
+        .unwrap();
+    let (table, operation): (String, String) = file
+        .query_row(
+            "SELECT table_name, operation FROM _tenancy_audit",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((table.as_str(), operation.as_str()), ("orders", "insert"));
+}
+
+#[tokio::test]
+async fn hand_edited_row_is_drift() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    let tenant = with_tenant(&provider).await;
+    create(&provider, "catalog_tier", "tier.free", tier_config("free")).await;
+
+    let connection = Connection::open(catalog_path(&directory)).unwrap();
+    connection
+        .execute(
+            "UPDATE tenants SET tier = 'free' WHERE tenant_id = 'acme'",
+            [],
+        )
+        .unwrap();
+
+    let refreshed = read_one(&provider, "catalog_tenant", "tenant.acme", &tenant)
+        .await
+        .unwrap();
+    assert_eq!(refreshed["tier"], Value::string("free"));
+    let change = provider
+        .plan("catalog_tenant", Some(&refreshed), &tenant_config("acme"))
+        .unwrap();
+    assert_eq!(change.planned["tier"], Value::string("pro"));
+}
+
+#[tokio::test]
+async fn hand_deleted_row_reads_as_none() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    let tier = create(&provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
+
+    let connection = Connection::open(catalog_path(&directory)).unwrap();
+    connection
+        .execute("DELETE FROM tiers WHERE name = 'pro'", [])
+        .unwrap();
+
+    assert_eq!(
+        read_one(&provider, "catalog_tier", "tier.pro", &tier).await,
+        None
+    );
+}
+
+#[tokio::test]
+async fn import_adopts_existing_tenant() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    let created = with_tenant(&provider).await;
+    let request = ImportRequest {
+        type_name: "catalog_tenant".to_owned(),
+        address: "tenant.acme".to_owned(),
+        id: "acme".to_owned(),
+    };
+
+    let imported = provider.import(&request).await.unwrap();
+
+    assert_eq!(imported, created);
+}
+
+#[tokio::test]
+async fn import_of_missing_tier_is_not_found() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    let request = ImportRequest {
+        type_name: "catalog_tier".to_owned(),
+        address: "tier.gold".to_owned(),
+        id: "gold".to_owned(),
+    };
+
+    let error = provider.import(&request).await.unwrap_err();
+
+    assert_eq!(error.kind, ErrorKind::NotFound);
+    assert!(error.message.contains("`gold`"), "{}", error.message);
+}
+
+#[tokio::test]
+async fn import_adopts_database_file_without_row() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    with_tenant(&provider).await;
+    let created = create(
+        &provider,
+        "sqlite_database",
+        "tenant.acme.database.sqlite",
+        database_config("acme"),
+    )
+    .await;
+    let connection = Connection::open(catalog_path(&directory)).unwrap();
+    connection
+        .execute("DELETE FROM database_files", [])
+        .unwrap();
+    let request = ImportRequest {
+        type_name: "sqlite_database".to_owned(),
+        address: "tenant.acme.database.sqlite".to_owned(),
+        id: "acme".to_owned(),
+    };
+
+    let imported = provider.import(&request).await.unwrap();
+
+    assert_eq!(imported["path"], created["path"]);
+    assert_eq!(imported["secure_delete"], Value::Bool(true));
+    assert_eq!(imported["encryption_at_rest"], Value::Bool(false));
+}
+
+#[tokio::test]
+async fn invalid_tenant_id_is_rejected() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    let config = attrs(&[("tenant_id", Value::string("../escape"))]);
+
+    let plan_error = provider.plan("sqlite_database", None, &config).unwrap_err();
+    let mut planned = database_config("x");
+    planned.insert("tenant_id".to_owned(), Value::string("../escape"));
+    let apply_error = provider
+        .apply(
+            "sqlite_database",
+            "tenant.bad.database.sqlite",
+            Operation::Create { planned: &planned },
+        )
+        .await
+        .unwrap_err();
+
+    assert_eq!(plan_error.kind, ErrorKind::Invalid);
+    assert!(
+        plan_error.message.contains("\"../escape\" is invalid"),
+        "{}",
+        plan_error.message
+    );
+    assert_eq!(apply_error.kind, ErrorKind::Invalid);
+    assert!(
+        apply_error
+            .message
+            .starts_with("tenant.bad.database.sqlite: tenant_id"),
+        "{}",
+        apply_error.message
+    );
+    assert!(!directory.path().join(".tenancy/escape.db").exists());
+}
+
+#[tokio::test]
+async fn foreign_file_at_database_path_is_not_adopted() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    with_tenant(&provider).await;
+    let path = database_path(&directory, "acme");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE theirs (x)")
+        .unwrap();
+    let change = provider
+        .plan("sqlite_database", None, &database_config("acme"))
+        .unwrap();
+
+    let error = provider
+        .apply(
+            "sqlite_database",
+            "tenant.acme.database.sqlite",
+            Operation::Create {
+                planned: &change.planned,
+            },
+        )
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind, ErrorKind::Conflict);
+    assert!(
+        error.message.contains(&path.display().to_string()),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn unknown_resource_type_is_rejected() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+
+    let error = provider
+        .plan("sqlite_table", None, &Attrs::new())
+        .unwrap_err();
+
+    assert!(error.message.contains("no resource type `sqlite_table`"));
+}
+
+fn tenant_ids(count: usize) -> Vec<String> {
+    (0..count)
+        .map(|index| format!("tenant-{index:05}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_read_answers_ten_thousand_tenants_in_order() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = Arc::new(configured(&directory).await);
+    create(&provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
+    let ids = tenant_ids(10_000);
+
+    let started = Instant::now();
+    let mut created = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let address = format!("tenant.{id}");
+        created.push(create(&provider, "catalog_tenant", &address, tenant_config(id)).await);
+    }
+    let create_time = started.elapsed();
+
+    let mut requests: Vec<ReadRequest> = created
+        .iter()
+        .rev()
+        .map(|prior| ReadRequest {
+            type_name: "catalog_tenant".to_owned(),
+            address: format!("tenant.{}", prior["tenant_id"].as_str().unwrap()),
+            prior: prior.clone(),
+        })
+        .collect();
+    let missing = attrs(&[
+        ("id", Value::string("gone")),
+        ("tenant_id", Value::string("gone")),
+    ]);
+    requests.insert(
+        5_000,
+        ReadRequest {
+            type_name: "catalog_tenant".to_owned(),
+            address: "tenant.gone".to_owned(),
+            prior: missing,
+        },
+    );
+    let started = Instant::now();
+    let results = provider.read(&requests).await;
+    let read_time = started.elapsed();
+
+    eprintln!(
+        "sqlite provider: 10,000 catalog_tenant creates through apply took {create_time:?}; \
+         one batched read of 10,001 took {read_time:?}"
+    );
+    assert_eq!(results.len(), requests.len());
+    let by_id: std::collections::HashMap<&str, &Attrs> = created
+        .iter()
+        .map(|attrs| (attrs["id"].as_str().unwrap(), attrs))
+        .collect();
+    for (request, result) in requests.iter().zip(&results) {
+        let expected = by_id.get(request.prior["id"].as_str().unwrap()).copied();
+        assert_eq!(
+            result.as_ref().unwrap().as_ref(),
+            expected,
+            "{}",
+            request.address
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_applies_do_not_lock() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = Arc::new(configured(&directory).await);
+    create(&provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
+    let ids = tenant_ids(200);
+
+    let mut tasks = Vec::new();
+    for id in ids.clone() {
+        let provider = Arc::clone(&provider);
+        tasks.push(tokio::spawn(async move {
+            let tenant = format!("tenant.{id}");
+            create(&provider, "catalog_tenant", &tenant, tenant_config(&id)).await;
+            let database = format!("tenant.{id}.database.sqlite");
+            let subscription = attrs(&[
+                ("tenant_id", Value::string(&id)),
+                ("trial_days", Value::Number(7.0)),
+            ]);
+            let subscription_address = format!("tenant.{id}.subscription");
+            tokio::join!(
+                create(
+                    &provider,
+                    "sqlite_database",
+                    &database,
+                    database_config(&id)
+                ),
+                create(
+                    &provider,
+                    "catalog_subscription",
+                    &subscription_address,
+                    subscription
+                ),
+            );
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+
+    let connection = Connection::open(catalog_path(&directory)).unwrap();
+    let rows: i64 = connection
+        .query_row("SELECT count(*) FROM database_files", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(rows, 200);
+    assert!(ids.iter().all(|id| database_path(&directory, id).exists()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_database_read_opens_every_file() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    create(&provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
+    let mut created = Vec::new();
+    for id in tenant_ids(50) {
+        create(
+            &provider,
+            "catalog_tenant",
+            &format!("tenant.{id}"),
+            tenant_config(&id),
+        )
+        .await;
+        let address = format!("tenant.{id}.database.sqlite");
+        created.push((
+            address.clone(),
+            create(&provider, "sqlite_database", &address, database_config(&id)).await,
+        ));
+    }
+    std::fs::remove_file(Path::new(created[7].1["path"].as_str().unwrap())).unwrap();
+    let requests: Vec<ReadRequest> = created
+        .iter()
+        .map(|(address, prior)| ReadRequest {
+            type_name: "sqlite_database".to_owned(),
+            address: address.clone(),
+            prior: prior.clone(),
+        })
+        .collect();
+
+    let results = provider.read(&requests).await;
+
+    for (index, ((_, prior), result)) in created.iter().zip(results).enumerate() {
+        let expected = if index == 7 {
+            None
+        } else {
+            Some(prior.clone())
+        };
+        assert_eq!(result.unwrap(), expected, "request {index}");
+    }
+}
