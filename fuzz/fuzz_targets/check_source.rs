@@ -1,5 +1,6 @@
-//! Fuzz target: loading, evaluating and formatting arbitrary text must never
-//! panic, and formatting must be idempotent.
+//! Fuzz target that loads, evaluates, renders and formats arbitrary text.
+//! The fuzzer reports any panic, and the assertion fails when formatting is
+//! not idempotent.
 
 #![no_main]
 

@@ -6,10 +6,10 @@
 //! - two spaces of indentation per nesting level, where a line that opens
 //!   brackets indents the lines after it by one level however many brackets
 //!   it opens, and a line that starts with closing brackets is outdented;
-//! - `key = value` with one space on each side of `=`, and the `=` of
-//!   consecutive single-line attributes at the same level aligned, as
-//!   `terraform fmt` does; a blank line, a comment line, a block or a
-//!   multi-line attribute ends such a run;
+//! - `key = value` with one space on each side of `=`;
+//! - the `=` of consecutive single-line attributes at the same level
+//!   aligned, as `terraform fmt` does, where a blank line, a comment line, a
+//!   block or a multi-line attribute ends such a run;
 //! - one space between a block header and its `{`;
 //! - no trailing whitespace, at most one blank line in a row, no blank lines
 //!   at the start or end, and one newline at the end;
@@ -36,7 +36,7 @@ pub struct FormatResult {
     pub changed: bool,
 }
 
-/// Why a directory could not be formatted.
+/// A failure to format a directory.
 #[derive(Debug, thiserror::Error)]
 pub enum FormatFailure {
     /// Some files do not parse; nothing was written.
@@ -133,9 +133,9 @@ fn format_parsed(text: &str) -> String {
     let aligned = align(lines);
     let joined = collapse_blank_lines(&aligned);
 
-    // NOTE: the rules above keep the syntax valid for every input seen so
-    // far; should they ever not, the original text is kept rather than
-    // writing a file that no longer parses.
+    // NOTE: the rules above kept the syntax valid for every input tested so
+    // far. If they ever break it, the original text is kept, so that `fmt`
+    // never writes a file that no longer parses.
     if hcl_edit::parser::parse_body(&joined).is_err() {
         return text.to_owned();
     }
@@ -154,7 +154,7 @@ struct Line {
     key: Option<(usize, usize, usize)>,
 }
 
-/// Where the scanner is between characters.
+/// The construct the scanner is inside, between two characters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Context {
     /// Inside `{`, `[` or `(`.
@@ -173,7 +173,7 @@ struct Scanner {
     levels: Vec<usize>,
 }
 
-/// What scanning one line found.
+/// The brackets, heredoc start and comment found on one line.
 #[derive(Default)]
 struct LineScan {
     /// `true` for an opening bracket, `false` for a closing one, in order.

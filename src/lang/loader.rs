@@ -1,9 +1,9 @@
 //! Reading a configuration directory and parsing its files.
 //!
 //! Every `*.hcl` file of the directory is read in name order. The parser
-//! stops at the first syntax error of a file; that error becomes one
-//! diagnostic, and the other files are still parsed so that their problems
-//! are reported in the same run.
+//! stops at the first syntax error of a file, and that error becomes one
+//! diagnostic. The other files are still parsed, so that their problems are
+//! reported in the same run.
 
 use std::path::{Path, PathBuf};
 

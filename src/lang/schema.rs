@@ -144,7 +144,7 @@ pub(crate) const TOP_LEVEL_BLOCKS: &[&str] = &[
     "policy",
 ];
 
-/// Provider types the engine knows.
+/// Provider types the engine supports.
 pub(crate) const PROVIDER_TYPES: &[&str] = &[
     "sqlite",
     "postgres",
@@ -426,13 +426,13 @@ pub(crate) const ALL_SPECS: &[BlockSpec] = &[
     POLICY,
 ];
 
-/// Why a value does not fit an attribute.
+/// The reason a value does not fit an attribute.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Problem {
     /// True when the value has the wrong type, false when the type is right
     /// but the value is not allowed.
     pub wrong_type: bool,
-    /// What is wrong, naming the value unless it is sensitive.
+    /// The problem, naming the value unless it is sensitive.
     pub message: String,
     /// How to fix it.
     pub help: Option<String>,

@@ -20,7 +20,7 @@ use crate::lang::suggest::did_you_mean;
 /// Maximum length of a tenant id in bytes, the PostgreSQL identifier limit.
 const MAX_ID_BYTES: usize = 63;
 
-/// What tenant decoding needs from the rest of the configuration.
+/// The parts of the configuration that tenant decoding needs.
 pub(crate) struct TenantScope<'s> {
     /// Builds the evaluation context for a file (var, local, tier,
     /// security_policy bound).
@@ -138,12 +138,14 @@ fn decode_instance(
         }
         None => context.forbid("each", "`each` is available only in a `tenant` block with `for_each`."),
     }
+
     let values = decode_body(block, &schema::TENANT, &context, diagnostics);
     let tier = values.specials.get("tier").and_then(|attr| named_reference(&context, attr, "tier", &scope.tiers, diagnostics));
     let policy = match values.specials.get("security_policy") {
         Some(attr) => Some(named_reference(&context, attr, "security_policy", &scope.policies, diagnostics)?),
         None => None,
     };
+
     let (id, id_span) = tenant_id(&context, block, label, instance, values.specials.get("id").copied(), diagnostics)?;
     let mut attrs = values.attrs;
     if let Some(attr) = values.specials.get("depends_on") {
@@ -151,6 +153,7 @@ fn decode_instance(
         attrs.insert("depends_on".to_owned(), Value::List(addresses.into_iter().map(Value::String).collect()));
     }
     let components = components(file, &values.blocks, &context, diagnostics);
+
     if values.failed {
         return None;
     }

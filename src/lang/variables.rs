@@ -120,64 +120,76 @@ fn declare<'b>(
 ) -> Option<Declaration<'b>> {
     let context = constant_context(file, dir);
     let values = decode_body(block, &VARIABLE, &context, diagnostics);
-    let mut failed = values.failed;
-    let (constraint, typed_as_string) = match values.specials.get("type") {
-        Some(attr) => match parse_type(&attr.value) {
-            Ok(constraint) => {
-                let is_string = constraint == TypeConstraint::String;
-                (constraint, is_string)
-            }
-            Err(message) => {
-                failed = true;
-                diagnostics.push(
-                    Diagnostic::error("tenancy::config::invalid_type", "Invalid type constraint")
-                        .with_label(context.span_of(&attr.value), message),
-                );
-                (TypeConstraint::Any, false)
-            }
-        },
-        None => (TypeConstraint::Any, true),
+    let constraint = match values.specials.get("type") {
+        Some(attr) => type_constraint(&context, attr, diagnostics),
+        None => Some(TypeConstraint::Any),
     };
     let default = match values.specials.get("default") {
         Some(attr) => {
             let mut default_context = constant_context(file, dir);
             default_context.env = Some(&inputs.env);
             match default_context.eval(&attr.value) {
-                Ok(value) => Some((value, context.span_of(&attr.value))),
+                Ok(value) => Some(Some((value, context.span_of(&attr.value)))),
                 Err(diagnostic) => {
                     diagnostics.push(*diagnostic);
-                    failed = true;
                     None
                 }
             }
         }
-        None => None,
+        None => Some(None),
     };
-    let mut validations = Vec::new();
-    for nested in &values.blocks {
-        let checked = decode_body(nested, &VALIDATION, &context, diagnostics);
-        let condition = checked.specials.get("condition");
-        let message = nested.body.get_attribute("error_message");
-        if let (Some(condition), Some(message)) = (condition, message) {
-            validations.push((file, *condition, message));
-        }
-    }
-    if failed {
+    let validations = validations(file, &values.blocks, &context, diagnostics);
+    let (Some(constraint), Some(default), false) = (constraint, default, values.failed) else {
         return None;
-    }
+    };
+
     let flag = |key: &str, fallback: bool| values.attrs.get(key).and_then(Value::as_bool).unwrap_or(fallback);
     Some(Declaration {
         name,
         file,
         block,
+        typed_as_string: !values.specials.contains_key("type") || constraint == TypeConstraint::String,
         constraint,
-        typed_as_string,
         default,
         description: values.attrs.get("description").and_then(Value::as_str).map(str::to_owned),
         sensitive: flag("sensitive", false),
         nullable: flag("nullable", true),
         validations,
     })
+}
+
+fn type_constraint(context: &Context, attr: &Attribute, diagnostics: &mut Diagnostics) -> Option<TypeConstraint> {
+    match parse_type(&attr.value) {
+        Ok(constraint) => Some(constraint),
+        Err(message) => {
+            diagnostics.push(
+                Diagnostic::error("tenancy::config::invalid_type", "Invalid type constraint")
+                    .with_label(context.span_of(&attr.value), message),
+            );
+            None
+        }
+    }
+}
+
+fn validations<'b>(
+    file: usize,
+    blocks: &[&'b Block],
+    context: &Context,
+    diagnostics: &mut Diagnostics,
+) -> Vec<(usize, &'b Attribute, &'b Attribute)> {
+    let mut validations = Vec::new();
+    for nested in blocks {
+        if expect_labels(file, nested, &[], diagnostics).is_none() {
+            continue;
+        }
+        let checked = decode_body(nested, &VALIDATION, context, diagnostics);
+        let condition = checked.specials.get("condition");
+        let message = nested.body.get_attribute("error_message");
+        if let (Some(condition), Some(message)) = (condition, message) {
+            validations.push((file, *condition, message));
+        }
+    }
+    validations
 }
 
 /// Collects values from the environment, variable files and `-var` flags.

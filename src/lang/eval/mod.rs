@@ -1,8 +1,8 @@
 //! Expression evaluation over the `hcl-edit` syntax tree.
 //!
-//! An [`Context`] binds the root names a block may use (`var`, `local`,
-//! `tier`, `security_policy`, `each`, `tenant`) and says whether `env()` is
-//! allowed. Evaluation produces [`Value`]s whose unknown and sensitive marks
+//! A [`Context`] binds the root names a block may use (`var`, `local`,
+//! `tier`, `security_policy`, `each`, `tenant`) and records whether `env()`
+//! is allowed. Evaluation produces [`Value`]s whose unknown and sensitive marks
 //! propagate through every operation, and reports a problem as a diagnostic
 //! on the span of the sub-expression that caused it.
 
@@ -35,7 +35,7 @@ pub(crate) type EvalResult = Result<Value, Box<Diagnostic>>;
 /// A function that builds the evaluation context of a block in a given file.
 pub(crate) type ContextFor<'c> = dyn Fn(usize) -> Context<'c> + 'c;
 
-/// What an expression may refer to, and where it is.
+/// The names an expression may refer to, and the file it is in.
 #[derive(Debug, Clone)]
 pub(crate) struct Context<'a> {
     /// Index of the file the expressions come from.

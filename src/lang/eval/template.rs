@@ -20,7 +20,7 @@ struct Output {
 
 impl Evaluator<'_, '_> {
     /// Evaluates a template; `trim_start` and `trim_end` strip whitespace
-    /// from its first and last literal, as a `~` next to it asks. `nested`
+    /// from its first and last literal, as a `~` next to it requests. `nested`
     /// is true for the body of a directive.
     pub(super) fn template(&mut self, template: &Template, trim_start: bool, trim_end: bool, nested: bool) -> EvalResult {
         let elements: Vec<&Element> = template.iter().collect();
@@ -173,7 +173,7 @@ fn dedent_lines(text: &str, indent: usize) -> String {
     out
 }
 
-/// Returns true when an element asks to strip whitespace before it.
+/// Returns true when an element requests stripping the whitespace before it.
 fn strips_before(element: &Element) -> bool {
     match element {
         Element::Literal(_) => false,
@@ -185,7 +185,7 @@ fn strips_before(element: &Element) -> bool {
     }
 }
 
-/// Returns true when an element asks to strip whitespace after it.
+/// Returns true when an element requests stripping the whitespace after it.
 fn strips_after(element: &Element) -> bool {
     match element {
         Element::Literal(_) => false,

@@ -20,7 +20,7 @@ use tenancy_sdk::Value;
 
 use crate::lang::eval::{to_string_form, type_label, with_mark};
 
-/// What a function may read besides its arguments.
+/// The inputs a function may read besides its arguments.
 pub(crate) struct FnContext<'a> {
     /// The configuration directory, for `file()`.
     pub dir: &'a Path,
@@ -34,7 +34,7 @@ pub(crate) struct FnContext<'a> {
 pub(crate) struct FnError {
     /// Zero-based index of the argument at fault.
     pub arg: Option<usize>,
-    /// What is wrong.
+    /// The problem, in a sentence fragment.
     pub message: String,
 }
 
