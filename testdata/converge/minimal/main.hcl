@@ -1,0 +1,10 @@
+tier "free" {
+  price    = 0
+  currency = "USD"
+}
+
+tenant "solo" {
+  name   = "Solo"
+  tier   = tier.free
+  region = "local"
+}
