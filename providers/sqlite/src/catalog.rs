@@ -425,4 +425,103 @@ mod tests {
             .unwrap();
         assert_eq!(version, migrations::latest_version());
     }
+
+    fn insert_tier(connection: &Connection, name: &str) -> Result<()> {
+        connection
+            .execute(
+                "INSERT INTO tiers (name, created_at, updated_at) VALUES (?1, 'now', 'now')",
+                [name],
+            )
+            .map(|_| ())
+            .map_err(|error| SqliteError::catalog("test", "insert", "catalog.db", error))
+    }
+
+    fn tier_names(catalog: &Catalog) -> Vec<String> {
+        catalog
+            .read_blocking(|connection, _| {
+                let mut statement = connection
+                    .prepare("SELECT name FROM tiers ORDER BY name")
+                    .unwrap();
+                let names = statement.query_map([], |row| row.get(0)).unwrap();
+                Ok(names.map(|name| name.unwrap()).collect())
+            })
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failed_write_rolls_back_alone() {
+        let directory = tempfile::tempdir().unwrap();
+        let catalog =
+            Catalog::open(&directory.path().join("catalog.db"), Synchronous::Normal).unwrap();
+
+        let mut tasks = Vec::new();
+        for index in 0..40 {
+            let catalog = catalog.clone();
+            tasks.push(tokio::spawn(async move {
+                let name = format!("tier-{index:02}");
+                catalog
+                    .write("test", move |connection, _| {
+                        insert_tier(connection, &name)?;
+                        if index % 2 == 1 {
+                            return Err(SqliteError::invalid(
+                                "test",
+                                "odd tiers fail after writing",
+                            ));
+                        }
+                        Ok(())
+                    })
+                    .await
+            }));
+        }
+        let mut failures = 0;
+        for task in tasks {
+            failures += usize::from(task.await.unwrap().is_err());
+        }
+
+        assert_eq!(failures, 20);
+        let expected: Vec<String> = (0..40)
+            .step_by(2)
+            .map(|index| format!("tier-{index:02}"))
+            .collect();
+        assert_eq!(tier_names(&catalog), expected);
+    }
+
+    #[tokio::test]
+    async fn panicking_write_is_rolled_back_and_writer_continues() {
+        let directory = tempfile::tempdir().unwrap();
+        let catalog =
+            Catalog::open(&directory.path().join("catalog.db"), Synchronous::Normal).unwrap();
+
+        let panicked = catalog
+            .write("test", |connection, _| -> Result<()> {
+                insert_tier(connection, "lost")?;
+                panic!("simulated bug in an operation");
+            })
+            .await;
+        let written = catalog
+            .write("test", |connection, _| insert_tier(connection, "kept"))
+            .await;
+
+        assert!(matches!(panicked, Err(SqliteError::Worker { .. })));
+        assert!(written.is_ok());
+        assert_eq!(tier_names(&catalog), vec!["kept".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn write_is_visible_to_reader_after_return() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("catalog.db");
+        let catalog = Catalog::open(&path, Synchronous::Normal).unwrap();
+
+        catalog
+            .write("test", |connection, _| insert_tier(connection, "pro"))
+            .await
+            .unwrap();
+
+        let other_process_view = Connection::open(&path).unwrap();
+        let count: i64 = other_process_view
+            .query_row("SELECT count(*) FROM tiers", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(count, 1);
+    }
 }

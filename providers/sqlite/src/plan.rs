@@ -18,6 +18,7 @@ use crate::tenant_file::JOURNAL_MODES;
 fn default_value(kind: ResourceType, name: &str) -> Option<Value> {
     let value = match (kind, name) {
         (ResourceType::Tenant, "status") => Value::string(STATUSES[0]),
+        (ResourceType::Tenant, "databases") => Value::List(Vec::new()),
         (ResourceType::Monitoring, "enabled") => Value::Bool(true),
         (ResourceType::Database, "journal_mode") => Value::string(JOURNAL_MODES[0]),
         (ResourceType::Database, "secure_delete" | "audit_logging" | "encryption_at_rest") => {
@@ -69,7 +70,8 @@ pub fn plan(
 }
 
 /// Computes `trial_ends_at` from the recorded `started_at` when the
-/// subscription keeps its start; `status` then depends on the apply time.
+/// subscription keeps its start. `status` is known only for a no-op: after
+/// any write it depends on the time of apply.
 fn plan_trial(change: &mut PlannedChange, prior: Option<&Attrs>) {
     let kept_start = prior
         .filter(|_| change.requires_replace.is_empty())
@@ -88,14 +90,21 @@ fn plan_trial(change: &mut PlannedChange, prior: Option<&Attrs>) {
     } else {
         trial_end(&started_at, trial_days.as_i64()).map_or(Value::Null, Value::String)
     };
-    let prior_ends = prior.and_then(|prior| prior.get("trial_ends_at")).cloned();
-    if prior_ends.as_ref() != Some(&ends) {
-        change.planned.insert("status".to_owned(), Value::Unknown);
-    }
     change
         .planned
         .insert("started_at".to_owned(), Value::String(started_at));
     change.planned.insert("trial_ends_at".to_owned(), ends);
+
+    let without_status = |attrs: &Attrs| {
+        let mut attrs = attrs.clone();
+        attrs.remove("status");
+        attrs
+    };
+    let unchanged =
+        prior.is_some_and(|prior| without_status(prior) == without_status(&change.planned));
+    if !unchanged {
+        change.planned.insert("status".to_owned(), Value::Unknown);
+    }
 }
 
 /// Fills in the file path and URL, which follow from `data_dir` and the

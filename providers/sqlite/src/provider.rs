@@ -21,10 +21,11 @@ use crate::tables::tier::Tiers;
 use crate::tables::{self, CatalogTable};
 use crate::{database, plan, refresh, settings};
 
-/// How many operations the engine may run at once. Catalog writes queue on
-/// one connection, but tenant database files are provisioned in parallel,
-/// and a deeper queue keeps the catalog connection busy.
-const MAX_CONCURRENCY: usize = 16;
+/// How many operations the engine may run at once. Catalog writes are
+/// serialised by the writer thread, which commits whatever is queued in one
+/// transaction, so more operations in flight mean fewer commits; tenant
+/// database files are provisioned in parallel on the blocking pool.
+const MAX_CONCURRENCY: usize = 32;
 
 /// The provider's state after `configure`: the open catalog and the
 /// directory of tenant databases.

@@ -259,11 +259,11 @@ fn tenant_schema() -> ResourceSchema {
                 AttrType::String,
                 "Where to reach the tenant's administrator.",
             ),
-            A::optional(
+            defaulted(A::optional(
                 "databases",
                 AttrType::StringList,
-                "The database engines that hold the tenant's data.",
-            ),
+                "The database engines that hold the tenant's data; empty by default.",
+            )),
             A::computed(
                 "created_at",
                 AttrType::String,

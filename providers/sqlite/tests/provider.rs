@@ -1039,11 +1039,23 @@ async fn batched_read_answers_ten_thousand_tenants_in_order() {
     create(&provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
     let ids = tenant_ids(10_000);
 
+    // Apply as the engine does: up to `max_concurrency` operations at once.
+    let permits = Arc::new(tokio::sync::Semaphore::new(provider.max_concurrency()));
     let started = Instant::now();
+    let mut tasks = Vec::with_capacity(ids.len());
+    for id in ids.clone() {
+        let provider = Arc::clone(&provider);
+        let permit = Arc::clone(&permits).acquire_owned().await.unwrap();
+        tasks.push(tokio::spawn(async move {
+            let address = format!("tenant.{id}");
+            let attrs = create(&provider, "catalog_tenant", &address, tenant_config(&id)).await;
+            drop(permit);
+            attrs
+        }));
+    }
     let mut created = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let address = format!("tenant.{id}");
-        created.push(create(&provider, "catalog_tenant", &address, tenant_config(id)).await);
+    for task in tasks {
+        created.push(task.await.unwrap());
     }
     let create_time = started.elapsed();
 
@@ -1073,8 +1085,9 @@ async fn batched_read_answers_ten_thousand_tenants_in_order() {
     let read_time = started.elapsed();
 
     eprintln!(
-        "sqlite provider: 10,000 catalog_tenant creates through apply took {create_time:?}; \
-         one batched read of 10,001 took {read_time:?}"
+        "sqlite provider: 10,000 catalog_tenant plans and creates, {} at a time, took \
+         {create_time:?}; one batched read of 10,001 took {read_time:?}",
+        provider.max_concurrency()
     );
     assert_eq!(results.len(), requests.len());
     let by_id: std::collections::HashMap<&str, &Attrs> = created
@@ -1179,4 +1192,113 @@ async fn batched_database_read_opens_every_file() {
         };
         assert_eq!(result.unwrap(), expected, "request {index}");
     }
+}
+
+#[tokio::test]
+async fn plan_after_apply_changes_nothing() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    let minimal = [
+        (
+            "catalog_tier",
+            "tier.pro",
+            attrs(&[("name", Value::string("pro"))]),
+        ),
+        (
+            "catalog_security_policy",
+            "security_policy.base",
+            attrs(&[("name", Value::string("base"))]),
+        ),
+        (
+            "catalog_tenant",
+            "tenant.acme",
+            attrs(&[("tenant_id", Value::string("acme"))]),
+        ),
+        (
+            "catalog_subscription",
+            "tenant.acme.subscription",
+            attrs(&[("tenant_id", Value::string("acme"))]),
+        ),
+        (
+            "catalog_monitoring",
+            "tenant.acme.monitoring",
+            attrs(&[("tenant_id", Value::string("acme"))]),
+        ),
+        (
+            "sqlite_database",
+            "tenant.acme.database.sqlite",
+            attrs(&[("tenant_id", Value::string("acme"))]),
+        ),
+    ];
+
+    for (type_name, address, config) in minimal {
+        let created = create(&provider, type_name, address, config.clone()).await;
+        let refreshed = read_one(&provider, type_name, address, &created)
+            .await
+            .unwrap();
+        let change = provider.plan(type_name, Some(&refreshed), &config).unwrap();
+
+        assert_eq!(
+            refreshed, created,
+            "{address} reads back what apply returned"
+        );
+        assert_eq!(change.planned, refreshed, "{address} plans no change");
+        assert!(change.requires_replace.is_empty(), "{address}");
+    }
+}
+
+#[tokio::test]
+async fn changed_data_dir_moves_database_file() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    with_tenant(&provider).await;
+    let address = "tenant.acme.database.sqlite";
+    let created = create(
+        &provider,
+        "sqlite_database",
+        address,
+        database_config("acme"),
+    )
+    .await;
+    let old_path = database_path(&directory, "acme");
+    Connection::open(&old_path)
+        .unwrap()
+        .execute_batch("CREATE TABLE kept (x); INSERT INTO kept VALUES (1);")
+        .unwrap();
+    drop(provider);
+
+    let mut provider = SqliteProvider::new();
+    let context = ProviderContext {
+        working_dir: directory.path().to_path_buf(),
+        instance: "sqlite".to_owned(),
+    };
+    provider
+        .configure(&attrs(&[("data_dir", Value::string("moved"))]), &context)
+        .await
+        .unwrap();
+    let new_path = directory.path().join("moved/acme.db");
+    let change = provider
+        .plan("sqlite_database", Some(&created), &database_config("acme"))
+        .unwrap();
+    assert_eq!(
+        change.planned["path"],
+        Value::string(new_path.display().to_string())
+    );
+    assert!(change.requires_replace.is_empty());
+    let moved = update(
+        &provider,
+        "sqlite_database",
+        address,
+        &created,
+        database_config("acme"),
+    )
+    .await;
+
+    assert_eq!(moved["path"], Value::string(new_path.display().to_string()));
+    assert!(!old_path.exists());
+    let rows: i64 = Connection::open(&new_path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM kept", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(rows, 1);
 }
