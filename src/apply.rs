@@ -27,7 +27,7 @@ pub enum Recorded {
     Remove(String),
 }
 
-/// Where apply persists finished resources, in batches.
+/// A durable sink for finished resources, written in batches during apply.
 pub trait Persist: Send {
     /// Durably records the changes, in order.
     fn persist(&mut self, changes: &[Recorded]) -> Result<(), String>;
@@ -415,4 +415,214 @@ pub fn silent_reporter() -> impl Reporter {
         fn skipped(&self, _: &ResourceChange, _: &str) {}
     }
     Silent
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use tenancy_sdk::{AttrType, AttributeSchema, ImportRequest, ProviderContext, ProviderResult, ReadRequest, ResourceSchema, Value};
+
+    use super::*;
+    use crate::plan::model::{PlanBase, PlanMode};
+
+    /// A provider whose objects live in memory, with a fixed latency per call
+    /// and addresses that always fail.
+    struct MemoryProvider {
+        latency: Duration,
+        failing: Vec<String>,
+        calls: Arc<Mutex<Vec<String>>>,
+    }
+
+    #[async_trait]
+    impl Provider for MemoryProvider {
+        fn type_name(&self) -> &'static str {
+            "memory"
+        }
+
+        fn schemas(&self) -> Vec<ResourceSchema> {
+            vec![ResourceSchema {
+                type_name: "memory_object",
+                description: "An object in memory.",
+                attributes: vec![AttributeSchema::optional("name", AttrType::String, "Name.")],
+            }]
+        }
+
+        fn max_concurrency(&self) -> usize {
+            64
+        }
+
+        async fn configure(&mut self, _: &Attrs, _: &ProviderContext) -> ProviderResult<()> {
+            Ok(())
+        }
+
+        async fn read(&self, requests: &[ReadRequest]) -> Vec<ProviderResult<Option<Attrs>>> {
+            requests.iter().map(|request| Ok(Some(request.prior.clone()))).collect()
+        }
+
+        async fn apply(&self, _: &str, address: &str, operation: Operation<'_>) -> ProviderResult<Option<Attrs>> {
+            tokio::time::sleep(self.latency).await;
+            self.calls.lock().unwrap().push(address.to_owned());
+            if self.failing.iter().any(|failing| failing == address) {
+                return Err(ProviderError::other(format!("`{address}` is set up to fail")));
+            }
+            Ok(match operation {
+                Operation::Create { planned } | Operation::Update { planned, .. } => Some(planned.clone()),
+                Operation::Delete { .. } => None,
+            })
+        }
+
+        async fn import(&self, request: &ImportRequest) -> ProviderResult<Attrs> {
+            Err(ProviderError::other(format!("cannot import `{}`", request.id)))
+        }
+    }
+
+    fn change(address: &str, action: Action, depends_on: &[&str]) -> ResourceChange {
+        let attrs: Attrs = BTreeMap::from([("name".to_owned(), Value::string(address))]);
+        ResourceChange {
+            address: address.to_owned(),
+            type_name: "memory_object".to_owned(),
+            provider: "memory".to_owned(),
+            action,
+            reason: None,
+            before: (action != Action::Create).then(|| attrs.clone()),
+            after: (action != Action::Delete).then_some(attrs),
+            replace_paths: Vec::new(),
+            depends_on: depends_on.iter().map(|address| (*address).to_owned()).collect(),
+            tenant: None,
+        }
+    }
+
+    fn plan(changes: Vec<ResourceChange>) -> Plan {
+        Plan {
+            mode: PlanMode::Normal,
+            base: PlanBase {
+                lineage: None,
+                serial: 0,
+                config_digest: String::new(),
+            },
+            changes,
+            drift: Vec::new(),
+            outputs: Vec::new(),
+            targets: Vec::new(),
+            created_at: String::new(),
+            variables: BTreeMap::new(),
+        }
+    }
+
+    fn registry(latency: Duration, failing: &[&str]) -> (Registry, Arc<Mutex<Vec<String>>>) {
+        let mut registry = Registry::default();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let provider = MemoryProvider {
+            latency,
+            failing: failing.iter().map(|address| (*address).to_owned()).collect(),
+            calls: calls.clone(),
+        };
+        registry.insert("memory", Box::new(provider));
+        (registry, calls)
+    }
+
+    #[derive(Default)]
+    struct Batches(Vec<usize>);
+
+    impl Persist for Batches {
+        fn persist(&mut self, changes: &[Recorded]) -> Result<(), String> {
+            self.0.push(changes.len());
+            Ok(())
+        }
+    }
+
+    fn no_cancel() -> watch::Receiver<bool> {
+        let (sender, receiver) = watch::channel(false);
+        std::mem::forget(sender);
+        receiver
+    }
+
+    async fn run(plan: &Plan, registry: &Registry, parallelism: usize, cancel: watch::Receiver<bool>) -> ApplyOutcome {
+        let mut batches = Batches::default();
+        let options = ApplyOptions { parallelism };
+        apply(plan, State::new(), registry, &mut batches, &silent_reporter(), &options, cancel)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn failed_change_skips_dependents_only() {
+        let plan = plan(vec![
+            change("tenant.a", Action::Create, &[]),
+            change("tenant.a.database.sqlite", Action::Create, &["tenant.a"]),
+            change("tenant.a.monitoring", Action::Create, &["tenant.a.database.sqlite"]),
+            change("tenant.b", Action::Create, &[]),
+            change("tenant.b.database.sqlite", Action::Create, &["tenant.b"]),
+        ]);
+        let (registry, _) = registry(Duration::ZERO, &["tenant.a"]);
+
+        let outcome = run(&plan, &registry, 4, no_cancel()).await;
+
+        assert_eq!(outcome.errors.len(), 1);
+        assert_eq!(outcome.errors[0].address, "tenant.a");
+        assert_eq!(outcome.skipped.len(), 2);
+        assert!(outcome.state.resources.contains_key("tenant.b.database.sqlite"));
+        assert!(!outcome.state.resources.contains_key("tenant.a.database.sqlite"));
+    }
+
+    #[tokio::test]
+    async fn creates_follow_dependencies_and_deletes_reverse_them() {
+        let plan = plan(vec![
+            change("tenant.a", Action::Create, &["tier.pro"]),
+            change("tier.pro", Action::Create, &[]),
+            change("tenant.old", Action::Delete, &[]),
+            change("tenant.old.database.sqlite", Action::Delete, &["tenant.old"]),
+        ]);
+        let (registry, calls) = registry(Duration::from_millis(2), &[]);
+
+        let outcome = run(&plan, &registry, 1, no_cancel()).await;
+
+        assert!(outcome.errors.is_empty());
+        let calls = calls.lock().unwrap().clone();
+        let position = |address: &str| calls.iter().position(|call| call == address).unwrap();
+        assert!(position("tier.pro") < position("tenant.a"));
+        assert!(position("tenant.old.database.sqlite") < position("tenant.old"));
+    }
+
+    #[tokio::test]
+    async fn cancellation_stops_scheduling_and_keeps_finished_work() {
+        let changes = (0..50).map(|index| change(&format!("tenant.t{index:02}"), Action::Create, &[])).collect();
+        let plan = plan(changes);
+        let (registry, _) = registry(Duration::from_millis(20), &[]);
+        let (sender, receiver) = watch::channel(false);
+
+        let cancel_later = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            sender.send(true).unwrap();
+            sender
+        });
+        let outcome = run(&plan, &registry, 4, receiver).await;
+        drop(cancel_later.await);
+
+        assert!(outcome.interrupted);
+        assert!(!outcome.not_started.is_empty());
+        let finished = outcome.state.resources.len();
+        assert!(finished > 0 && finished < 50, "{finished} finished");
+        assert_eq!(finished + outcome.not_started.len(), 50);
+    }
+
+    #[tokio::test]
+    async fn parallelism_bounds_wall_time() {
+        let changes = (0..40).map(|index| change(&format!("tenant.t{index:02}"), Action::Create, &[])).collect();
+        let plan = plan(changes);
+        let (registry, _) = registry(Duration::from_millis(25), &[]);
+
+        let started = Instant::now();
+        let outcome = run(&plan, &registry, 10, no_cancel()).await;
+        let elapsed = started.elapsed();
+
+        assert_eq!(outcome.state.resources.len(), 40);
+        // 40 changes of 25 ms at 10 at a time need at least 100 ms, and far
+        // less than the 1 s they would take one by one.
+        assert!(elapsed >= Duration::from_millis(100), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(800), "{elapsed:?}");
+    }
 }

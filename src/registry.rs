@@ -196,6 +196,24 @@ impl Registry {
         Ok(registry)
     }
 
+    /// Adds an instance of a provider configured by the caller, for programs
+    /// that embed the engine with providers of their own.
+    pub fn insert(&mut self, name: &str, provider: Box<dyn Provider>) {
+        let schemas = provider
+            .schemas()
+            .into_iter()
+            .map(|schema| (schema.type_name.to_owned(), schema))
+            .collect();
+        let permits = Arc::new(Semaphore::new(provider.max_concurrency().max(1)));
+        let instance = Instance {
+            name: name.to_owned(),
+            provider: Arc::from(provider),
+            permits,
+            schemas,
+        };
+        self.instances.insert(name.to_owned(), instance);
+    }
+
     /// Returns a configured instance.
     pub fn get(&self, name: &str) -> Option<&Instance> {
         self.instances.get(name)

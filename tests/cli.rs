@@ -408,3 +408,115 @@ fn every_valid_testdata_configuration_converges() {
         assert_eq!(plan.status.code(), Some(0), "{}: {}", case.display(), stdout(&plan));
     }
 }
+
+#[test]
+fn target_limits_plan_to_owned_resources() {
+    let (_temp, dir) = small();
+
+    let plan = tenancy(&dir, &["plan", "-target=tenant.acme"]);
+
+    assert_success(&plan);
+    let text = stdout(&plan);
+    assert!(text.contains("tenant.acme.database.sqlite will be created"), "{text}");
+    assert!(text.contains("tier.free will be created"), "a target brings its dependencies: {text}");
+    assert!(!text.contains("tenant.globex"), "{text}");
+    assert!(text.contains("4 to add"), "{text}");
+}
+
+#[test]
+fn replace_flag_plans_replacement() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+
+    let plan = tenancy(&dir, &["plan", "-replace=tenant.acme.database.sqlite"]);
+
+    assert_success(&plan);
+    let text = stdout(&plan);
+    assert!(text.contains("tenant.acme.database.sqlite must be replaced"), "{text}");
+    assert!(text.contains("1 to add, 0 to change, 1 to destroy"), "{text}");
+}
+
+#[test]
+fn unknown_target_is_rejected() {
+    let (_temp, dir) = small();
+
+    let plan = tenancy(&dir, &["plan", "-target=tenant.nobody"]);
+
+    assert_eq!(plan.status.code(), Some(1));
+    assert!(stderr(&plan).contains("tenant.nobody"), "{}", stderr(&plan));
+}
+
+#[test]
+fn dependency_cycle_names_every_address() {
+    let temp = tempfile::tempdir().unwrap();
+    write(
+        temp.path(),
+        "main.hcl",
+        r#"
+resource "catalog_tier" "a" {
+  name       = "a"
+  price      = 1
+  currency   = "EUR"
+  depends_on = [catalog_tier.b]
+}
+
+resource "catalog_tier" "b" {
+  name       = "b"
+  price      = 1
+  currency   = "EUR"
+  depends_on = [catalog_tier.a]
+}
+"#,
+    );
+
+    let validate = tenancy(temp.path(), &["validate"]);
+
+    assert_eq!(validate.status.code(), Some(1));
+    let message = stderr(&validate);
+    assert!(message.contains("Dependency cycle"), "{message}");
+    assert!(message.contains("catalog_tier.a → catalog_tier.b → catalog_tier.a"), "{message}");
+}
+
+#[test]
+fn markdown_plan_has_summary() {
+    let (_temp, dir) = small();
+
+    let plan = tenancy(&dir, &["plan", "--format", "markdown"]);
+
+    assert_success(&plan);
+    assert!(stdout(&plan).contains("8 to add"), "{}", stdout(&plan));
+}
+
+#[test]
+fn state_rm_removes_what_an_address_owns() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+
+    let removed = tenancy(&dir, &["state", "rm", "tenant.acme"]);
+
+    assert_success(&removed);
+    let list = stdout(&tenancy(&dir, &["state", "list"]));
+    assert!(!list.contains("tenant.acme"), "{list}");
+    assert!(list.contains("tenant.globex.database.sqlite"), "{list}");
+}
+
+#[test]
+fn graph_prints_dependencies_as_dot() {
+    let (_temp, dir) = small();
+
+    let graph = tenancy(&dir, &["graph"]);
+
+    assert_success(&graph);
+    assert!(stdout(&graph).contains("\"tenant.acme.database.sqlite\" -> \"tenant.acme\";"), "{}", stdout(&graph));
+}
+
+#[test]
+fn output_prints_recorded_values() {
+    let (_temp, dir) = quickstart();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+
+    let output = tenancy(&dir, &["output", "-raw", "acme_database_path"]);
+
+    assert_success(&output);
+    assert!(stdout(&output).trim_end().ends_with("acme.db"), "{}", stdout(&output));
+}
