@@ -242,12 +242,14 @@ fn tenant_schema() -> ResourceSchema {
                 AttrType::String,
                 "The name of the tenant's security policy.",
             ),
+            // The catalog row is the tenant's identity, which a region move
+            // keeps: replacing the row would have to delete it while the
+            // subscription, monitoring and database rows still refer to it.
             A::optional(
                 "region",
                 AttrType::String,
-                "The region that hosts the tenant.",
-            )
-            .force_new(),
+                "The region that hosts the tenant; a change updates the row in place.",
+            ),
             A::optional("labels", AttrType::StringMap, "Free-form labels."),
             defaulted(A::optional(
                 "status",

@@ -340,6 +340,7 @@ async fn tenant_create_read_update_delete() {
     let mut changed = tenant_config("acme");
     changed.insert("tier".to_owned(), Value::string("enterprise"));
     changed.insert("status".to_owned(), Value::string("suspended"));
+    changed.insert("region".to_owned(), Value::string("us-east-1"));
     changed.insert(
         "databases".to_owned(),
         list(&["postgres", "sqlite", "redis"]),

@@ -163,9 +163,8 @@ pub fn delete<T: CatalogTable>(
                         T::TABLE,
                         path.display()
                     ),
-                    hint: "Delete the resources that refer to it first. A change that replaces a \
-                           tenant, such as a new region, must replace its subscription, monitoring \
-                           and database too: pass each of them to `-replace`."
+                    hint: "Delete the resources that refer to it first, for example with \
+                           `tenancy destroy -target=ADDRESS` for each of them, then apply again."
                         .to_owned(),
                 },
                 None => SqliteError::catalog(
