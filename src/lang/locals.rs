@@ -5,7 +5,7 @@
 //! their expressions and reports a loop as one diagnostic that lists it.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use hcl_edit::structure::{Attribute, Block};
@@ -33,9 +33,18 @@ pub(crate) fn evaluate(
 ) -> BTreeMap<String, Value> {
     let locals = collect(blocks, diagnostics);
     let order = order(&locals, diagnostics);
+
+    // A local that uses a failed local is skipped without a second error:
+    // the first diagnostic already names the cause.
+    let ordered: BTreeSet<&str> = order.iter().map(String::as_str).collect();
+    let mut failed: BTreeSet<&str> = locals.keys().map(String::as_str).filter(|name| !ordered.contains(name)).collect();
     let mut values = Value::Map(BTreeMap::new());
-    for name in order {
-        let local = &locals[&name];
+    for name in &order {
+        let local = &locals[name];
+        if local.depends_on.iter().any(|dependency| failed.contains(dependency.as_str())) {
+            failed.insert(name);
+            continue;
+        }
         let result = {
             let mut context = Context::new(local.file, dir);
             context.bind("var", Cow::Borrowed(variables));
@@ -46,10 +55,13 @@ pub(crate) fn evaluate(
         match result {
             Ok(value) => {
                 if let Value::Map(map) = &mut values {
-                    map.insert(name, value);
+                    map.insert(name.clone(), value);
                 }
             }
-            Err(diagnostic) => diagnostics.push(*diagnostic),
+            Err(diagnostic) => {
+                failed.insert(name);
+                diagnostics.push(*diagnostic);
+            }
         }
     }
     match values {
@@ -203,6 +215,18 @@ mod tests {
         assert_eq!(diagnostic.code, "tenancy::config::local_cycle");
         assert!(diagnostic.help.as_deref().unwrap().contains("local.a → local.b → local.c → local.a"));
         assert!(values.is_empty());
+    }
+
+    #[test]
+    fn deeply_wrapped_chain_is_an_error() {
+        let mut text = String::from("locals {\n  l0 = 0\n");
+        for index in 1..2_000 {
+            text.push_str(&format!("  l{index} = [local.l{}]\n", index - 1));
+        }
+        text.push_str("}\n");
+        let (values, diagnostics) = evaluate_text(&text);
+        assert_eq!(diagnostics.len(), 1, "{diagnostics}");
+        assert!(values.len() < 300, "{}", values.len());
     }
 
     #[test]

@@ -200,6 +200,7 @@ pub(crate) const STATE_POSTGRES: BlockSpec = spec(
         required("url", Kind::SensitiveString),
         optional("schema", Kind::String, Default::Str("public")),
         optional("table", Kind::String, Default::Str("tenancy_state")),
+        optional("name", Kind::String, Default::Str("default")),
         optional("encryption_key", Kind::SensitiveString, Default::Absent),
     ],
     &[],

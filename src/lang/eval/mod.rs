@@ -72,13 +72,26 @@ impl<'a> Context<'a> {
 
     /// Evaluates an expression.
     pub(crate) fn eval(&self, expr: &Expression) -> EvalResult {
-        Evaluator {
+        let mut evaluator = Evaluator {
             ctx: self,
             scopes: Vec::new(),
             depth: 0,
             heredoc_indent: None,
+        };
+        let value = evaluator.expr(expr)?;
+
+        // Values can nest deeper than any one expression, for example a
+        // chain of locals that each wrap the previous one in a list. Copying
+        // or dropping such a value recurses once per level, so the depth is
+        // bounded here.
+        if nesting_exceeds(&value, MAX_DEPTH) {
+            return Err(Box::new(
+                Diagnostic::error("tenancy::expr::too_deep", "Value nested too deeply")
+                    .with_label(self.span_of(expr), format!("this value nests more than {MAX_DEPTH} levels"))
+                    .with_help("Flatten the data structure."),
+            ));
         }
-        .expr(expr)
+        Ok(value)
     }
 
     /// Returns the span of a node of this context's file.
@@ -459,6 +472,17 @@ impl Evaluator<'_, '_> {
         let name = self.object_key(key_expr)?;
         let value = self.expr(&for_expr.value_expr)?;
         Ok(Some((name, value)))
+    }
+}
+
+/// Returns true when a value nests more than `limit` lists and maps,
+/// looking no deeper than `limit` levels.
+fn nesting_exceeds(value: &Value, limit: usize) -> bool {
+    match value {
+        Value::List(items) => limit == 0 || items.iter().any(|item| nesting_exceeds(item, limit - 1)),
+        Value::Map(map) => limit == 0 || map.values().any(|item| nesting_exceeds(item, limit - 1)),
+        Value::Sensitive(inner) => nesting_exceeds(inner, limit),
+        _ => false,
     }
 }
 
