@@ -203,7 +203,8 @@ pub async fn apply(
             started[index] = true;
             let change = scheduler.ops[index];
             reporter.started(change);
-            tasks.spawn(run_change(index, change.clone(), registry_handle(registry, change)));
+            let resolved = resolve_refs(change, &state);
+            tasks.spawn(run_change(index, resolved, registry_handle(registry, change)));
         }
         if tasks.is_empty() {
             break;
@@ -265,6 +266,24 @@ pub async fn apply(
     }
     outcome.state = state;
     Ok(outcome)
+}
+
+/// Returns the change with attributes from other resources filled in from
+/// state, where those resources have finished by now.
+fn resolve_refs(change: &ResourceChange, state: &State) -> ResourceChange {
+    let mut resolved = change.clone();
+    if let Some(after) = resolved.after.as_mut() {
+        for reference in &change.refs {
+            let value = state
+                .resources
+                .get(&reference.from)
+                .and_then(|resource| resource.attrs.get(&reference.from_attr));
+            if let Some(value) = value {
+                after.insert(reference.attr.clone(), value.clone());
+            }
+        }
+    }
+    resolved
 }
 
 fn unwrap_task(joined: Result<TaskResult, tokio::task::JoinError>) -> TaskResult {
@@ -492,6 +511,7 @@ mod tests {
             replace_paths: Vec::new(),
             depends_on: depends_on.iter().map(|address| (*address).to_owned()).collect(),
             tenant: None,
+            refs: Vec::new(),
         }
     }
 

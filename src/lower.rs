@@ -14,6 +14,7 @@ use tenancy_sdk::{Attrs, Value};
 use crate::config::{Component, ComponentKind, Config, ResourceBlock, SecurityPolicy, Tenant, Tier};
 use crate::lang::source::Span;
 use crate::lang::{Diagnostic, Diagnostics};
+use crate::plan::model::AttrRef;
 use crate::registry;
 
 /// One resource the configuration asks for.
@@ -33,6 +34,8 @@ pub struct DesiredResource {
     pub tenant: Option<String>,
     /// The configuration that produced the resource.
     pub span: Span,
+    /// Attributes whose value comes from another resource.
+    pub refs: Vec<AttrRef>,
 }
 
 /// Every desired resource, with an index by address.
@@ -133,6 +136,7 @@ fn lower_tier(tier: &Tier) -> DesiredResource {
         depends_on: Vec::new(),
         tenant: None,
         span: tier.span.clone(),
+        refs: Vec::new(),
     }
 }
 
@@ -147,6 +151,7 @@ fn lower_policy(policy: &SecurityPolicy) -> DesiredResource {
         depends_on: Vec::new(),
         tenant: None,
         span: policy.span.clone(),
+        refs: Vec::new(),
     }
 }
 
@@ -200,6 +205,7 @@ fn lower_tenant(
         depends_on: vec![address.clone()],
         tenant: Some(address.clone()),
         span: span.clone(),
+        refs: Vec::new(),
     };
 
     let mut resources = vec![
@@ -211,6 +217,7 @@ fn lower_tenant(
             depends_on: tenant_depends,
             tenant: Some(address.clone()),
             span: tenant.span.clone(),
+            refs: Vec::new(),
         },
         owned("subscription", "catalog_subscription", registry::CATALOG_INSTANCE.to_owned(), subscription, &tenant.span),
     ];
@@ -225,9 +232,62 @@ fn lower_tenant(
             ComponentKind::Monitoring => "monitoring".to_owned(),
             kind => format!("{}.{}", kind.keyword(), component.label),
         };
-        resources.push(owned(&suffix, type_name, provider, config, &component.span));
+        let network_parts = (type_name == "aws_vpc").then(|| aws_network_parts(&config));
+        resources.push(owned(&suffix, type_name, provider.clone(), config, &component.span));
+        for (part, part_type, part_config) in network_parts.into_iter().flatten() {
+            let mut resource = owned(&format!("{suffix}.{part}"), part_type, provider.clone(), part_config, &component.span);
+            let vpc = format!("{address}.{suffix}");
+            resource.depends_on.push(vpc.clone());
+            resource.refs.push(AttrRef {
+                attr: "vpc_id".to_owned(),
+                from: vpc,
+                from_attr: "vpc_id".to_owned(),
+            });
+            resources.push(resource);
+        }
     }
     resources
+}
+
+/// Returns the subnets and the security group that accompany a tenant VPC.
+/// Their `vpc_id` is filled from the VPC at apply time.
+fn aws_network_parts(vpc: &Attrs) -> Vec<(&'static str, &'static str, Attrs)> {
+    let shared = ["tenant_id", "region", "tier", "security_policy"];
+    let base: Attrs = shared
+        .iter()
+        .map(|name| ((*name).to_owned(), get(vpc, name)))
+        .chain([("vpc_id".to_owned(), Value::Unknown)])
+        .collect();
+    let count = get(vpc, "subnet_count").as_i64().unwrap_or(2).max(1) as u32;
+    let cidrs = get(vpc, "cidr")
+        .as_str()
+        .and_then(|cidr| split_cidr(cidr, count))
+        .map_or(Value::Null, |cidrs| Value::List(cidrs.into_iter().map(Value::String).collect()));
+    let mut subnets = base.clone();
+    subnets.insert("cidrs".to_owned(), cidrs);
+    let mut group = base;
+    group.insert("allowed_networks".to_owned(), get(vpc, "allowed_networks"));
+    vec![("subnets", "aws_subnets", subnets), ("security_group", "aws_security_group", group)]
+}
+
+/// Splits an IPv4 CIDR block into `count` equal subnets, the first ones of
+/// the smallest prefix that fits them all.
+pub fn split_cidr(cidr: &str, count: u32) -> Option<Vec<String>> {
+    let (address, prefix) = cidr.split_once('/')?;
+    let prefix: u32 = prefix.parse().ok()?;
+    let address: std::net::Ipv4Addr = address.parse().ok()?;
+    let extra_bits = count.max(1).next_power_of_two().trailing_zeros();
+    let new_prefix = prefix + extra_bits;
+    if prefix > 32 || new_prefix > 28 {
+        return None;
+    }
+    let base = u32::from(address) & u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+    let size = 1u32 << (32 - new_prefix);
+    Some(
+        (0..count)
+            .map(|index| format!("{}/{new_prefix}", std::net::Ipv4Addr::from(base + index * size)))
+            .collect(),
+    )
 }
 
 fn depends_on_of(tenant: &Tenant) -> Vec<String> {
@@ -359,6 +419,7 @@ fn lower_resource_block(config: &Config, block: &ResourceBlock, diagnostics: &mu
         depends_on: block.depends_on.clone(),
         tenant: None,
         span: block.span.clone(),
+        refs: Vec::new(),
     })
 }
 
@@ -403,5 +464,25 @@ fn check_dependencies(desired: &Desired, diagnostics: &mut Diagnostics) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_cidr_halves_and_quarters() {
+        assert_eq!(split_cidr("10.1.0.0/16", 2).unwrap(), ["10.1.0.0/17", "10.1.128.0/17"]);
+        assert_eq!(
+            split_cidr("10.0.0.0/24", 3).unwrap(),
+            ["10.0.0.0/26", "10.0.0.64/26", "10.0.0.128/26"]
+        );
+    }
+
+    #[test]
+    fn split_cidr_rejects_blocks_too_small() {
+        assert_eq!(split_cidr("10.0.0.0/28", 2), None);
+        assert_eq!(split_cidr("not a cidr", 2), None);
     }
 }

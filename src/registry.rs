@@ -26,6 +26,15 @@ pub fn provider_types() -> Vec<&'static str> {
     if cfg!(feature = "redis") {
         types.push("redis");
     }
+    if cfg!(feature = "aws") {
+        types.push("aws");
+    }
+    if cfg!(feature = "azure") {
+        types.push("azure");
+    }
+    if cfg!(feature = "gcp") {
+        types.push("gcp");
+    }
     types
 }
 
@@ -37,6 +46,12 @@ pub fn new_provider(type_name: &str) -> Option<Box<dyn Provider>> {
         "postgres" => Some(Box::new(tenancy_provider_postgres::PostgresProvider::new())),
         #[cfg(feature = "redis")]
         "redis" => Some(Box::new(tenancy_provider_redis::RedisProvider::new())),
+        #[cfg(feature = "aws")]
+        "aws" => Some(Box::new(tenancy_provider_aws::AwsProvider::new())),
+        #[cfg(feature = "azure")]
+        "azure" => Some(Box::new(tenancy_provider_azure::AzureProvider::new())),
+        #[cfg(feature = "gcp")]
+        "gcp" => Some(Box::new(tenancy_provider_gcp::GcpProvider::new())),
         _ => None,
     }
 }
@@ -48,6 +63,9 @@ pub fn component_resource(kind: ComponentKind, label: &str) -> Option<(&'static 
         (ComponentKind::Database, "sqlite") => ("sqlite", "sqlite_database"),
         (ComponentKind::Database, "postgres") => ("postgres", "postgres_database"),
         (ComponentKind::Database, "redis") => ("redis", "redis_user"),
+        (ComponentKind::Storage, "gcs") => ("gcp", "gcp_bucket"),
+        (ComponentKind::Storage, "azure_blob") => ("azure", "azure_container"),
+        (ComponentKind::Network, "aws") => ("aws", "aws_vpc"),
         (ComponentKind::Monitoring, _) => (CATALOG_INSTANCE, "catalog_monitoring"),
         _ => return None,
     };
@@ -62,7 +80,15 @@ pub fn component_help(kind: ComponentKind) -> String {
             .into_iter()
             .filter(|label| component_resource(kind, label).is_some())
             .collect(),
-        _ => Vec::new(),
+        ComponentKind::Storage => ["gcs", "azure_blob"]
+            .into_iter()
+            .filter(|label| component_resource(kind, label).is_some())
+            .collect(),
+        ComponentKind::Network => ["aws"]
+            .into_iter()
+            .filter(|label| component_resource(kind, label).is_some())
+            .collect(),
+        ComponentKind::Monitoring => Vec::new(),
     };
     let listed = if available.is_empty() {
         "none".to_owned()
@@ -71,7 +97,7 @@ pub fn component_help(kind: ComponentKind) -> String {
     };
     format!(
         "This build of tenancy manages these `{}` kinds: {listed}. Other kinds need a build with the \
-         provider's cargo feature (for example `--features postgres,redis`).",
+         provider's cargo feature (for example `--features postgres,redis,aws,azure,gcp`).",
         kind.keyword()
     )
 }

@@ -49,6 +49,7 @@ fn change(address: &str, type_name: &str, action: Action) -> ResourceChange {
         replace_paths: Vec::new(),
         depends_on: Vec::new(),
         tenant,
+        refs: Vec::new(),
     }
 }
 

@@ -1,12 +1,12 @@
 //! Diff: compares desired resources with refreshed state and chooses an
 //! action for each.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use tenancy_sdk::{Attrs, Value};
 
 use crate::lower::Desired;
-use crate::plan::model::{Action, ActionReason, PlanMode, ResourceChange};
+use crate::plan::model::{Action, ActionReason, AttrRef, PlanMode, ResourceChange};
 use crate::plan::refresh::same_attrs;
 use crate::registry::Registry;
 use crate::state::ResourceState;
@@ -43,6 +43,7 @@ pub fn diff(
     let replace: HashSet<&str> = options.replace.iter().map(String::as_str).collect();
     let mut changes = Vec::with_capacity(desired.resources.len() + 1);
     let mut errors = Vec::new();
+    let mut planned_at: HashMap<&str, usize> = HashMap::new();
 
     if mode == PlanMode::Normal {
         for resource in &desired.resources {
@@ -50,6 +51,7 @@ pub fn diff(
                 continue;
             }
             let prior = current.get(&resource.address);
+            let config = resolve_refs(&resource.config, &resource.refs, &changes, &planned_at, current);
             let Some(instance) = registry.get(&resource.provider) else {
                 errors.push(DiffError {
                     address: resource.address.clone(),
@@ -59,7 +61,7 @@ pub fn diff(
             };
             let planned = instance
                 .provider
-                .plan(&resource.type_name, prior.map(|prior| &prior.attrs), &resource.config);
+                .plan(&resource.type_name, prior.map(|prior| &prior.attrs), &config);
             let planned = match planned {
                 Ok(planned) => planned,
                 Err(error) => {
@@ -71,6 +73,7 @@ pub fn diff(
                 }
             };
             let forced = replace.contains(resource.address.as_str());
+            planned_at.insert(resource.address.as_str(), changes.len());
             let (action, reason) = choose_action(prior, &planned.planned, &planned.requires_replace, forced);
             changes.push(ResourceChange {
                 address: resource.address.clone(),
@@ -83,6 +86,7 @@ pub fn diff(
                 replace_paths: planned.requires_replace,
                 depends_on: resource.depends_on.clone(),
                 tenant: resource.tenant.clone(),
+                refs: resource.refs.clone(),
             });
         }
     }
@@ -108,6 +112,7 @@ pub fn diff(
             replace_paths: Vec::new(),
             depends_on: resource.dependencies.clone(),
             tenant: owning_tenant(address),
+            refs: Vec::new(),
         });
     }
 
@@ -116,6 +121,37 @@ pub fn diff(
     }
     changes.sort_by(|left, right| left.address.cmp(&right.address));
     Ok(changes)
+}
+
+/// Fills attributes that come from other resources: the planned value when
+/// the other resource keeps it (no-op or update), the recorded value when it
+/// is outside the plan, and unknown when it is created or replaced.
+fn resolve_refs(
+    config: &Attrs,
+    refs: &[AttrRef],
+    changes: &[ResourceChange],
+    planned_at: &HashMap<&str, usize>,
+    current: &BTreeMap<String, ResourceState>,
+) -> Attrs {
+    let mut config = config.clone();
+    for reference in refs {
+        let value = match planned_at.get(reference.from.as_str()).map(|&index| &changes[index]) {
+            Some(change) if matches!(change.action, Action::NoOp | Action::Update) => change
+                .after
+                .as_ref()
+                .and_then(|after| after.get(&reference.from_attr))
+                .cloned()
+                .unwrap_or(Value::Unknown),
+            Some(_) => Value::Unknown,
+            None => current
+                .get(&reference.from)
+                .and_then(|resource| resource.attrs.get(&reference.from_attr))
+                .cloned()
+                .unwrap_or(Value::Unknown),
+        };
+        config.insert(reference.attr.clone(), value);
+    }
+    config
 }
 
 fn choose_action(

@@ -72,6 +72,19 @@ pub enum ActionReason {
     DeleteBecauseDestroy,
 }
 
+/// An attribute whose value comes from another resource's attribute, such
+/// as a subnet's `vpc_id`. When the other resource is created in the same
+/// apply, the value is unknown in the plan and filled in at apply time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttrRef {
+    /// The attribute to fill.
+    pub attr: String,
+    /// The address of the resource that provides the value.
+    pub from: String,
+    /// The attribute of that resource.
+    pub from_attr: String,
+}
+
 /// The planned change of one resource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceChange {
@@ -95,6 +108,9 @@ pub struct ResourceChange {
     pub depends_on: Vec<String>,
     /// The tenant that owns the resource, if any.
     pub tenant: Option<String>,
+    /// Attributes filled from other resources at apply time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refs: Vec<AttrRef>,
 }
 
 /// A difference between recorded state and the real object, found by

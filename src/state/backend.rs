@@ -60,7 +60,7 @@ pub trait LockGuard: Send + fmt::Debug {
 ///
 /// Each append is durable when it returns, so a crash loses no finished
 /// resource: the next read replays the journal onto the stored state.
-pub trait Journal: Send {
+pub trait Journal: Send + fmt::Debug {
     /// Appends one change and waits until it is on disk.
     fn append(&mut self, change: &JournalChange) -> Result<(), StateError> {
         self.append_many(std::slice::from_ref(change))

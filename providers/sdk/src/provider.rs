@@ -143,7 +143,9 @@ pub fn plan_by_schema(schema: &ResourceSchema, prior: Option<&Attrs>, config: &A
 
         if attribute.force_new {
             if let Some(previous) = prior_value {
-                if previous.strip_marks() != value.strip_marks() && !value.contains_unknown() {
+                // An unknown value (an id of a resource being replaced) may
+                // differ from the prior one, so it forces replacement too.
+                if previous.strip_marks() != value.strip_marks() {
                     requires_replace.push(name.to_owned());
                 }
             }
