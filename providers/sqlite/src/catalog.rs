@@ -3,8 +3,9 @@
 //!
 //! The catalog runs in WAL mode, so applications and the billing ledger read
 //! it while tenancy writes. All catalog writes of this process go through
-//! the writer thread, so they never contend for the file lock inside the
-//! process, and the async engine never waits on SQLite: it awaits a reply.
+//! the writer thread, so they do not contend with each other for the file
+//! lock. Async callers await the thread's reply instead of blocking a
+//! runtime thread.
 
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
@@ -56,7 +57,7 @@ impl Synchronous {
     }
 }
 
-/// The most operations the writer commits in one transaction.
+/// The maximum number of operations the writer commits in one transaction.
 const MAX_BATCH: usize = 64;
 
 /// An operation's outcome inside the writer's transaction: whether it
@@ -71,7 +72,7 @@ trait Job: Send {
     /// Runs the operation inside the writer's transaction.
     fn run(self: Box<Self>, connection: &Connection, path: &Path) -> Pending;
 
-    /// Answers the caller without running, because no transaction could
+    /// Fails the caller's request without running it, because no transaction could
     /// be started.
     fn reject(self: Box<Self>, error: SqliteError);
 }
@@ -109,12 +110,12 @@ where
 /// An open tenant catalog; cloning shares its connections.
 ///
 /// Writes go to one writer thread that owns the write connection. It takes
-/// every operation queued at the moment (up to 64) into one transaction,
-/// runs each inside its own savepoint so a failed operation rolls back
-/// alone, commits once, and only then answers each caller: every operation
-/// is committed when its call returns, and concurrent callers share the
-/// cost of the commit. Reads use a second connection, so they see committed
-/// data without waiting for the writer.
+/// every operation queued at the moment (up to 64) into one transaction and
+/// runs each inside its own savepoint, so a failed operation rolls back
+/// alone. It commits once and only then sends each caller its result. So
+/// every operation is committed when its call returns, and concurrent
+/// callers share the cost of the commit. Reads use a second connection, so
+/// they see committed data without waiting for the writer.
 #[derive(Clone)]
 pub struct Catalog {
     path: Arc<PathBuf>,
@@ -278,8 +279,9 @@ fn run_writer(connection: Connection, path: &Path, queue: mpsc::Receiver<Box<dyn
     }
 }
 
-/// Runs jobs from the front of `waiting` in one transaction and answers
-/// them. Jobs that did not run because the transaction failed stay queued.
+/// Runs jobs from the front of `waiting` in one transaction and sends each
+/// caller its result. When the transaction cannot begin, every waiting job
+/// fails; when it is lost midway, the jobs not yet run stay queued.
 fn run_batch(connection: &Connection, path: &Path, waiting: &mut VecDeque<Box<dyn Job>>) {
     let fail =
         |action: &str, error| SqliteError::catalog("the catalog writer", action, path, error);

@@ -202,18 +202,31 @@ fn inspect_all(
         let handles: Vec<_> = requests
             .chunks(chunk_size)
             .map(|chunk| {
-                scope.spawn(move || {
+                let handle = scope.spawn(move || {
                     chunk
                         .iter()
                         .map(|(key, prior)| inspect_one(key, prior, rows))
                         .collect::<Vec<_>>()
-                })
+                });
+                (chunk.len(), handle)
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|handle| handle.join().unwrap_or_default())
-            .collect()
+
+        // A panicked thread still yields one result per request of its
+        // chunk, so the results stay aligned with the requests.
+        let mut results = Vec::with_capacity(requests.len());
+        for (length, handle) in handles {
+            match handle.join() {
+                Ok(chunk_results) => results.extend(chunk_results),
+                Err(_) => results.extend((0..length).map(|_| {
+                    Err(SqliteError::Worker {
+                        subject: "sqlite_database".to_owned(),
+                        message: "a thread that reads tenant database files panicked".to_owned(),
+                    })
+                })),
+            }
+        }
+        results
     })
 }
 

@@ -1,5 +1,5 @@
-//! Plans: the schema-driven plan of the SDK, plus what this provider knows
-//! before apply: defaults, ids, file paths and trial end dates.
+//! Plans: the schema-driven plan of the SDK, plus the values this provider
+//! can compute before apply: defaults, ids, file paths and trial end dates.
 
 use std::path::Path;
 

@@ -21,10 +21,10 @@ use crate::tables::tier::Tiers;
 use crate::tables::{self, CatalogTable};
 use crate::{database, plan, refresh, settings};
 
-/// How many operations the engine may run at once. Catalog writes are
-/// serialised by the writer thread, which commits whatever is queued in one
-/// transaction, so more operations in flight mean fewer commits; tenant
-/// database files are provisioned in parallel on the blocking pool.
+/// How many operations the engine may run at once. The catalog writer
+/// commits whatever is queued in one transaction, so more operations in
+/// flight mean fewer commits. Tenant database files are provisioned in
+/// parallel on the blocking pool.
 const MAX_CONCURRENCY: usize = 32;
 
 /// The provider's state after `configure`: the open catalog and the
@@ -32,7 +32,7 @@ const MAX_CONCURRENCY: usize = 32;
 pub struct Configured {
     /// The tenant catalog.
     pub catalog: Catalog,
-    /// The absolute directory that holds `<tenant_id>.db` files.
+    /// The absolute directory that contains the `<tenant_id>.db` files.
     pub data_dir: PathBuf,
 }
 

@@ -1,5 +1,5 @@
-//! Batched refresh: every request of one resource type is answered by one
-//! catalog query, and the results are matched back to the requests by id.
+//! Batched refresh: the rows for every request of one resource type are
+//! read with one catalog query and matched back to the requests by id.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -84,7 +84,11 @@ pub async fn read(
     results
         .into_iter()
         .map(|result| {
-            result.unwrap_or_else(|| Err(ProviderError::other("the read request was not answered")))
+            result.unwrap_or_else(|| {
+                Err(ProviderError::other(
+                    "the sqlite provider returned no result for a read request",
+                ))
+            })
         })
         .collect()
 }

@@ -420,7 +420,7 @@ mod tests {
     }
 
     #[test]
-    fn audit_triggers_record_changes_and_new_tables_read_as_drift() {
+    fn audit_triggers_cover_tables_added_later() {
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join("acme.db");
         provision("t", &path, "acme", &settings(true)).unwrap();

@@ -31,7 +31,7 @@ pub trait CatalogTable {
     const KIND: ResourceType;
     /// The table name.
     const TABLE: &'static str;
-    /// The key column, which holds the resource's id.
+    /// The key column, which contains the resource's id.
     const KEY: &'static str;
     /// The select list that [`CatalogTable::from_row`] reads.
     const COLUMNS: &'static str;

@@ -161,7 +161,7 @@ mod tests {
     }
 
     #[test]
-    fn trial_end_is_none_without_days_or_valid_start() {
+    fn trial_end_needs_days_and_valid_start() {
         assert_eq!(trial_end("2025-01-25T10:00:00Z", None), None);
         assert_eq!(trial_end("yesterday", Some(3)), None);
     }
