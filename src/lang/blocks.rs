@@ -2,7 +2,7 @@
 //! tenants: `tenancy`, `tier`, `security_policy`, `provider`, `resource`,
 //! `output`, `moved` and `policy`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use hcl_edit::expr::{Expression, TraversalOperator};
 use hcl_edit::structure::Block;
@@ -269,14 +269,16 @@ pub(crate) fn resources(
     diagnostics: &mut Diagnostics,
 ) -> Vec<ResourceBlock> {
     let mut resources: Vec<(usize, &Block, ResourceBlock)> = Vec::new();
+    let mut position_of: HashMap<(String, String), usize> = HashMap::new();
     for &(file, block) in blocks {
         let Some(labels) = expect_labels(file, block, &["TYPE", "NAME"], diagnostics) else { continue };
         let (type_name, name) = (labels[0].clone(), labels[1].clone());
-        let existing = resources.iter().find(|(_, _, other)| other.type_name == type_name && other.name == name);
-        if let Some((first_file, first, _)) = existing {
+        if let Some(&position) = position_of.get(&(type_name.clone(), name.clone())) {
+            let (first_file, first, _) = &resources[position];
             diagnostics.push(duplicate(file, block, *first_file, first, "resource", &format!("{type_name}.{name}")));
             continue;
         }
+        position_of.insert((type_name.clone(), name.clone()), resources.len());
         let values = decode_body(block, &schema::RESOURCE, &context_for(file), diagnostics);
         let provider = values.specials.get("provider").and_then(|attr| provider_reference(file, &attr.value, diagnostics));
         let depends = values.specials.get("depends_on").map(|attr| depends_on(file, &attr.value, diagnostics));

@@ -23,8 +23,8 @@ struct Local<'b> {
     depends_on: Vec<String>,
 }
 
-/// Evaluates every local value; locals that fail are left out, and the
-/// diagnostics say why.
+/// Evaluates every local value. Locals that fail are left out, and the
+/// diagnostics give the reason.
 pub(crate) fn evaluate(
     blocks: &[(usize, &Block)],
     variables: &Value,

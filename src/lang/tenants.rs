@@ -3,7 +3,7 @@
 //! blocks.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use hcl_edit::structure::{Attribute, Block};
 use tenancy_sdk::Value;
@@ -35,17 +35,21 @@ pub(crate) struct TenantScope<'s> {
 /// tenant ids are unique.
 pub(crate) fn tenants(blocks: &[(usize, &Block)], scope: &TenantScope, diagnostics: &mut Diagnostics) -> Vec<Tenant> {
     let mut tenants: Vec<(Tenant, Span)> = Vec::new();
-    let mut labels_seen: Vec<(String, usize, &Block)> = Vec::new();
+    // Positions in `tenants` by id, and the first block of each label, so
+    // duplicate checks stay linear in the number of tenants.
+    let mut position_of_id: HashMap<String, usize> = HashMap::new();
+    let mut labels_seen: HashMap<String, (usize, &Block)> = HashMap::new();
     for &(file, block) in blocks {
         let Some(labels) = expect_labels(file, block, &["ID"], diagnostics) else { continue };
         let label = labels[0].clone();
-        if let Some((_, first_file, first)) = labels_seen.iter().find(|(seen, _, _)| *seen == label) {
-            diagnostics.push(crate::lang::variables::duplicate(file, block, *first_file, first, "tenant", &label));
+        if let Some(&(first_file, first)) = labels_seen.get(&label) {
+            diagnostics.push(crate::lang::variables::duplicate(file, block, first_file, first, "tenant", &label));
             continue;
         }
-        labels_seen.push((label.clone(), file, block));
+        labels_seen.insert(label.clone(), (file, block));
         for (tenant, id_span) in expand(file, block, &label, scope, diagnostics) {
-            if let Some((first, first_span)) = tenants.iter().find(|(other, _)| other.id == tenant.id) {
+            if let Some(&position) = position_of_id.get(&tenant.id) {
+                let (first, first_span) = &tenants[position];
                 diagnostics.push(
                     Diagnostic::error("tenancy::config::duplicate_tenant_id", "Duplicate tenant id")
                         .with_label(id_span, format!("`{}` has the tenant id `{}`", tenant.address(), tenant.id))
@@ -54,6 +58,7 @@ pub(crate) fn tenants(blocks: &[(usize, &Block)], scope: &TenantScope, diagnosti
                 );
                 continue;
             }
+            position_of_id.insert(tenant.id.clone(), tenants.len());
             tenants.push((tenant, id_span));
         }
     }
@@ -103,12 +108,13 @@ fn for_each_instances(value: &Value, span: Span, diagnostics: &mut Diagnostics) 
         Value::Map(map) => Some(map.iter().map(|(key, item)| (key.clone(), item.clone())).collect()),
         Value::List(items) => {
             let mut pairs: Vec<(String, Value)> = Vec::new();
+            let mut keys: HashSet<&str> = HashSet::with_capacity(items.len());
             for (index, item) in items.iter().enumerate() {
                 let Some(text) = item.as_str() else {
                     diagnostics.push(invalid(format!("element {index} is a {}, not a string", type_label(item))));
                     return None;
                 };
-                if !pairs.iter().any(|(key, _)| key == text) {
+                if keys.insert(text) {
                     pairs.push((text.to_owned(), item.clone()));
                 }
             }

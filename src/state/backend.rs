@@ -84,10 +84,36 @@ pub fn open_backend(config_dir: &Path, block: Option<&BackendBlock>) -> Result<B
     };
     match block.kind.as_str() {
         "local" => Ok(Box::new(LocalBackend::from_settings(config_dir, &block.attrs)?)),
-        // NOTE: the `postgres` and `gcs` kinds are reserved for backends
-        // that do not exist yet.
+        "postgres" => open_postgres(&block.attrs),
+        // NOTE: the `gcs` kind is reserved for a backend that does not exist yet.
         _ => Err(StateError::UnknownBackend {
             kind: block.kind.clone(),
         }),
     }
+}
+
+#[cfg(feature = "postgres")]
+fn open_postgres(attrs: &tenancy_sdk::Attrs) -> Result<Box<dyn StateBackend>, StateError> {
+    Ok(Box::new(crate::state::postgres::PostgresBackend::from_settings(attrs)?))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(_attrs: &tenancy_sdk::Attrs) -> Result<Box<dyn StateBackend>, StateError> {
+    Err(StateError::BackendNotBuilt {
+        kind: "postgres".to_owned(),
+        feature: "postgres",
+    })
+}
+
+#[cfg(feature = "gcp")]
+fn open_gcs(attrs: &tenancy_sdk::Attrs) -> Result<Box<dyn StateBackend>, StateError> {
+    Ok(Box::new(crate::state::gcs::GcsBackend::from_settings(attrs)?))
+}
+
+#[cfg(not(feature = "gcp"))]
+fn open_gcs(_attrs: &tenancy_sdk::Attrs) -> Result<Box<dyn StateBackend>, StateError> {
+    Err(StateError::BackendNotBuilt {
+        kind: "gcs".to_owned(),
+        feature: "gcp",
+    })
 }

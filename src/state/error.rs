@@ -211,6 +211,27 @@ pub enum StateError {
         /// What is wrong with it.
         reason: String,
     },
+
+    /// The configuration names a state backend that this build leaves out.
+    #[error("state backend `{kind}` is not part of this build of tenancy")]
+    BackendNotBuilt {
+        /// The backend kind given in `state "KIND"`.
+        kind: String,
+        /// The cargo feature that builds the backend in.
+        feature: &'static str,
+    },
+
+    /// A state backend other than the local file failed; the backend wrote
+    /// the message, the stable code and the next step.
+    #[error("{message}")]
+    Backend {
+        /// The stable diagnostic code, such as `tenancy::state::postgres_connect`.
+        code: &'static str,
+        /// What was attempted on which state, and the cause.
+        message: String,
+        /// The next step for the user, in full sentences.
+        hint: String,
+    },
 }
 
 impl StateError {
@@ -244,6 +265,8 @@ impl StateError {
             StateError::InvalidMove { .. } => "tenancy::state::invalid_move",
             StateError::UnknownBackend { .. } => "tenancy::state::unknown_backend",
             StateError::InvalidSetting { .. } => "tenancy::state::invalid_setting",
+            StateError::BackendNotBuilt { .. } => "tenancy::state::backend_not_built",
+            StateError::Backend { code, .. } => code,
         }
     }
 
@@ -310,6 +333,11 @@ impl StateError {
                 relative to the configuration directory) and `lock_timeout` (seconds, or a \
                 duration such as \"30s\" or \"2m\")."
                 .to_owned(),
+            StateError::BackendNotBuilt { kind, feature } => format!(
+                "Build tenancy with `cargo build --features {feature}` to store state in \
+                 `{kind}`, or use `state \"local\"`."
+            ),
+            StateError::Backend { hint, .. } => hint.clone(),
         }
     }
 }

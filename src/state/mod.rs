@@ -16,6 +16,8 @@ pub mod journal;
 pub mod local;
 pub mod lock;
 pub mod model;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 pub use backend::{Journal, LockGuard, StateBackend, open_backend};
 pub use commands::{

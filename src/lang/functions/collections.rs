@@ -3,7 +3,7 @@
 //! Sets are lists without duplicates, sorted by their string form when every
 //! element is a string, number or bool.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use tenancy_sdk::Value;
 
@@ -85,10 +85,25 @@ pub(super) fn flatten(args: &[Value], _: &FnContext) -> FnResult {
     Ok(Value::List(out))
 }
 
+/// Returns the items without repeats, first occurrence first. Strings go
+/// through a hash set, so a set of many tenant keys costs linear time; other
+/// values are compared with every earlier non-string value.
 fn distinct_values(items: &[Value]) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
+    let mut strings: HashSet<&str> = HashSet::new();
+    let mut others: Vec<usize> = Vec::new();
     for item in items {
-        if !out.iter().any(|seen| values_equal(seen, item)) {
+        let is_new = match item.unmarked() {
+            Value::String(text) => strings.insert(text.as_str()),
+            _ => {
+                let is_new = !others.iter().any(|&position| values_equal(&out[position], item));
+                if is_new {
+                    others.push(out.len());
+                }
+                is_new
+            }
+        };
+        if is_new {
             out.push(item.clone());
         }
     }
@@ -103,7 +118,7 @@ pub(super) fn distinct(args: &[Value], _: &FnContext) -> FnResult {
 fn make_set(items: &[Value]) -> Value {
     let mut set = distinct_values(items);
     if set.iter().all(|item| to_string_form(item).is_some()) {
-        set.sort_by(|a, b| compare_primitive(a, b));
+        set.sort_by(compare_primitive);
     }
     Value::List(set)
 }
