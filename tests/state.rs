@@ -119,7 +119,9 @@ fn journal_writer_child() {
     let mut journal = backend.journal(&state).unwrap();
     for index in 0.. {
         let address = format!("tenant.t{index:06}");
-        journal.append(&JournalChange::Upsert(resource(&address))).unwrap();
+        journal
+            .append(&JournalChange::Upsert(resource(&address)))
+            .unwrap();
         // Printing fails once the parent is gone, which ends this loop.
         println!("APPENDED {address}");
     }
@@ -135,7 +137,11 @@ fn lock_of_live_process_blocks_with_holder() {
     let error = backend.lock("plan").unwrap_err();
 
     child.kill_hard();
-    let StateError::Locked { holder: Some(holder), .. } = &error else {
+    let StateError::Locked {
+        holder: Some(holder),
+        ..
+    } = &error
+    else {
         panic!("expected a lock error naming the holder, got {error:?}");
     };
     assert_eq!(holder.id, child_lock_id);
@@ -156,7 +162,10 @@ fn lock_of_killed_process_does_not_block() {
     let backend = LocalBackend::new(directory.path());
 
     child.kill_hard();
-    assert!(backend.lock_path().exists(), "a killed holder leaves its lock file");
+    assert!(
+        backend.lock_path().exists(),
+        "a killed holder leaves its lock file"
+    );
     let lock = backend.lock("apply").unwrap();
 
     assert_ne!(lock.info().id, child_lock_id);
@@ -173,7 +182,10 @@ fn force_unlock_rejects_live_holder() {
     let error = backend.force_unlock(&child_lock_id).unwrap_err();
 
     child.kill_hard();
-    assert!(matches!(error, StateError::HolderRunning { .. }), "{error:?}");
+    assert!(
+        matches!(error, StateError::HolderRunning { .. }),
+        "{error:?}"
+    );
     backend.force_unlock(&child_lock_id).unwrap();
     assert!(!backend.lock_path().exists());
 }
@@ -196,7 +208,11 @@ fn damaged_state_files_are_rejected_and_kept() {
     let cases: [(&str, Vec<u8>, &str); 4] = [
         ("empty", Vec::new(), "is empty"),
         ("truncated", Vec::new(), "truncated"),
-        ("garbage", b"\x7fELF\x02\x01\x01 not a state file".to_vec(), "invalid JSON"),
+        (
+            "garbage",
+            b"\x7fELF\x02\x01\x01 not a state file".to_vec(),
+            "invalid JSON",
+        ),
         (
             "future",
             br#"{"format_version": 9, "lineage": "x", "serial": 3}"#.to_vec(),
@@ -220,8 +236,15 @@ fn damaged_state_files_are_rejected_and_kept() {
         let read_message = read_error.to_string();
         assert!(read_message.contains(&path), "{name}: {read_message}");
         assert!(read_message.contains(expected), "{name}: {read_message}");
-        assert!(write_error.to_string().contains(&path), "{name}: {write_error}");
-        assert_eq!(fs::read(backend.path()).unwrap(), bytes, "{name}: the file was overwritten");
+        assert!(
+            write_error.to_string().contains(&path),
+            "{name}: {write_error}"
+        );
+        assert_eq!(
+            fs::read(backend.path()).unwrap(),
+            bytes,
+            "{name}: the file was overwritten"
+        );
         assert_eq!(state.serial, 1, "{name}: the serial changed");
     }
 }
@@ -235,7 +258,10 @@ fn damaged_state_hint_names_backup() {
 
     let hint = backend.read().unwrap_err().hint().unwrap();
 
-    assert!(hint.contains(&backend.backup_path().display().to_string()), "{hint}");
+    assert!(
+        hint.contains(&backend.backup_path().display().to_string()),
+        "{hint}"
+    );
 }
 
 #[test]
@@ -262,7 +288,8 @@ fn killed_apply_loses_no_appended_resource() {
     let directory = tempfile::tempdir().unwrap();
     let backend = LocalBackend::new(directory.path());
     written_state(&backend);
-    let mut child = ChildProcess::spawn("journal_writer_child", JOURNAL_CHILD_DIR, directory.path());
+    let mut child =
+        ChildProcess::spawn("journal_writer_child", JOURNAL_CHILD_DIR, directory.path());
     let mut last = String::new();
     for _ in 0..200 {
         last = child.wait_for("APPENDED ");
@@ -271,9 +298,15 @@ fn killed_apply_loses_no_appended_resource() {
     child.kill_hard();
     let state = backend.read().unwrap().unwrap();
 
-    let journaled = state.resources.keys().filter(|address| address.starts_with("tenant.t"));
+    let journaled = state
+        .resources
+        .keys()
+        .filter(|address| address.starts_with("tenant.t"));
     assert!(journaled.count() >= 200);
-    assert!(state.resource(&last).is_some(), "{last} was confirmed but is missing");
+    assert!(
+        state.resource(&last).is_some(),
+        "{last} was confirmed but is missing"
+    );
     assert_eq!(state.serial, 1);
 }
 
@@ -283,10 +316,16 @@ fn torn_journal_line_is_ignored_and_cut() {
     let backend = LocalBackend::new(directory.path());
     let base = written_state(&backend);
     let mut journal = backend.journal(&base).unwrap();
-    journal.append(&JournalChange::Upsert(resource("tenant.a"))).unwrap();
+    journal
+        .append(&JournalChange::Upsert(resource("tenant.a")))
+        .unwrap();
     drop(journal);
-    let mut file = fs::OpenOptions::new().append(true).open(backend.journal_path()).unwrap();
-    file.write_all(br#"{"upsert":{"address":"tenant.b","ty"#).unwrap();
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(backend.journal_path())
+        .unwrap();
+    file.write_all(br#"{"upsert":{"address":"tenant.b","ty"#)
+        .unwrap();
     drop(file);
 
     let recovered = backend.read().unwrap().unwrap();
@@ -294,11 +333,16 @@ fn torn_journal_line_is_ignored_and_cut() {
     assert!(recovered.resource("tenant.b").is_none());
 
     let mut journal = backend.journal(&recovered).unwrap();
-    journal.append(&JournalChange::Upsert(resource("tenant.c"))).unwrap();
+    journal
+        .append(&JournalChange::Upsert(resource("tenant.c")))
+        .unwrap();
     drop(journal);
     let state = backend.read().unwrap().unwrap();
     let addresses: Vec<_> = state.resources.keys().map(String::as_str).collect();
-    assert_eq!(addresses, ["tenant.a", "tenant.acme.database.postgres", "tenant.c"]);
+    assert_eq!(
+        addresses,
+        ["tenant.a", "tenant.acme.database.postgres", "tenant.c"]
+    );
 }
 
 #[test]
@@ -308,14 +352,25 @@ fn journal_on_restored_backup_is_reported() {
     let mut state = written_state(&backend);
     backend.write(&mut state).unwrap();
     let mut journal = backend.journal(&state).unwrap();
-    journal.append(&JournalChange::Remove("tenant.acme.database.postgres".to_owned())).unwrap();
+    journal
+        .append(&JournalChange::Remove(
+            "tenant.acme.database.postgres".to_owned(),
+        ))
+        .unwrap();
     drop(journal);
     fs::copy(backend.backup_path(), backend.path()).unwrap();
 
     let error = backend.read().unwrap_err();
 
     assert!(
-        matches!(error, StateError::JournalMismatch { journal_serial: 2, state_serial: 1, .. }),
+        matches!(
+            error,
+            StateError::JournalMismatch {
+                journal_serial: 2,
+                state_serial: 1,
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert!(error.to_string().contains("state.json.journal"), "{error}");
@@ -328,7 +383,9 @@ fn journal_of_other_lineage_is_reported() {
     let backend = LocalBackend::new(directory.path());
     let stranger = State::new();
     let mut journal = backend.journal(&stranger).unwrap();
-    journal.append(&JournalChange::Upsert(resource("tenant.a"))).unwrap();
+    journal
+        .append(&JournalChange::Upsert(resource("tenant.a")))
+        .unwrap();
     drop(journal);
     let mut state = State::new();
     backend.write(&mut state).unwrap();
@@ -336,8 +393,14 @@ fn journal_of_other_lineage_is_reported() {
     let read_error = backend.read().unwrap_err();
     let journal_error = backend.journal(&state).unwrap_err();
 
-    assert!(matches!(read_error, StateError::JournalMismatch { .. }), "{read_error:?}");
-    assert!(matches!(journal_error, StateError::JournalMismatch { .. }), "{journal_error:?}");
+    assert!(
+        matches!(read_error, StateError::JournalMismatch { .. }),
+        "{read_error:?}"
+    );
+    assert!(
+        matches!(journal_error, StateError::JournalMismatch { .. }),
+        "{journal_error:?}"
+    );
 }
 
 #[test]
@@ -346,7 +409,9 @@ fn first_apply_journal_replays_without_state_file() {
     let backend = LocalBackend::new(directory.path());
     let fresh = State::new();
     let mut journal = backend.journal(&fresh).unwrap();
-    journal.append(&JournalChange::Upsert(resource("tenant.a"))).unwrap();
+    journal
+        .append(&JournalChange::Upsert(resource("tenant.a")))
+        .unwrap();
     drop(journal);
 
     let mut recovered = backend.read().unwrap().unwrap();
@@ -370,7 +435,9 @@ fn hundred_thousand_journal_entries_compact() {
     // with the journal. The changes go in groups of 100 to keep the number
     // of fsyncs (one per group) low on a busy disk; the bytes written are
     // the same as for single appends.
-    let addresses: Vec<String> = (0..COUNT).map(|index| format!("tenant.t{index:06}")).collect();
+    let addresses: Vec<String> = (0..COUNT)
+        .map(|index| format!("tenant.t{index:06}"))
+        .collect();
     for group in addresses.chunks(100) {
         let changes: Vec<JournalChange> = group
             .iter()
@@ -396,7 +463,8 @@ fn hundred_thousand_journal_entries_compact() {
 #[test]
 fn written_state_matches_schema() {
     let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/state.schema.json");
-    let schema: serde_json::Value = serde_json::from_slice(&fs::read(schema_path).unwrap()).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_slice(&fs::read(schema_path).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let directory = tempfile::tempdir().unwrap();
     let backend = LocalBackend::new(directory.path());
@@ -409,10 +477,18 @@ fn written_state_matches_schema() {
     attrs.insert("limits".to_owned(), Value::Map(limits));
     attrs.insert(
         "networks".to_owned(),
-        Value::List(vec![Value::string("10.0.0.0/8"), Value::sensitive(Value::string("x"))]),
+        Value::List(vec![
+            Value::string("10.0.0.0/8"),
+            Value::sensitive(Value::string("x")),
+        ]),
     );
     attrs.insert("note".to_owned(), Value::Null);
-    state.upsert_resource(ResourceState::new("tenant.acme", "catalog_tenant", "sqlite", attrs));
+    state.upsert_resource(ResourceState::new(
+        "tenant.acme",
+        "catalog_tenant",
+        "sqlite",
+        attrs,
+    ));
     state.outputs.insert(
         "url".to_owned(),
         OutputState {
@@ -429,14 +505,21 @@ fn written_state_matches_schema() {
     );
     backend.write(&mut state).unwrap();
 
-    let written: serde_json::Value = serde_json::from_slice(&fs::read(backend.path()).unwrap()).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_slice(&fs::read(backend.path()).unwrap()).unwrap();
 
-    let errors: Vec<String> = validator.iter_errors(&written).map(|error| error.to_string()).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(&written)
+        .map(|error| error.to_string())
+        .collect();
     assert!(errors.is_empty(), "{errors:#?}");
     let mut broken = written.clone();
     broken["resources"][0]["sensitive_attributes"]["limits"] = serde_json::json!("yes");
     assert!(!validator.is_valid(&broken));
     let mut unversioned = written;
-    unversioned.as_object_mut().unwrap().remove("format_version");
+    unversioned
+        .as_object_mut()
+        .unwrap()
+        .remove("format_version");
     assert!(!validator.is_valid(&unversioned));
 }

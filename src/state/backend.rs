@@ -1,8 +1,8 @@
 //! The contract every state backend implements: locking, reading, writing
 //! and journaling the state.
 //!
-//! The engine holds a `Box<dyn StateBackend>` and never learns where state
-//! lives. [`crate::state::LocalBackend`] stores it in files beside the
+//! The engine works with a `Box<dyn StateBackend>` and never learns where
+//! state lives. [`crate::state::LocalBackend`] stores it in files beside the
 //! configuration; other backends store the same documents elsewhere.
 
 use std::fmt;
@@ -15,7 +15,7 @@ use crate::state::local::LocalBackend;
 use crate::state::lock::LockInfo;
 use crate::state::model::State;
 
-/// Where state is stored, and how it is locked and journaled there.
+/// A storage location for state, with its lock and journal.
 pub trait StateBackend: Send + Sync {
     /// Describes the storage for messages, such as "local state file
     /// `.tenancy/state.json`".
@@ -67,7 +67,8 @@ pub trait Journal: Send + fmt::Debug {
     }
 
     /// Appends several changes with a single wait for the disk (group
-    /// commit). Either all changes are durable or the journal is unchanged.
+    /// commit). On failure the partial write is cut off, so the journal keeps
+    /// only the earlier appends.
     fn append_many(&mut self, changes: &[JournalChange]) -> Result<(), StateError>;
 
     /// Writes `state`, the journal's base with every appended change, as
@@ -76,8 +77,8 @@ pub trait Journal: Send + fmt::Debug {
 }
 
 /// Opens the backend that a `state "KIND"` block names, or the local backend
-/// with its default path when `block` is `None`; `config_dir` is the
-/// configuration directory that relative paths start from.
+/// with its default path when `block` is `None`. Relative paths start from
+/// the configuration directory `config_dir`.
 pub fn open_backend(config_dir: &Path, block: Option<&BackendBlock>) -> Result<Box<dyn StateBackend>, StateError> {
     let Some(block) = block else {
         return Ok(Box::new(LocalBackend::new(config_dir)));
@@ -85,7 +86,7 @@ pub fn open_backend(config_dir: &Path, block: Option<&BackendBlock>) -> Result<B
     match block.kind.as_str() {
         "local" => Ok(Box::new(LocalBackend::from_settings(config_dir, &block.attrs)?)),
         "postgres" => open_postgres(&block.attrs),
-        // NOTE: the `gcs` kind is reserved for a backend that does not exist yet.
+        "gcs" => open_gcs(&block.attrs),
         _ => Err(StateError::UnknownBackend {
             kind: block.kind.clone(),
         }),

@@ -35,7 +35,10 @@ fn addresses_within<'a>(state: &'a State, filter: &str) -> impl Iterator<Item = 
     // the sorted map and a range scan finds them.
     state
         .resources
-        .range::<str, _>((std::ops::Bound::Included(filter), std::ops::Bound::Unbounded))
+        .range::<str, _>((
+            std::ops::Bound::Included(filter),
+            std::ops::Bound::Unbounded,
+        ))
         .map(|(address, _)| address.as_str())
         .take_while(move |address| address.starts_with(filter))
         .filter(move |address| address_is_within(address, filter))
@@ -43,9 +46,11 @@ fn addresses_within<'a>(state: &'a State, filter: &str) -> impl Iterator<Item = 
 
 /// Returns the resource recorded at exactly `address`.
 pub fn show_resource<'a>(state: &'a State, address: &str) -> Result<&'a ResourceState, StateError> {
-    state.resource(address).ok_or_else(|| StateError::ResourceNotFound {
-        address: address.to_owned(),
-    })
+    state
+        .resource(address)
+        .ok_or_else(|| StateError::ResourceNotFound {
+            address: address.to_owned(),
+        })
 }
 
 /// Renders a resource for people: a header with its type, provider and
@@ -69,7 +74,9 @@ pub fn render_resource(resource: &ResourceState) -> String {
 /// Removes the resource at `address` and every resource under it, returning
 /// the removed addresses.
 pub fn remove_resources(state: &mut State, address: &str) -> Result<Vec<String>, StateError> {
-    let removed: Vec<String> = addresses_within(state, address).map(str::to_owned).collect();
+    let removed: Vec<String> = addresses_within(state, address)
+        .map(str::to_owned)
+        .collect();
     if removed.is_empty() {
         return Err(StateError::ResourceNotFound {
             address: address.to_owned(),
@@ -84,7 +91,11 @@ pub fn remove_resources(state: &mut State, address: &str) -> Result<Vec<String>,
 /// Moves the resource at `from` and every resource under it to `to`,
 /// rewriting the dependencies that name them; returns the `(from, to)`
 /// address pairs.
-pub fn move_resources(state: &mut State, from: &str, to: &str) -> Result<Vec<(String, String)>, StateError> {
+pub fn move_resources(
+    state: &mut State,
+    from: &str,
+    to: &str,
+) -> Result<Vec<(String, String)>, StateError> {
     let invalid = |reason: &str| StateError::InvalidMove {
         from: from.to_owned(),
         to: to.to_owned(),
@@ -98,14 +109,22 @@ pub fn move_resources(state: &mut State, from: &str, to: &str) -> Result<Vec<(St
     }
 
     let moves: Vec<(String, String)> = addresses_within(state, from)
-        .map(|address| (address.to_owned(), format!("{to}{}", &address[from.len()..])))
+        .map(|address| {
+            (
+                address.to_owned(),
+                format!("{to}{}", &address[from.len()..]),
+            )
+        })
         .collect();
     if moves.is_empty() {
         return Err(StateError::ResourceNotFound {
             address: from.to_owned(),
         });
     }
-    if let Some((_, taken)) = moves.iter().find(|(_, target)| state.resources.contains_key(target)) {
+    if let Some((_, taken)) = moves
+        .iter()
+        .find(|(_, target)| state.resources.contains_key(target))
+    {
         return Err(StateError::AddressExists {
             address: taken.clone(),
         });
@@ -130,12 +149,18 @@ pub fn move_resources(state: &mut State, from: &str, to: &str) -> Result<Vec<(St
 /// Removes `address` and what it owns from the stored state under the state
 /// lock, writing a new serial; returns the removed addresses.
 pub fn state_rm(backend: &dyn StateBackend, address: &str) -> Result<Vec<String>, StateError> {
-    edit_stored_state(backend, "state rm", |state| remove_resources(state, address))
+    edit_stored_state(backend, "state rm", |state| {
+        remove_resources(state, address)
+    })
 }
 
 /// Moves `from` and what it owns to `to` in the stored state under the
 /// state lock, writing a new serial; returns the `(from, to)` pairs.
-pub fn state_mv(backend: &dyn StateBackend, from: &str, to: &str) -> Result<Vec<(String, String)>, StateError> {
+pub fn state_mv(
+    backend: &dyn StateBackend,
+    from: &str,
+    to: &str,
+) -> Result<Vec<(String, String)>, StateError> {
     edit_stored_state(backend, "state mv", |state| move_resources(state, from, to))
 }
 
@@ -171,7 +196,12 @@ mod tests {
         ] {
             let mut attrs = Attrs::new();
             attrs.insert("id".to_owned(), Value::string(address));
-            state.upsert_resource(ResourceState::new(address, "catalog_tenant", "sqlite", attrs));
+            state.upsert_resource(ResourceState::new(
+                address,
+                "catalog_tenant",
+                "sqlite",
+                attrs,
+            ));
         }
         state
             .resources
@@ -198,7 +228,11 @@ mod tests {
         assert_eq!(list_addresses(&state, None).len(), 7);
         assert_eq!(
             list_addresses(&state, Some("tenant.acme")),
-            ["tenant.acme", "tenant.acme.database.postgres", "tenant.acme.storage.files"]
+            [
+                "tenant.acme",
+                "tenant.acme.database.postgres",
+                "tenant.acme.storage.files"
+            ]
         );
         assert_eq!(list_addresses(&state, Some("tenant.studios")).len(), 3);
         assert!(list_addresses(&state, Some("tenant.none")).is_empty());
@@ -208,8 +242,16 @@ mod tests {
     fn show_hides_sensitive_values() {
         let mut attrs = Attrs::new();
         attrs.insert("name".to_owned(), Value::string("acme"));
-        attrs.insert("password".to_owned(), Value::sensitive(Value::string("hunter2")));
-        let mut resource = ResourceState::new("tenant.acme.database.postgres", "postgres_database", "postgres.eu", attrs);
+        attrs.insert(
+            "password".to_owned(),
+            Value::sensitive(Value::string("hunter2")),
+        );
+        let mut resource = ResourceState::new(
+            "tenant.acme.database.postgres",
+            "postgres_database",
+            "postgres.eu",
+            attrs,
+        );
         resource.dependencies.push("tenant.acme".to_owned());
         let mut state = State::new();
         state.upsert_resource(resource);
@@ -269,7 +311,9 @@ mod tests {
                 "tenant.acme_corp.storage.files"
             ]
         );
-        let moved = state.resource("tenant.acme_corp.database.postgres").unwrap();
+        let moved = state
+            .resource("tenant.acme_corp.database.postgres")
+            .unwrap();
         assert_eq!(moved.address, "tenant.acme_corp.database.postgres");
         assert_eq!(
             state.resource("tenant.acme2").unwrap().dependencies,
@@ -282,9 +326,17 @@ mod tests {
         let mut state = sample_state();
         let before = state.clone();
 
-        let error = move_resources(&mut state, "tenant.studios[\"paris\"]", "tenant.studios[\"berlin\"]").unwrap_err();
+        let error = move_resources(
+            &mut state,
+            "tenant.studios[\"paris\"]",
+            "tenant.studios[\"berlin\"]",
+        )
+        .unwrap_err();
 
-        assert!(matches!(error, StateError::AddressExists { .. }), "{error:?}");
+        assert!(
+            matches!(error, StateError::AddressExists { .. }),
+            "{error:?}"
+        );
         assert_eq!(state, before);
     }
 

@@ -16,7 +16,7 @@ pub enum StateError {
     /// An I/O call on a state, backup, journal or lock file failed.
     #[error("failed to {action} `{path}`")]
     Io {
-        /// What was attempted, such as "write state file".
+        /// The attempted step, such as "write state file".
         action: &'static str,
         /// The file involved.
         path: String,
@@ -30,7 +30,7 @@ pub enum StateError {
     Damaged {
         /// The state file.
         path: String,
-        /// What is wrong with its content.
+        /// The problem with its content.
         reason: String,
     },
 
@@ -39,7 +39,7 @@ pub enum StateError {
     WriteOverDamaged {
         /// The state file.
         path: String,
-        /// What is wrong with its content.
+        /// The problem with its content.
         reason: String,
     },
 
@@ -96,7 +96,7 @@ pub enum StateError {
 
     /// Another process holds the state lock.
     #[error(
-        "state {location} is locked{}{}",
+        "{location} is locked{}{}",
         describe_holder(.holder.as_deref()),
         describe_wait(*.waited)
     )]
@@ -110,20 +110,20 @@ pub enum StateError {
     },
 
     /// `force-unlock` was given no lock to remove.
-    #[error("state {location} is not locked, so there is no lock `{id}` to remove")]
+    #[error("{location} is not locked, so there is no lock `{id}` to remove")]
     NotLocked {
         /// The state's description.
         location: String,
-        /// The lock ID given.
+        /// The lock ID in the request.
         id: String,
     },
 
     /// `force-unlock` was given another ID than the current lock's.
-    #[error("state {location} is locked with ID {}, not `{given}`", .holder.id)]
+    #[error("{location} is locked with ID {}, not `{given}`", .holder.id)]
     LockIdMismatch {
         /// The state's description.
         location: String,
-        /// The lock ID given.
+        /// The lock ID in the request.
         given: String,
         /// The current lock record.
         holder: Box<LockInfo>,
@@ -131,7 +131,7 @@ pub enum StateError {
 
     /// `force-unlock` was asked to remove the lock of a process that still runs.
     #[error(
-        "lock {} on state {location} belongs to a running process{}",
+        "lock {} on {location} belongs to a running process{}",
         .holder.id,
         describe_holder(Some(.holder))
     )]
@@ -149,7 +149,7 @@ pub enum StateError {
         path: String,
         /// The 1-based line number.
         line: usize,
-        /// What is wrong with the line.
+        /// The problem with the line.
         reason: String,
     },
 
@@ -192,7 +192,7 @@ pub enum StateError {
         from: String,
         /// The destination address.
         to: String,
-        /// Why the move is invalid.
+        /// The reason the move is invalid.
         reason: String,
     },
 

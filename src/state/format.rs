@@ -147,7 +147,8 @@ impl ResourceRecord {
 
 /// Encodes a state as the bytes of a state file.
 pub fn encode(state: &State) -> Result<Vec<u8>, StateError> {
-    let mut bytes = serde_json::to_vec_pretty(&to_document(state)?).expect("a state document is valid JSON");
+    let mut bytes =
+        serde_json::to_vec_pretty(&to_document(state)?).expect("a state document is valid JSON");
     bytes.push(b'\n');
     Ok(bytes)
 }
@@ -202,7 +203,8 @@ pub fn decode(bytes: &[u8], path: &str) -> Result<State, StateError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(damaged("the file is empty".to_owned()));
     }
-    let json: Json = serde_json::from_slice(bytes).map_err(|error| damaged(describe_json_error(&error)))?;
+    let json: Json =
+        serde_json::from_slice(bytes).map_err(|error| damaged(describe_json_error(&error)))?;
     let version = read_format_version(&json).map_err(damaged)?;
     if version > FORMAT_VERSION {
         return Err(StateError::NewerFormat {
@@ -212,17 +214,17 @@ pub fn decode(bytes: &[u8], path: &str) -> Result<State, StateError> {
         });
     }
     let json = upgrade(version, json).map_err(damaged)?;
-    let document: StateDocument =
-        serde_json::from_value(json).map_err(|error| damaged(format!("invalid content: {error}")))?;
+    let document: StateDocument = serde_json::from_value(json)
+        .map_err(|error| damaged(format!("invalid content: {error}")))?;
     document_to_state(document).map_err(damaged)
 }
 
 /// Describes a JSON syntax error, calling out a file that ends too early.
 pub(crate) fn describe_json_error(error: &serde_json::Error) -> String {
     match error.classify() {
-        serde_json::error::Category::Eof => format!(
-            "the JSON ends early ({error}), so the file was probably truncated"
-        ),
+        serde_json::error::Category::Eof => {
+            format!("the JSON ends early ({error}), so the file was probably truncated")
+        }
         _ => format!("invalid JSON: {error}"),
     }
 }
@@ -306,15 +308,28 @@ mod tests {
         let mut attrs = Attrs::new();
         attrs.insert("name".to_owned(), Value::string("acme"));
         attrs.insert("port".to_owned(), Value::Number(5432.0));
-        attrs.insert("password".to_owned(), Value::sensitive(Value::string("hunter2")));
+        attrs.insert(
+            "password".to_owned(),
+            Value::sensitive(Value::string("hunter2")),
+        );
         let mut nested = BTreeMap::new();
         nested.insert("token".to_owned(), Value::sensitive(Value::string("t0k")));
         nested.insert("user".to_owned(), Value::string("app"));
         attrs.insert("credentials".to_owned(), Value::Map(nested));
-        let mut resource = ResourceState::new("tenant.acme.database.postgres", "postgres_database", "postgres.eu", attrs);
+        let mut resource = ResourceState::new(
+            "tenant.acme.database.postgres",
+            "postgres_database",
+            "postgres.eu",
+            attrs,
+        );
         resource.dependencies = vec!["tenant.acme".to_owned()];
         state.upsert_resource(resource);
-        state.upsert_resource(ResourceState::new("tenant.acme", "catalog_tenant", "sqlite", Attrs::new()));
+        state.upsert_resource(ResourceState::new(
+            "tenant.acme",
+            "catalog_tenant",
+            "sqlite",
+            Attrs::new(),
+        ));
         state.outputs.insert(
             "secret".to_owned(),
             OutputState {
@@ -358,7 +373,10 @@ mod tests {
 
         assert_eq!(resource["attributes"]["password"], "hunter2");
         assert_eq!(resource["sensitive_attributes"]["password"], true);
-        assert_eq!(resource["sensitive_attributes"]["credentials"], serde_json::json!({"token": true}));
+        assert_eq!(
+            resource["sensitive_attributes"]["credentials"],
+            serde_json::json!({"token": true})
+        );
         assert!(resource["sensitive_attributes"].get("name").is_none());
     }
 
@@ -367,11 +385,18 @@ mod tests {
         let mut state = State::new();
         let mut attrs = Attrs::new();
         attrs.insert("id".to_owned(), Value::Unknown);
-        state.upsert_resource(ResourceState::new("tenant.acme", "catalog_tenant", "sqlite", attrs));
+        state.upsert_resource(ResourceState::new(
+            "tenant.acme",
+            "catalog_tenant",
+            "sqlite",
+            attrs,
+        ));
 
         let error = encode(&state).unwrap_err();
 
-        assert!(matches!(error, StateError::UnknownValue { ref attribute, .. } if attribute == "id"));
+        assert!(
+            matches!(error, StateError::UnknownValue { ref attribute, .. } if attribute == "id")
+        );
     }
 
     #[test]
@@ -399,7 +424,14 @@ mod tests {
 
         let error = decode(bytes, "state.json").unwrap_err();
 
-        assert!(matches!(error, StateError::NewerFormat { found: 2, supported: 1, .. }));
+        assert!(matches!(
+            error,
+            StateError::NewerFormat {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ));
         assert!(error.to_string().contains("written by a newer tenancy"));
     }
 
@@ -409,7 +441,12 @@ mod tests {
 
         let error = decode(bytes, "state.json").unwrap_err();
 
-        assert!(error.to_string().contains("format version 0 does not exist"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("format version 0 does not exist"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -430,6 +467,9 @@ mod tests {
 
         let error = decode(json.to_string().as_bytes(), "state.json").unwrap_err();
 
-        assert!(error.to_string().contains("invalid sensitive mask"), "{error}");
+        assert!(
+            error.to_string().contains("invalid sensitive mask"),
+            "{error}"
+        );
     }
 }

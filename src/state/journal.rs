@@ -4,10 +4,10 @@
 //!
 //! The journal `state.json.journal` is JSON lines. The first line is a
 //! header with the lineage and the serial of the state the apply started
-//! from; every further line is one change, either
-//! `{"upsert": RESOURCE}` with a resource in the state file's format or
-//! `{"remove": "ADDRESS"}`. Appends cost the same however long the journal
-//! is, and replaying N changes costs O(N log N).
+//! from. Every further line is one change, either `{"upsert": RESOURCE}`
+//! with a resource in the state file's format or `{"remove": "ADDRESS"}`.
+//! Appends cost the same however long the journal is, and replaying N
+//! changes costs O(N log N).
 //!
 //! A kill in the middle of an append leaves at most one torn last line,
 //! which replay ignores: its append had not returned, so nobody relied on
@@ -71,7 +71,9 @@ pub struct JournalContents {
 impl JournalChange {
     fn to_line(&self) -> Result<JournalLine, StateError> {
         Ok(match self {
-            JournalChange::Upsert(resource) => JournalLine::Upsert(ResourceRecord::from_resource(resource)?),
+            JournalChange::Upsert(resource) => {
+                JournalLine::Upsert(ResourceRecord::from_resource(resource)?)
+            }
             JournalChange::Remove(address) => JournalLine::Remove(address.clone()),
         })
     }
@@ -112,8 +114,12 @@ fn parse_journal(bytes: &[u8], path: &Path) -> Result<JournalContents, StateErro
         .iter()
         .position(|&byte| byte == b'\n')
         .ok_or_else(|| damaged(1, "the header line is missing or incomplete".to_owned()))?;
-    let header: JournalHeader = serde_json::from_slice(&bytes[..header_end])
-        .map_err(|error| damaged(1, format!("invalid header: {}", describe_json_error(&error))))?;
+    let header: JournalHeader = serde_json::from_slice(&bytes[..header_end]).map_err(|error| {
+        damaged(
+            1,
+            format!("invalid header: {}", describe_json_error(&error)),
+        )
+    })?;
     if header.journal_version != JOURNAL_VERSION {
         return Err(damaged(
             1,
@@ -155,7 +161,8 @@ fn parse_journal(bytes: &[u8], path: &Path) -> Result<JournalContents, StateErro
 }
 
 fn parse_change(line: &[u8]) -> Result<JournalChange, String> {
-    let parsed: JournalLine = serde_json::from_slice(line).map_err(|error| describe_json_error(&error))?;
+    let parsed: JournalLine =
+        serde_json::from_slice(line).map_err(|error| describe_json_error(&error))?;
     Ok(match parsed {
         JournalLine::Upsert(record) => {
             record.validate()?;
@@ -171,7 +178,11 @@ fn parse_change(line: &[u8]) -> Result<JournalChange, String> {
 /// started on an older serial of the same lineage was folded into a later
 /// write already and is skipped. A journal started on another lineage or a
 /// newer serial is reported as [`StateError::JournalMismatch`].
-pub fn replay(state: Option<State>, journal: JournalContents, path: &Path) -> Result<State, StateError> {
+pub fn replay(
+    state: Option<State>,
+    journal: JournalContents,
+    path: &Path,
+) -> Result<State, StateError> {
     let mut state = match state {
         Some(state) => state,
         // The first apply of a configuration journals onto an empty state
@@ -223,13 +234,21 @@ pub struct LocalJournal {
 impl LocalJournal {
     /// Opens the journal at `path` for an apply starting from `base`,
     /// continuing a pending journal of the same base.
-    pub(crate) fn open(backend: LocalBackend, path: PathBuf, base: &State) -> Result<Self, StateError> {
+    pub(crate) fn open(
+        backend: LocalBackend,
+        path: PathBuf,
+        base: &State,
+    ) -> Result<Self, StateError> {
         let pending = read_journal(&path)?;
         let len = match pending {
-            Some(contents) if contents.lineage == base.lineage && contents.base_serial == base.serial => {
+            Some(contents)
+                if contents.lineage == base.lineage && contents.base_serial == base.serial =>
+            {
                 contents.valid_len
             }
-            Some(contents) if contents.lineage == base.lineage && contents.base_serial < base.serial => {
+            Some(contents)
+                if contents.lineage == base.lineage && contents.base_serial < base.serial =>
+            {
                 create_journal(&path, base)?
             }
             Some(contents) => return Err(mismatch(&path, &contents, &base.lineage, base.serial)),
@@ -288,12 +307,15 @@ impl Journal for LocalJournal {
             return Err(StateError::io(
                 "append to state journal",
                 &self.path,
-                io::Error::other("an earlier append failed and its partial line could not be removed"),
+                io::Error::other(
+                    "an earlier append failed and its partial line could not be removed",
+                ),
             ));
         }
         self.buffer.clear();
         for change in changes {
-            serde_json::to_writer(&mut self.buffer, &change.to_line()?).expect("a journal line is valid JSON");
+            serde_json::to_writer(&mut self.buffer, &change.to_line()?)
+                .expect("a journal line is valid JSON");
             self.buffer.push(b'\n');
         }
 
@@ -324,8 +346,8 @@ impl Journal for LocalJournal {
 }
 
 /// Reads the lineage and base serial from the header of the journal at
-/// `path`, without reading its changes; `None` when there is no journal or
-/// no readable header.
+/// `path`, without reading its changes. Returns `None` when there is no
+/// journal or no readable header.
 pub(crate) fn read_journal_header(path: &Path) -> Result<Option<(String, u64)>, StateError> {
     let file = match File::open(path) {
         Ok(file) => file,
@@ -413,12 +435,20 @@ mod tests {
         let base = State::new();
         let mut bytes = journal_bytes(&base, &[]);
         bytes.extend_from_slice(b"not json\n");
-        bytes.extend(journal_bytes(&base, &[JournalChange::Remove("x".to_owned())]).split(|&b| b == b'\n').nth(1).unwrap());
+        bytes.extend(
+            journal_bytes(&base, &[JournalChange::Remove("x".to_owned())])
+                .split(|&b| b == b'\n')
+                .nth(1)
+                .unwrap(),
+        );
         bytes.push(b'\n');
 
         let error = parse_journal(&bytes, Path::new("dir/j")).unwrap_err();
 
-        assert!(matches!(error, StateError::JournalDamaged { line: 2, .. }), "{error:?}");
+        assert!(
+            matches!(error, StateError::JournalDamaged { line: 2, .. }),
+            "{error:?}"
+        );
         assert!(error.to_string().contains("dir/j"));
     }
 
@@ -426,7 +456,10 @@ mod tests {
     fn missing_header_is_reported() {
         let error = parse_journal(b"{\"journal_version\": 1", Path::new("j")).unwrap_err();
 
-        assert!(matches!(error, StateError::JournalDamaged { line: 1, .. }), "{error:?}");
+        assert!(
+            matches!(error, StateError::JournalDamaged { line: 1, .. }),
+            "{error:?}"
+        );
     }
 
     #[test]
@@ -462,7 +495,10 @@ mod tests {
 
         let error = replay(Some(base), contents, Path::new("j")).unwrap_err();
 
-        assert!(matches!(error, StateError::JournalMismatch { .. }), "{error:?}");
+        assert!(
+            matches!(error, StateError::JournalMismatch { .. }),
+            "{error:?}"
+        );
     }
 
     #[test]
@@ -477,7 +513,16 @@ mod tests {
 
         let error = replay(Some(base), contents, Path::new("j")).unwrap_err();
 
-        assert!(matches!(error, StateError::JournalMismatch { journal_serial: 5, .. }), "{error:?}");
+        assert!(
+            matches!(
+                error,
+                StateError::JournalMismatch {
+                    journal_serial: 5,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
     }
 
     #[test]

@@ -63,14 +63,25 @@ impl LocalBackend {
                     let path = value
                         .as_str()
                         .filter(|path| !path.is_empty())
-                        .ok_or_else(|| invalid_setting(name, format!("expected a non-empty string, found {value}")))?;
+                        .ok_or_else(|| {
+                            invalid_setting(
+                                name,
+                                format!("expected a non-empty string, found {value}"),
+                            )
+                        })?;
                     backend.path = config_dir.as_ref().join(path);
                 }
                 "lock_timeout" => {
-                    let timeout = parse_timeout(value).map_err(|reason| invalid_setting(name, reason))?;
+                    let timeout =
+                        parse_timeout(value).map_err(|reason| invalid_setting(name, reason))?;
                     backend.lock_timeout = Some(timeout);
                 }
-                _ => return Err(invalid_setting(name, "the local backend has no such setting".to_owned())),
+                _ => {
+                    return Err(invalid_setting(
+                        name,
+                        "the local backend has no such setting".to_owned(),
+                    ));
+                }
             }
         }
         Ok(backend)
@@ -170,7 +181,8 @@ impl LocalBackend {
         if journal_lineage != lineage || base_serial > replaced_serial {
             return Ok(());
         }
-        fs::remove_file(&path).map_err(|error| StateError::io("remove state journal", &path, error))?;
+        fs::remove_file(&path)
+            .map_err(|error| StateError::io("remove state journal", &path, error))?;
         sync_directory(&path)
     }
 }
@@ -182,8 +194,14 @@ impl StateBackend for LocalBackend {
 
     fn lock(&self, operation: &str) -> Result<Box<dyn LockGuard>, StateError> {
         let directory = parent_directory(&self.path);
-        fs::create_dir_all(directory).map_err(|error| StateError::io("create state directory", directory, error))?;
-        let guard = lock::acquire(&self.lock_path(), &self.describe(), operation, self.lock_timeout)?;
+        fs::create_dir_all(directory)
+            .map_err(|error| StateError::io("create state directory", directory, error))?;
+        let guard = lock::acquire(
+            &self.lock_path(),
+            &self.describe(),
+            operation,
+            self.lock_timeout,
+        )?;
         Ok(Box::new(guard))
     }
 
@@ -200,7 +218,8 @@ impl StateBackend for LocalBackend {
         let exists = self.check_replaceable(state)?;
 
         let replaced_serial = state.serial;
-        let previous_version = std::mem::replace(&mut state.tenancy_version, TENANCY_VERSION.to_owned());
+        let previous_version =
+            std::mem::replace(&mut state.tenancy_version, TENANCY_VERSION.to_owned());
         state.serial += 1;
         let written = encode(state).and_then(|bytes| {
             if exists {
@@ -230,9 +249,14 @@ impl StateBackend for LocalBackend {
 /// Replaces the file at `path` with `bytes` atomically: a temporary file in
 /// the same directory is written and flushed, renamed over `path`, and the
 /// directory is flushed. `action` names the step in errors.
-pub(crate) fn write_file_atomically(path: &Path, bytes: &[u8], action: &'static str) -> Result<(), StateError> {
+pub(crate) fn write_file_atomically(
+    path: &Path,
+    bytes: &[u8],
+    action: &'static str,
+) -> Result<(), StateError> {
     let directory = parent_directory(path);
-    fs::create_dir_all(directory).map_err(|error| StateError::io("create state directory", directory, error))?;
+    fs::create_dir_all(directory)
+        .map_err(|error| StateError::io("create state directory", directory, error))?;
 
     let staging = temporary_sibling(path);
     let result = write_new_file(&staging, bytes).and_then(|()| fs::rename(&staging, path));
@@ -248,8 +272,8 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        // State holds sensitive values in plain JSON, so only the owner may
-        // read it.
+        // State contains sensitive values in plain JSON, so only the owner
+        // may read it.
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
@@ -282,7 +306,9 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 }
 
 fn temporary_sibling(path: &Path) -> PathBuf {
-    let name = path.file_name().map_or_else(|| "state".into(), |name| name.to_string_lossy());
+    let name = path
+        .file_name()
+        .map_or_else(|| "state".into(), |name| name.to_string_lossy());
     let unique = uuid::Uuid::new_v4().simple();
     parent_directory(path).join(format!(".{name}.{unique}.tmp"))
 }
@@ -301,12 +327,18 @@ fn parse_timeout(value: &Value) -> Result<Duration, String> {
         if seconds.is_finite() && seconds >= 0.0 {
             return Ok(Duration::from_secs_f64(seconds));
         }
-        return Err(format!("expected a number of seconds of 0 or more, found {value}"));
+        return Err(format!(
+            "expected a number of seconds of 0 or more, found {value}"
+        ));
     }
     let Some(text) = value.as_str() else {
-        return Err(format!("expected a duration such as \"30s\", found {value}"));
+        return Err(format!(
+            "expected a duration such as \"30s\", found {value}"
+        ));
     };
-    let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(digits_end);
     let amount: u64 = digits
         .parse()
@@ -316,7 +348,9 @@ fn parse_timeout(value: &Value) -> Result<Duration, String> {
         "s" | "" => Ok(Duration::from_secs(amount)),
         "m" => Ok(Duration::from_secs(amount.saturating_mul(60))),
         "h" => Ok(Duration::from_secs(amount.saturating_mul(3600))),
-        _ => Err(format!("unknown unit `{unit}` in {value}; use ms, s, m or h")),
+        _ => Err(format!(
+            "unknown unit `{unit}` in {value}; use ms, s, m or h"
+        )),
     }
 }
 
@@ -413,7 +447,10 @@ mod tests {
 
         let error = backend.write(&mut State::new()).unwrap_err();
 
-        assert!(matches!(error, StateError::LineageMismatch { .. }), "{error:?}");
+        assert!(
+            matches!(error, StateError::LineageMismatch { .. }),
+            "{error:?}"
+        );
     }
 
     #[test]
@@ -427,7 +464,17 @@ mod tests {
 
         let error = backend.write(&mut stale).unwrap_err();
 
-        assert!(matches!(error, StateError::StaleSerial { stored: 2, read: 1, .. }), "{error:?}");
+        assert!(
+            matches!(
+                error,
+                StateError::StaleSerial {
+                    stored: 2,
+                    read: 1,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
         assert_eq!(stale.serial, 1);
     }
 
@@ -442,7 +489,10 @@ mod tests {
 
         let error = backend.write(&mut state).unwrap_err();
 
-        assert!(matches!(error, StateError::UnknownValue { .. }), "{error:?}");
+        assert!(
+            matches!(error, StateError::UnknownValue { .. }),
+            "{error:?}"
+        );
         assert_eq!(state.serial, 0);
         assert!(!backend.path().exists());
     }
@@ -455,7 +505,9 @@ mod tests {
         backend.write(&mut state).unwrap();
 
         let mut journal = backend.journal(&state).unwrap();
-        journal.append(&JournalChange::Upsert(resource("tenant.a"))).unwrap();
+        journal
+            .append(&JournalChange::Upsert(resource("tenant.a")))
+            .unwrap();
         journal
             .append_many(&[
                 JournalChange::Upsert(resource("tenant.b")),
@@ -493,16 +545,23 @@ mod tests {
         let mut state = State::new();
         backend.write(&mut state).unwrap();
         let mut first = backend.journal(&state).unwrap();
-        first.append(&JournalChange::Upsert(resource("tenant.a"))).unwrap();
+        first
+            .append(&JournalChange::Upsert(resource("tenant.a")))
+            .unwrap();
         drop(first);
         let recovered = backend.read().unwrap().unwrap();
 
         let mut second = backend.journal(&recovered).unwrap();
-        second.append(&JournalChange::Upsert(resource("tenant.b"))).unwrap();
+        second
+            .append(&JournalChange::Upsert(resource("tenant.b")))
+            .unwrap();
         drop(second);
 
         let state = backend.read().unwrap().unwrap();
-        assert_eq!(state.resources.keys().collect::<Vec<_>>(), ["tenant.a", "tenant.b"]);
+        assert_eq!(
+            state.resources.keys().collect::<Vec<_>>(),
+            ["tenant.a", "tenant.b"]
+        );
     }
 
     #[test]
@@ -512,7 +571,9 @@ mod tests {
         let mut state = State::new();
         backend.write(&mut state).unwrap();
         let mut journal = backend.journal(&state).unwrap();
-        journal.append(&JournalChange::Upsert(resource("tenant.a"))).unwrap();
+        journal
+            .append(&JournalChange::Upsert(resource("tenant.a")))
+            .unwrap();
         drop(journal);
 
         let mut recovered = backend.read().unwrap().unwrap();
@@ -532,7 +593,10 @@ mod tests {
 
         assert_eq!(backend.path(), Path::new("/config/state/prod.json"));
         assert_eq!(backend.lock_timeout, Some(Duration::from_secs(120)));
-        assert_eq!(backend.lock_path(), Path::new("/config/state/prod.json.lock"));
+        assert_eq!(
+            backend.lock_path(),
+            Path::new("/config/state/prod.json.lock")
+        );
     }
 
     #[test]
@@ -564,7 +628,10 @@ mod tests {
 
             let error = LocalBackend::from_settings(".", &attrs).unwrap_err();
 
-            assert!(matches!(error, StateError::InvalidSetting { .. }), "{name} = {value}");
+            assert!(
+                matches!(error, StateError::InvalidSetting { .. }),
+                "{name} = {value}"
+            );
             assert!(error.to_string().contains(name), "{error}");
         }
     }

@@ -41,7 +41,7 @@ pub struct LockInfo {
     pub id: String,
     /// The command that holds the lock, such as `apply` or `state rm`.
     pub operation: String,
-    /// Who holds the lock, as `user@host`.
+    /// The lock holder, as `user@host`.
     pub holder: String,
     /// When the lock was taken, in RFC 3339.
     pub created: String,
@@ -70,7 +70,7 @@ impl LockInfo {
     }
 }
 
-/// How the lock file excludes other processes on its filesystem.
+/// The mechanism by which the lock file excludes other processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LockMode {
     /// An advisory `flock` that the kernel releases when the holder exits.
@@ -115,7 +115,9 @@ fn acquire_with_mode(
     let started = Instant::now();
     loop {
         match attempt(path, mode)? {
-            Attempt::Acquired(file) => return FileLock::record(path.to_owned(), file, mode, operation),
+            Attempt::Acquired(file) => {
+                return FileLock::record(path.to_owned(), file, mode, operation);
+            }
             Attempt::Held(holder) => {
                 let waited = started.elapsed();
                 let remaining = timeout.and_then(|limit| limit.checked_sub(waited));
@@ -144,8 +146,8 @@ fn attempt(path: &Path, mode: LockMode) -> Result<Attempt, StateError> {
 }
 
 fn attempt_flock(path: &Path) -> Result<Attempt, StateError> {
-    // The holder deletes the file on release, so a file opened before that
-    // may be gone by the time its flock is granted; start over in that case.
+    // The holder deletes the file on release. A file opened before that may
+    // be gone by the time its flock is granted, so start over in that case.
     // Each pass runs only after another holder released the lock.
     const MAX_PASSES: usize = 100;
     for _ in 0..MAX_PASSES {
@@ -187,7 +189,12 @@ fn attempt_exclusive(path: &Path) -> Result<Attempt, StateError> {
 }
 
 impl FileLock {
-    fn record(path: PathBuf, mut file: File, mode: LockMode, operation: &str) -> Result<Self, StateError> {
+    fn record(
+        path: PathBuf,
+        mut file: File,
+        mode: LockMode,
+        operation: &str,
+    ) -> Result<Self, StateError> {
         if mode == LockMode::Flock {
             if let Ok(Some(stale)) = read_record_from(&path, &file) {
                 tracing::debug!(
@@ -228,7 +235,9 @@ impl FileLock {
             // Still holding the flock, so no other process can hold one on
             // this file; it is ours unless force-unlock replaced it.
             LockMode::Flock => is_same_file(&file, &self.path)?,
-            LockMode::Exclusive => read_record(&self.path)?.is_some_and(|info| info.id == self.info.id),
+            LockMode::Exclusive => {
+                read_record(&self.path)?.is_some_and(|info| info.id == self.info.id)
+            }
         };
         if ours {
             remove_if_present(&self.path)?;
@@ -271,7 +280,12 @@ pub fn force_unlock(path: &Path, location: &str, id: &str) -> Result<(), StateEr
     force_unlock_with_mode(path, location, id, mode)
 }
 
-fn force_unlock_with_mode(path: &Path, location: &str, id: &str, mode: LockMode) -> Result<(), StateError> {
+fn force_unlock_with_mode(
+    path: &Path,
+    location: &str,
+    id: &str,
+    mode: LockMode,
+) -> Result<(), StateError> {
     let Some(holder) = read_record(path)? else {
         return Err(StateError::NotLocked {
             location: location.to_owned(),
@@ -339,7 +353,8 @@ fn read_record_from(path: &Path, mut file: &File) -> Result<Option<LockInfo>, St
 /// Chooses the lock mode for the filesystem of the lock file's directory.
 fn detect_mode(path: &Path) -> Result<LockMode, StateError> {
     let directory = parent_directory(path);
-    let handle = File::open(directory).map_err(|error| StateError::io("open directory", directory, error))?;
+    let handle = File::open(directory)
+        .map_err(|error| StateError::io("open directory", directory, error))?;
     match FileExt::try_lock_shared(&handle) {
         Ok(_) => {
             let _ = FileExt::unlock(&handle);
@@ -386,7 +401,9 @@ fn open_options(create: bool) -> OpenOptions {
 }
 
 fn is_same_file(file: &File, path: &Path) -> Result<bool, StateError> {
-    let opened = file.metadata().map_err(|error| StateError::io("inspect lock file", path, error))?;
+    let opened = file
+        .metadata()
+        .map_err(|error| StateError::io("inspect lock file", path, error))?;
     let current = match fs::metadata(path) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
@@ -439,7 +456,10 @@ pub fn host_name() -> String {
         // outlives the call.
         let result = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
         if result == 0 {
-            let end = buffer.iter().position(|&byte| byte == 0).unwrap_or(buffer.len());
+            let end = buffer
+                .iter()
+                .position(|&byte| byte == 0)
+                .unwrap_or(buffer.len());
             return String::from_utf8_lossy(&buffer[..end]).into_owned();
         }
     }
@@ -488,7 +508,11 @@ mod tests {
 
         let error = acquire(&path, "test", "plan", None).unwrap_err();
 
-        let StateError::Locked { holder: Some(holder), .. } = &error else {
+        let StateError::Locked {
+            holder: Some(holder),
+            ..
+        } = &error
+        else {
             panic!("expected a lock error naming the holder, got {error:?}");
         };
         assert_eq!(holder.id, first.info.id);
@@ -532,7 +556,7 @@ mod tests {
     fn timeout_waits_then_reports_wait() {
         let directory = tempfile::tempdir().unwrap();
         let path = lock_path(&directory);
-        let _held = acquire(&path, "test", "apply", None).unwrap();
+        let _holder_lock = acquire(&path, "test", "apply", None).unwrap();
 
         let error = acquire(&path, "test", "plan", Some(Duration::from_millis(300))).unwrap_err();
 
@@ -546,10 +570,10 @@ mod tests {
     fn timeout_acquires_after_release() {
         let directory = tempfile::tempdir().unwrap();
         let path = lock_path(&directory);
-        let held = acquire(&path, "test", "apply", None).unwrap();
+        let holder_lock = acquire(&path, "test", "apply", None).unwrap();
         let releaser = thread::spawn(move || {
             thread::sleep(Duration::from_millis(100));
-            drop(held);
+            drop(holder_lock);
         });
 
         let lock = acquire(&path, "test", "plan", Some(Duration::from_secs(10)));
@@ -562,11 +586,14 @@ mod tests {
     fn force_unlock_rejects_running_holder() {
         let directory = tempfile::tempdir().unwrap();
         let path = lock_path(&directory);
-        let held = acquire(&path, "test", "apply", None).unwrap();
+        let holder_lock = acquire(&path, "test", "apply", None).unwrap();
 
-        let error = force_unlock(&path, "test", &held.info.id).unwrap_err();
+        let error = force_unlock(&path, "test", &holder_lock.info.id).unwrap_err();
 
-        assert!(matches!(error, StateError::HolderRunning { .. }), "{error:?}");
+        assert!(
+            matches!(error, StateError::HolderRunning { .. }),
+            "{error:?}"
+        );
         assert!(path.exists());
     }
 
@@ -579,7 +606,10 @@ mod tests {
 
         let error = force_unlock(&path, "test", "not-the-id").unwrap_err();
 
-        assert!(matches!(error, StateError::LockIdMismatch { .. }), "{error:?}");
+        assert!(
+            matches!(error, StateError::LockIdMismatch { .. }),
+            "{error:?}"
+        );
         assert!(error.to_string().contains(&stale.id));
     }
 
@@ -612,8 +642,18 @@ mod tests {
         foreign.holder = "ops@elsewhere.example".to_owned();
         fs::write(&path, serde_json::to_string(&foreign).unwrap()).unwrap();
 
-        let error = acquire_with_mode(&path, "test", "plan", None, LockMode::Exclusive).unwrap_err();
-        assert!(matches!(error, StateError::Locked { holder: Some(_), .. }), "{error:?}");
+        let error =
+            acquire_with_mode(&path, "test", "plan", None, LockMode::Exclusive).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                StateError::Locked {
+                    holder: Some(_),
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
 
         force_unlock_with_mode(&path, "test", &foreign.id, LockMode::Exclusive).unwrap();
         let lock = acquire_with_mode(&path, "test", "plan", None, LockMode::Exclusive).unwrap();
@@ -625,11 +665,17 @@ mod tests {
     fn exclusive_mode_keeps_lock_of_running_process() {
         let directory = tempfile::tempdir().unwrap();
         let path = lock_path(&directory);
-        let held = acquire_with_mode(&path, "test", "apply", None, LockMode::Exclusive).unwrap();
+        let holder_lock =
+            acquire_with_mode(&path, "test", "apply", None, LockMode::Exclusive).unwrap();
 
-        let error = force_unlock_with_mode(&path, "test", &held.info.id, LockMode::Exclusive).unwrap_err();
+        let error =
+            force_unlock_with_mode(&path, "test", &holder_lock.info.id, LockMode::Exclusive)
+                .unwrap_err();
 
-        assert!(matches!(error, StateError::HolderRunning { .. }), "{error:?}");
+        assert!(
+            matches!(error, StateError::HolderRunning { .. }),
+            "{error:?}"
+        );
     }
 
     #[test]

@@ -1,17 +1,20 @@
 //! State: what every resource looked like after its last apply, and where
 //! that record is stored.
 //!
-//! The modules keep the model apart from its storage: [`model`] is the
-//! in-memory state, [`format`] the versioned JSON file format, [`backend`]
-//! the contract of a storage backend, [`local`] the backend that keeps
-//! state in a file beside the configuration, [`lock`] its lock file,
-//! [`journal`] the append-only record of a running apply, and [`commands`]
-//! the functions behind `tenancy state list|show|rm|mv`.
+//! The modules keep the model apart from its storage. [`model`] is the
+//! in-memory state and [`format`] the versioned JSON file format.
+//! [`backend`] is the contract of a storage backend, and [`local`] the
+//! backend that keeps state in a file beside the configuration, with its
+//! lock file in [`lock`]. [`journal`] is the append-only record of a running
+//! apply, and [`commands`] has the functions behind
+//! `tenancy state list|show|rm|mv`.
 
 pub mod backend;
 pub mod commands;
 pub mod error;
 pub mod format;
+#[cfg(feature = "gcp")]
+pub mod gcs;
 pub mod journal;
 pub mod local;
 pub mod lock;

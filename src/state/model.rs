@@ -1,6 +1,6 @@
 //! The in-memory state: what each resource looked like after its last apply.
 //!
-//! This model knows nothing about files. [`crate::state::format`] turns it
+//! This model does not read or write files. [`crate::state::format`] turns it
 //! into the versioned JSON document and back, and the backends store that
 //! document.
 
@@ -29,7 +29,7 @@ pub struct State {
     pub outputs: BTreeMap<String, OutputState>,
 }
 
-/// What one resource looked like after its last apply.
+/// The recorded attributes of one resource after its last apply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceState {
     /// The resource address, equal to its key in [`State::resources`].
@@ -139,7 +139,12 @@ mod tests {
         let mut state = State::new();
         let mut attrs = Attrs::new();
         attrs.insert("name".to_owned(), Value::string("acme"));
-        state.upsert_resource(ResourceState::new("tenant.acme", "catalog_tenant", "sqlite", attrs));
+        state.upsert_resource(ResourceState::new(
+            "tenant.acme",
+            "catalog_tenant",
+            "sqlite",
+            attrs,
+        ));
 
         let previous = state.upsert_resource(ResourceState::new(
             "tenant.acme",
@@ -156,7 +161,12 @@ mod tests {
     #[test]
     fn remove_returns_removed_resource() {
         let mut state = State::new();
-        state.upsert_resource(ResourceState::new("tenant.acme", "t", "sqlite", Attrs::new()));
+        state.upsert_resource(ResourceState::new(
+            "tenant.acme",
+            "t",
+            "sqlite",
+            Attrs::new(),
+        ));
 
         assert!(state.remove_resource("tenant.acme").is_some());
         assert!(state.remove_resource("tenant.acme").is_none());
