@@ -220,20 +220,24 @@ fn check_metadata_key(key: &str) -> Result<(), Error> {
     )))
 }
 
-/// Checks that a metadata value can travel as an HTTP header value and read
-/// back unchanged: printable ASCII, no whitespace at either end.
+/// Checks that a metadata value can travel as an HTTP header value, read
+/// back unchanged and be signed the same way by every service: printable
+/// ASCII, no space at either end and no two spaces in a row (see
+/// `shared_key::canonicalized_headers`).
 fn check_metadata_value(key: &str, value: &str) -> Result<(), Error> {
-    if !value.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
-        return Err(Error::Invalid(format!(
-            "`metadata` value of `{key}` is invalid: only printable ASCII characters and spaces are allowed"
-        )));
+    let reason = if !value.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
+        Some("only printable ASCII characters and spaces are allowed")
+    } else if value.trim() != value {
+        Some("it starts or ends with a space, which the service drops")
+    } else if value.contains("  ") {
+        Some("it has two spaces in a row, which Shared Key signing does not treat alike everywhere")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(Error::Invalid(format!("`metadata` value of `{key}` is invalid: {reason}"))),
+        None => Ok(()),
     }
-    if value.trim() != value {
-        return Err(Error::Invalid(format!(
-            "`metadata` value of `{key}` is invalid: it starts or ends with a space, which the service drops"
-        )));
-    }
-    Ok(())
 }
 
 /// Converts metadata into an attribute value.
@@ -330,6 +334,13 @@ mod tests {
         let error = configured_metadata(&attrs(&[("metadata", map(&[("note", "a\nb")]))]), false).unwrap_err();
 
         assert!(error.to_string().contains("printable ASCII"), "{error}");
+    }
+
+    #[test]
+    fn metadata_value_with_double_space_is_rejected() {
+        let error = configured_metadata(&attrs(&[("metadata", map(&[("note", "a  b")]))]), false).unwrap_err();
+
+        assert!(error.to_string().contains("two spaces"), "{error}");
     }
 
     #[test]

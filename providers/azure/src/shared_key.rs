@@ -122,24 +122,25 @@ fn content_length(request: &Request) -> String {
     }
 }
 
-/// Returns every `x-ms-` header as `name:value\n`, sorted by name, with runs
-/// of whitespace in the value folded to one space and the ends trimmed.
+/// Returns every `x-ms-` header as `name:value\n`, sorted by name, with the
+/// value trimmed at both ends.
+///
+/// NOTE: the service documentation also folds runs of whitespace inside a
+/// value to one space, but Azurite 3.35 rejects a request signed that way,
+/// so values are signed as sent. The provider never sends such a value:
+/// metadata values with runs of whitespace are rejected at plan time.
 fn canonicalized_headers(request: &Request) -> String {
     let mut headers: Vec<(String, String)> = request
         .headers()
         .iter()
         .filter(|(name, _)| name.as_str().starts_with("x-ms-"))
-        .map(|(name, value)| (name.as_str().to_ascii_lowercase(), fold_whitespace(value.as_str())))
+        .map(|(name, value)| (name.as_str().to_ascii_lowercase(), value.as_str().trim().to_owned()))
         .collect();
     headers.sort();
     headers
         .into_iter()
         .map(|(name, value)| format!("{name}:{value}\n"))
         .collect()
-}
-
-fn fold_whitespace(value: &str) -> String {
-    value.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Returns `/account/path` with the encoded path of the URL, then one
@@ -235,10 +236,10 @@ mod tests {
     }
 
     #[test]
-    fn header_values_fold_whitespace() {
+    fn header_values_are_trimmed() {
         let url = Url::parse("http://127.0.0.1:10000/devstoreaccount1").unwrap();
         let mut request = Request::new(url, Method::Put);
-        request.insert_header("x-ms-meta-note", "  two   words ");
+        request.insert_header("x-ms-meta-note", "  two words ");
 
         assert_eq!(canonicalized_headers(&request), "x-ms-meta-note:two words\n");
     }
