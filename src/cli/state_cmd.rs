@@ -10,7 +10,7 @@ use crate::cli::workspace;
 use crate::cli::{CliError, EXIT_ERROR, EXIT_OK, print_stdout};
 use crate::lang;
 use crate::plan::diff::is_within;
-use crate::state::{ResourceState, StateBackend};
+use crate::state::{self, ResourceState, StateBackend};
 
 fn backend_for(global: &GlobalArgs) -> Result<Box<dyn StateBackend>, CliError> {
     let dir = workspace::config_dir(global);
@@ -36,70 +36,25 @@ pub fn run(global: &GlobalArgs, command: StateCommand, _ui: Ui) -> Result<u8, Cl
         StateCommand::Show { address } => {
             let state = workspace::read_state(&*backend)?;
             let resource = state.resources.get(&address).ok_or_else(|| not_in_state(&address))?;
-            print_stdout(&show_resource(resource));
+            print_stdout(&state::render_resource(resource));
             Ok(EXIT_OK)
         }
         StateCommand::Rm { addresses } => {
-            let _lock = backend.lock("state rm")?;
-            let mut state = workspace::read_state(&*backend)?;
-            let mut removed = Vec::new();
-            for address in &addresses {
-                let matching: Vec<String> = state
-                    .resources
-                    .keys()
-                    .filter(|candidate| is_within(candidate, address))
-                    .cloned()
-                    .collect();
-                if matching.is_empty() {
-                    return Err(not_in_state(address));
-                }
-                for candidate in matching {
-                    state.resources.remove(&candidate);
-                    removed.push(candidate);
-                }
-            }
-            backend.write(&mut state)?;
             let mut text = String::new();
-            for address in &removed {
-                let _ = writeln!(text, "Removed {address}");
+            let mut count = 0;
+            for address in &addresses {
+                for removed in state::state_rm(&*backend, address)? {
+                    let _ = writeln!(text, "Removed {removed}");
+                    count += 1;
+                }
             }
-            let _ = writeln!(text, "Successfully removed {} resource(s) from state.", removed.len());
+            let _ = writeln!(text, "Successfully removed {count} resource(s) from state.");
             print_stdout(&text);
             Ok(EXIT_OK)
         }
         StateCommand::Mv { from, to } => {
-            let _lock = backend.lock("state mv")?;
-            let mut state = workspace::read_state(&*backend)?;
-            let moving: Vec<String> = state
-                .resources
-                .keys()
-                .filter(|candidate| is_within(candidate, &from))
-                .cloned()
-                .collect();
-            if moving.is_empty() {
-                return Err(not_in_state(&from));
-            }
-            let renames: Vec<(String, String)> = moving
-                .into_iter()
-                .map(|address| {
-                    let renamed = format!("{to}{}", &address[from.len()..]);
-                    (address, renamed)
-                })
-                .collect();
-            if let Some((_, taken)) = renames.iter().find(|(_, renamed)| state.resources.contains_key(renamed)) {
-                return Err(CliError::message(
-                    format!("cannot move to `{taken}`: that address is already in state"),
-                    Some("Remove it first with `tenancy state rm`, or choose another address.".to_owned()),
-                ));
-            }
-            for (address, renamed) in &renames {
-                if let Some(mut resource) = state.resources.remove(address) {
-                    resource.address = renamed.clone();
-                    state.resources.insert(renamed.clone(), resource);
-                }
-            }
-            backend.write(&mut state)?;
-            print_stdout(&format!("Moved {from} to {to} ({} resource(s)).\n", renames.len()));
+            let moved = state::state_mv(&*backend, &from, &to)?;
+            print_stdout(&format!("Moved {from} to {to} ({} resource(s)).\n", moved.len()));
             Ok(EXIT_OK)
         }
     }
@@ -110,19 +65,6 @@ fn not_in_state(address: &str) -> CliError {
         format!("`{address}` is not in state"),
         Some("Run `tenancy state list` to see the addresses in state.".to_owned()),
     )
-}
-
-/// Renders one resource's attributes; sensitive values stay hidden.
-pub fn show_resource(resource: &ResourceState) -> String {
-    let mut text = String::new();
-    let _ = writeln!(text, "# {}:", resource.address);
-    let _ = writeln!(text, "resource \"{}\" \"{}\" {{", resource.type_name, resource.address);
-    let width = resource.attrs.keys().map(String::len).max().unwrap_or(0);
-    for (name, value) in &resource.attrs {
-        let _ = writeln!(text, "    {name:width$} = {value}");
-    }
-    text.push_str("}\n");
-    text
 }
 
 /// Runs `import`: reads an existing object by id and records it at an
