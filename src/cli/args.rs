@@ -78,6 +78,8 @@ pub enum Command {
     ForceUnlock(ForceUnlockArgs),
     /// List tenants from state with tier, region, databases and status.
     Tenants(TenantsArgs),
+    /// Print the tenancy version.
+    Version,
 }
 
 /// Arguments of `init`.

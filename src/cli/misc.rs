@@ -136,7 +136,7 @@ pub fn read_state_only(global: &GlobalArgs) -> Result<State, CliError> {
 }
 
 /// Runs `output`.
-pub fn output(global: &GlobalArgs, args: &OutputArgs, _ui: Ui) -> Result<u8, CliError> {
+pub fn output(global: &GlobalArgs, args: &OutputArgs, ui: Ui) -> Result<u8, CliError> {
     let state = read_state_only(global)?;
     if let Some(name) = &args.name {
         let Some(output) = state.outputs.get(name) else {
@@ -150,7 +150,14 @@ pub fn output(global: &GlobalArgs, args: &OutputArgs, _ui: Ui) -> Result<u8, Cli
         } else if args.raw {
             match output.value.strip_marks() {
                 tenancy_sdk::Value::String(text) => format!("{text}\n"),
-                other => format!("{other}\n"),
+                tenancy_sdk::Value::Number(number) => format!("{}\n", tenancy_sdk::format_number(number)),
+                tenancy_sdk::Value::Bool(flag) => format!("{flag}\n"),
+                other => {
+                    return Err(CliError::message(
+                        format!("output `{name}` is a {}, which `-raw` cannot print", other.type_name()),
+                        Some("`-raw` prints strings, numbers and booleans; use `-json` for lists and maps.".to_owned()),
+                    ));
+                }
             }
         } else if output.sensitive {
             "<sensitive>\n".to_owned()
@@ -170,6 +177,10 @@ pub fn output(global: &GlobalArgs, args: &OutputArgs, _ui: Ui) -> Result<u8, Cli
             })
             .collect();
         print_stdout(&format!("{:#}\n", serde_json::Value::Object(map)));
+        return Ok(EXIT_OK);
+    }
+    if state.outputs.is_empty() {
+        ui.warning("No outputs found: the state has no output values. Declare `output` blocks and run `tenancy apply`.");
         return Ok(EXIT_OK);
     }
     let rendered = crate::cli::apply_cmd::render_outputs(&state);

@@ -81,8 +81,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(cli.global.verbose);
     let ui = Ui::new(cli.global.no_color);
+    init_logging(cli.global.verbose, ui.color_stderr);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -122,10 +122,14 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<u8, CliError> {
         Command::Import(args) => state_cmd::import(global, &args, ui).await,
         Command::ForceUnlock(args) => state_cmd::force_unlock(global, &args, ui),
         Command::Tenants(args) => misc::tenants(global, &args, ui),
+        Command::Version => {
+            print_stdout(&format!("tenancy v{}\n", env!("CARGO_PKG_VERSION")));
+            Ok(EXIT_OK)
+        }
     }
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, color: bool) {
     let default = match verbose {
         0 => "warn",
         1 => "tenancy=debug,warn",
@@ -136,6 +140,7 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(color)
         .without_time()
         .try_init();
 }
@@ -146,6 +151,15 @@ fn install_panic_hook() {
         eprintln!("  hint: State written before this point is intact. Please report this bug with the command you ran.");
         std::process::exit(i32::from(EXIT_BUG));
     }));
+}
+
+/// Leaves a value to be reclaimed when the process exits, for the large
+/// values a command is done with just before it returns. Freeing the
+/// configuration, state and plan of 100,000 resources one allocation at a
+/// time took about a fifth of a `plan -refresh=false` (measured with perf),
+/// and the process ends right after anyway.
+pub(crate) fn free_at_exit<T>(value: T) {
+    std::mem::forget(value);
 }
 
 /// Writes to stdout, exiting quietly when the reader has gone away.
