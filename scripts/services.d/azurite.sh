@@ -27,7 +27,7 @@ azurite_endpoint() {
 }
 
 # Azurite names itself in the `Server` header even when it rejects the
-# unsigned request, which tells it apart from any other HTTP server.
+# unsigned request, which distinguishes it from any other HTTP server.
 azurite_answers() {
     command -v curl >/dev/null || {
         port_open "$AZURITE_PORT"

@@ -25,7 +25,7 @@ pub struct ContainerState {
     pub name: String,
     /// The container's metadata.
     pub metadata: BTreeMap<String, String>,
-    /// `none`, `blob` or `container`.
+    /// The public access level: `none`, `blob` or `container`.
     pub public_access: String,
 }
 
@@ -97,7 +97,7 @@ impl Account {
             .list_containers(Some(options))
             .map_err(request(action.clone()))?;
         let pager = match max_results {
-            // One page is enough for a check.
+            // Stopping after `limit` items keeps a check to one page.
             Some(limit) => pager.take(limit.max(1) as usize),
             None => pager.take(usize::MAX),
         };
@@ -163,9 +163,9 @@ impl Account {
     }
 }
 
-/// Retries transient failures a few times within 30 seconds, so that an
-/// unreachable endpoint fails in seconds rather than the client's default
-/// minute.
+/// Returns retry options that retry transient failures 4 times within 30
+/// seconds, so that an unreachable endpoint fails in seconds rather than
+/// after the client's default minute.
 fn retry_options() -> ExponentialRetryOptions {
     let mut options = ExponentialRetryOptions::default();
     options.initial_delay = Duration::milliseconds(200);

@@ -66,7 +66,7 @@ pub fn container_schema() -> ResourceSchema {
     }
 }
 
-/// What one `azure_container` should be, read from planned or prior
+/// The desired state of one `azure_container`, read from planned or prior
 /// attributes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainerSpec {

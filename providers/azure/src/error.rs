@@ -21,7 +21,7 @@ pub enum Error {
     /// A request to the Blob service failed.
     #[error("failed to {action}: {}", describe(source))]
     Request {
-        /// What was attempted, such as "create container `acme`".
+        /// The attempted operation, such as "create container `acme`".
         action: String,
         /// The client's error.
         #[source]
@@ -65,7 +65,7 @@ pub fn request(action: impl Into<String>) -> impl FnOnce(azure_core::Error) -> E
     move |source| Error::Request { action, source }
 }
 
-/// Returns the HTTP status of a client error, when the service answered.
+/// Returns the HTTP status of a client error, when the service responded.
 pub fn status(error: &azure_core::Error) -> Option<StatusCode> {
     match error.kind() {
         AzureErrorKind::HttpResponse { status, .. } => Some(*status),
@@ -103,9 +103,9 @@ fn classify_response(status: u16, code: Option<&str>) -> ErrorKind {
     }
 }
 
-/// Words a client error as `HTTP 409 ContainerAlreadyExists: message`, with
+/// Formats a client error as `HTTP 409 ContainerAlreadyExists: message`, with
 /// the first line of the service's message, or as the client's own message
-/// when the service did not answer.
+/// when the service did not respond.
 fn describe(error: &azure_core::Error) -> String {
     let AzureErrorKind::HttpResponse {
         status,

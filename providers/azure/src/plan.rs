@@ -1,6 +1,6 @@
 //! Planning of `azure_container`: the schema's plan plus the values the
-//! provider knows before apply (the default name, the full metadata, the id,
-//! the URL and private access), so a plan after apply shows no change.
+//! provider can compute before apply (the default name, the full metadata,
+//! the id, the URL and private access), so a plan after apply shows no change.
 
 use tenancy_sdk::{Attrs, PlannedChange, Value, plan_by_schema};
 
@@ -21,6 +21,7 @@ pub fn plan_container(
     config: &Attrs,
     settings: Option<&ProviderSettings>,
 ) -> Result<PlannedChange, Error> {
+    check_versioning(config)?;
     let mut config = config.clone();
 
     let name = planned_name(&config)?;
@@ -60,6 +61,20 @@ pub fn plan_container(
     Ok(change)
 }
 
+/// Rejects `versioning = true` from a storage block. Blob versioning is a
+/// setting of the whole storage account, which a container cannot turn on,
+/// and planning without it would promise versions that are never kept.
+fn check_versioning(config: &Attrs) -> Result<(), Error> {
+    if config.get("versioning").and_then(Value::as_bool) == Some(true) {
+        return Err(Error::Invalid(
+            "`versioning = true` cannot be applied to one container: blob versioning is a setting of the \
+             whole storage account. Turn it on for the account and remove `versioning` from the storage block"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Returns the configured name, or the default derived from `tenant_id`
 /// (unknown while the tenant id is).
 fn planned_name(config: &Attrs) -> Result<Value, Error> {
@@ -89,8 +104,9 @@ pub fn current_attrs(prior: &Attrs, state: &ContainerState, settings: &ProviderS
 }
 
 /// Returns the attributes of a container found by name, for import. The
-/// inputs come from the provider's metadata keys; `tenant_id` falls back to
-/// the name with `-` replaced by `_`, and `region` is unknown to the service.
+/// inputs come from the provider's metadata keys. Without a `tenant` key,
+/// `tenant_id` is the name with `-` replaced by `_`. The service does not
+/// report a region, so `region` is null.
 pub fn imported_attrs(state: &ContainerState, settings: &ProviderSettings) -> Attrs {
     let from_metadata = |key: &str| state.metadata.get(key).map_or(Value::Null, |value| Value::string(value));
     let tenant_id = match state.metadata.get("tenant") {
@@ -203,6 +219,16 @@ mod tests {
         let error = plan_container(None, &config, Some(&settings())).unwrap_err();
 
         assert!(error.to_string().contains("container name `Bad_Name` is invalid"), "{error}");
+    }
+
+    #[test]
+    fn versioning_true_is_rejected() {
+        let mut config = config();
+        config.insert("versioning".into(), true.into());
+
+        let error = plan_container(None, &config, Some(&settings())).unwrap_err();
+
+        assert!(error.to_string().contains("whole storage account"), "{error}");
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub fn parse(config: &Attrs) -> Result<ProviderSettings, Error> {
 
     let account_key = string_setting(config, "account_key")?
         .ok_or_else(|| Error::Invalid("`account_key` is required: one of the account's access keys".into()))?;
-    // The error says nothing of the value, which is a secret.
+    // The error leaves the value out, because it is a secret.
     if azure_core::base64::decode(account_key.trim()).is_err() {
         return Err(Error::Invalid(
             "`account_key` is not valid base64; copy one of the account's access keys as the portal shows it"

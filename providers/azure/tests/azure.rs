@@ -3,7 +3,7 @@
 //! The emulator comes from `TENANCY_TEST_AZURE_ENDPOINT` (default
 //! `http://127.0.0.1:10000/devstoreaccount1`, as `scripts/services start
 //! azurite` provides), with the public development account unless
-//! `TENANCY_TEST_AZURE_ACCOUNT` and `TENANCY_TEST_AZURE_KEY` say otherwise.
+//! `TENANCY_TEST_AZURE_ACCOUNT` and `TENANCY_TEST_AZURE_KEY` are set.
 //! The tests check the provider's work through the official client
 //! directly, and change containers by hand through it to cause drift. Each
 //! test uses its own container names, and a guard deletes them even when
@@ -56,7 +56,7 @@ fn container_name(tenant_id: &str) -> String {
     tenant_id.replace('_', "-")
 }
 
-/// A client of the emulator that does not go through the provider.
+/// Creates a client of the emulator that bypasses the provider.
 fn service() -> BlobServiceClient {
     let policy = SharedKeyPolicy::new(account_name(), Secret::new(account_key()));
     let mut options = BlobServiceClientOptions::default();
@@ -266,12 +266,12 @@ async fn public_access_set_by_hand_is_drift() {
     assert_eq!(updated["public_access"], Value::string("none"));
     let (_, access) = properties(&name).await;
     assert_eq!(access, None);
-    let kept = container(&name)
+    let stored_policies = container(&name)
         .get_access_policy(None)
         .await
         .and_then(|response| response.into_model())
         .expect("read access policy");
-    let ids: Vec<_> = kept.items.unwrap_or_default().into_iter().filter_map(|item| item.id).collect();
+    let ids: Vec<_> = stored_policies.items.unwrap_or_default().into_iter().filter_map(|item| item.id).collect();
     assert_eq!(ids, vec!["readers".to_owned()]);
 }
 
