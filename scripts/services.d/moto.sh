@@ -18,7 +18,7 @@ moto_endpoint() {
 }
 
 # moto's own API lists its models under /moto-api/data.json, so a reply there
-# tells moto apart from any other HTTP server on the port.
+# distinguishes moto from any other HTTP server on the port.
 moto_answers() {
     command -v curl >/dev/null || {
         port_open "$MOTO_PORT"

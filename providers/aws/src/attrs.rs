@@ -7,8 +7,8 @@ use tenancy_sdk::{Attrs, Value};
 
 use crate::error::Error;
 
-/// The longest tenant id: tag values stop at 256 characters, and the `Name`
-/// tag and the group name add the `tenancy-` prefix.
+/// The maximum tenant id length: tag values are at most 256 characters, and
+/// the `Name` tag and the group name add the `tenancy-` prefix.
 const MAX_TENANT_ID_LENGTH: usize = 200;
 
 /// Reads an optional string attribute.

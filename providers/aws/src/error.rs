@@ -2,8 +2,8 @@
 //! classes.
 //!
 //! EC2 reports failures as error codes such as `InvalidVpcID.NotFound` or
-//! `VpcLimitExceeded`; [`classify_code`] sorts them into the classes the
-//! engine words its hints by, and every message keeps the code so a user can
+//! `VpcLimitExceeded`. [`classify_code`] sorts them into the classes the
+//! engine chooses its hints by. Every message keeps the code, so a user can
 //! look it up in the EC2 error reference.
 
 use std::fmt::Debug;
@@ -17,7 +17,7 @@ pub enum Error {
     /// An EC2 API call failed.
     #[error("failed to {action}: {}", describe(.code.as_deref(), .message))]
     Api {
-        /// What was attempted, such as "create VPC 10.1.0.0/16 in us-east-1".
+        /// The attempted action, such as "create VPC 10.1.0.0/16 in us-east-1".
         action: String,
         /// The class of the failure.
         kind: ErrorKind,

@@ -23,6 +23,10 @@ pub mod vpc;
 
 use std::collections::BTreeMap;
 
+/// The EC2 SDK the provider is built on, for programs and tests that look at
+/// the same objects directly.
+pub use aws_sdk_ec2;
+
 use async_trait::async_trait;
 use tenancy_sdk::{
     Attrs, ImportRequest, Operation, PlannedChange, Provider, ProviderContext, ProviderError, ProviderResult,

@@ -1,7 +1,7 @@
-//! Planning: checks configured values before anything reaches EC2 and
-//! computes the values that are known at plan time (the region default, the
-//! default ports, the tags and the ingress rules), so a plan shows what apply
-//! will do and a refresh after apply matches it.
+//! Planning: checks configured values before anything reaches EC2, and
+//! computes the values that are known at plan time. These are the default
+//! region, the default ports, the tags, the ingress rules and the group name,
+//! so a plan shows what apply will do and a refresh after apply matches it.
 
 use tenancy_sdk::{Attrs, PlannedChange, ResourceSchema, Value, plan_by_schema};
 
@@ -26,6 +26,15 @@ pub fn plan(schema: &ResourceSchema, prior: Option<&Attrs>, config: &Attrs, defa
     let derived = derive(schema.type_name, &config, default_region)?;
     config.extend(derived.clone());
 
+    // An object imported without a `tenancy:tenant` tag has no tenant id;
+    // adopting it writes the tags in place instead of replacing it.
+    let adopted = prior.filter(|prior| prior.get("tenant_id").is_none_or(Value::is_null)).map(|prior| {
+        let mut prior = prior.clone();
+        prior.insert("tenant_id".into(), config.get("tenant_id").cloned().unwrap_or_default());
+        prior
+    });
+    let prior = adopted.as_ref().or(prior);
+
     let mut change = plan_by_schema(schema, prior, &config);
     let vpc_id_unknown = change.planned.get("vpc_id").is_some_and(Value::is_unknown) && schema.type_name != VPC_TYPE;
     if prior.is_some() && vpc_id_unknown && !change.requires_replace.iter().any(|name| name == "vpc_id") {
@@ -43,17 +52,19 @@ pub fn plan(schema: &ResourceSchema, prior: Option<&Attrs>, config: &Attrs, defa
 
 /// Checks the known configured values and returns the computed attributes
 /// that follow from them: `tags` and, for a security group,
-/// `ingress_rules`. A value that depends on an unknown one is unknown.
+/// `ingress_rules` and `name`. A value that depends on an unknown one is
+/// unknown.
 fn derive(type_name: &str, config: &Attrs, default_region: &str) -> Result<Attrs, Error> {
     let known = |names: &[&str]| names.iter().all(|name| !config.get(*name).is_some_and(Value::contains_unknown));
     let mut derived = Attrs::new();
 
     let tenant_fields = ["tenant_id", "region", "tier", "security_policy"];
-    let tags = if known(&tenant_fields) {
-        tags::to_value(&tags::planned(&Tenant::from_attrs(config, default_region)?))
+    let tenant = if known(&tenant_fields) {
+        Some(Tenant::from_attrs(config, default_region)?)
     } else {
-        Value::Unknown
+        None
     };
+    let tags = tenant.as_ref().map_or(Value::Unknown, |tenant| tags::to_value(&tags::planned(tenant)));
     derived.insert("tags".into(), tags);
 
     match type_name {
@@ -74,6 +85,8 @@ fn derive(type_name: &str, config: &Attrs, default_region: &str) -> Result<Attrs
                 Value::Unknown
             };
             derived.insert("ingress_rules".into(), rules);
+            let name = tenant.as_ref().map_or(Value::Unknown, |tenant| Value::string(tenant.name()));
+            derived.insert("name".into(), name);
         }
         _ => {}
     }
@@ -159,6 +172,7 @@ mod tests {
 
         assert_eq!(change.planned["ingress_ports"], Value::List(vec![Value::from(443i64)]));
         assert_eq!(change.planned["ingress_rules"], strings(&["tcp 443 from 10.0.0.0/8"]));
+        assert_eq!(change.planned["name"], Value::from("tenancy-acme"));
     }
 
     #[test]
@@ -170,6 +184,17 @@ mod tests {
         assert_eq!(change.planned["ingress_rules"], Value::List(Vec::new()));
         let spec = SecurityGroupSpec::from_attrs(&change.planned, "us-east-1").unwrap();
         assert!(spec.rules().is_empty());
+    }
+
+    #[test]
+    fn import_without_tenant_tag_updates_in_place() {
+        let prior = attrs(&[("tenant_id", Value::Null), ("cidr", "10.1.0.0/16".into()), ("vpc_id", "vpc-1".into())]);
+        let config = attrs(&[("tenant_id", "acme".into()), ("cidr", "10.1.0.0/16".into())]);
+
+        let change = plan(&vpc_schema(), Some(&prior), &config, "us-east-1").unwrap();
+
+        assert!(change.requires_replace.is_empty(), "{:?}", change.requires_replace);
+        assert_eq!(change.planned["vpc_id"], Value::from("vpc-1"));
     }
 
     #[test]

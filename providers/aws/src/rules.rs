@@ -1,9 +1,9 @@
 //! Security group ingress rules as single permissions.
 //!
 //! EC2 groups a group's rules by protocol and port range, each with many
-//! sources. [`Rule`] is one protocol, one port range and one source, so two
-//! sets of rules compare by plain equality, the difference authorizes or
-//! revokes exactly what differs, and each rule renders as one line of the
+//! sources. [`Rule`] is one protocol, one port range and one source. So two
+//! sets of rules compare by plain equality, and apply authorizes or revokes
+//! exactly the difference. Each rule renders as one line of the
 //! `ingress_rules` attribute, such as `tcp 443 from 10.0.0.0/8`.
 
 use std::fmt;
@@ -11,7 +11,7 @@ use std::fmt;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, UserIdGroupPair};
 use ipnet::IpNet;
 
-/// Where the traffic a rule allows comes from.
+/// The origin of the traffic a rule allows.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Source {
     /// An IPv4 CIDR block.
@@ -44,7 +44,7 @@ pub struct Rule {
     pub from_port: Option<i32>,
     /// The last port, or the ICMP code.
     pub to_port: Option<i32>,
-    /// Where the traffic comes from.
+    /// The origin of the traffic.
     pub source: Source,
 }
 

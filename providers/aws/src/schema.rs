@@ -28,7 +28,7 @@ pub fn schema(type_name: &str) -> Option<ResourceSchema> {
     }
 }
 
-/// The attributes every type shares, in schema order.
+/// Returns the attributes every type shares, in schema order.
 fn tenant_attributes() -> [AttributeSchema; 4] {
     [
         AttributeSchema::required("tenant_id", AttrType::String, "The tenant id, written into the `Name` and `tenancy:tenant` tags.")

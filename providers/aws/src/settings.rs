@@ -140,10 +140,9 @@ impl Clients {
     ///
     /// With an endpoint on a loopback address the chain is only the
     /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` variables, so no
-    /// request leaves the machine: the instance metadata service (IMDS), the
-    /// container credential endpoint, web identity tokens and profiles that
-    /// assume roles are all skipped. Otherwise it is aws-config's default
-    /// chain.
+    /// request leaves the machine. It skips the instance metadata service
+    /// (IMDS), the container credential endpoint, web identity tokens and
+    /// profiles. Otherwise it is aws-config's default chain.
     pub async fn load(settings: &Settings) -> Clients {
         let region = Region::new(settings.region.clone());
         let credentials = match (&settings.credentials, settings.endpoint_is_loopback()) {

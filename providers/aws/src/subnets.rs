@@ -182,8 +182,8 @@ async fn delete_ids(client: &aws_sdk_ec2::Client, ids: &[String]) -> Result<(), 
 
 /// Reads the subnets of many resources of one region in as few
 /// `DescribeSubnets` calls as the filter limit allows. A resource whose
-/// subnets are all gone reads as `None`; one that lost some of them reads
-/// with the rest, so the plan shows the missing blocks and replaces it.
+/// subnets were all deleted reads as `None`. One that lost some of them
+/// reads with the rest, so the plan shows the missing blocks and replaces it.
 pub async fn read(client: &aws_sdk_ec2::Client, region: &str, priors: &[&Attrs]) -> Result<Vec<Result<Option<Attrs>, Error>>, Error> {
     let ids: Vec<String> = priors.iter().filter_map(|prior| subnet_ids(prior).ok()).flatten().collect();
     let found = describe(client, region, &ids).await?;

@@ -2,7 +2,7 @@
 //!
 //! Every object carries `Name=tenancy-<tenant_id>`, `tenancy:tenant`,
 //! `tenancy:tier` and, when the tenant has one, `tenancy:policy`. The `tags`
-//! attribute holds the full set, so a tag changed, added or removed by hand
+//! attribute contains the full set, so a tag changed, added or removed by hand
 //! shows as drift and apply puts the planned set back. Keys that start with
 //! `aws:` belong to AWS, cannot be changed and are left out.
 

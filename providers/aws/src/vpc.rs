@@ -12,7 +12,7 @@ use crate::attrs::{self, Tenant};
 use crate::error::{Error, api};
 use crate::tags::{self, POLICY_TAG, TENANT_TAG, TIER_TAG, Tags};
 
-/// The most values EC2 accepts in one filter.
+/// The maximum number of values EC2 accepts in one filter.
 pub const FILTER_VALUES: usize = 200;
 
 /// A VPC as configured.

@@ -341,7 +341,7 @@ async fn refresh_batches_and_reports_missing_objects() {
 }
 
 #[tokio::test]
-async fn tag_changed_by_hand_is_drift_and_apply_repairs_it() {
+async fn hand_tag_change_is_repaired() {
     let tenant = tenant_id("tags");
     let _cleanup = Cleanup(vec![tenant.clone()]);
     let provider = provider().await;
@@ -410,7 +410,7 @@ async fn tier_and_policy_change_update_tags_in_place() {
 }
 
 #[tokio::test]
-async fn rules_changed_by_hand_are_drift_and_apply_repairs_them() {
+async fn hand_rule_changes_are_repaired() {
     let tenant = tenant_id("rules");
     let _cleanup = Cleanup(vec![tenant.clone()]);
     let provider = provider().await;
