@@ -87,8 +87,8 @@ fn open(subject: &str, path: &Path, create: bool) -> Result<Connection> {
 }
 
 /// Creates the file if needed and applies `settings` to it. An existing file
-/// is adopted only when tenancy created it or it is empty; returns the
-/// settings read back from the file.
+/// is adopted only when it is empty, or when tenancy created it for this
+/// tenant. Returns the settings read back from the file.
 pub fn provision(
     subject: &str,
     path: &Path,
@@ -106,7 +106,13 @@ pub fn provision(
     }
 
     let mut connection = open(subject, path, true)?;
-    check_ownership(subject, path, &connection)?;
+    if check_ownership(subject, path, tenant_id, &connection)? == Ownership::Marked {
+        tracing::debug!(
+            address = subject,
+            path = %path.display(),
+            "adopting the tenant database that tenancy created earlier"
+        );
+    }
     let previous = read_settings(&connection).map_err(fail("read `_tenancy_settings`"))?;
 
     set_journal_mode(subject, path, &connection, &settings.journal_mode)?;
@@ -138,21 +144,49 @@ pub fn provision(
     inspect_connection(&connection).map_err(fail("read the settings back"))
 }
 
-/// Rejects a file that another program owns: tenancy adopts only files it
-/// marked with its application id, or files without any table.
-fn check_ownership(subject: &str, path: &Path, connection: &Connection) -> Result<()> {
+/// The reason an existing file may be provisioned.
+#[derive(Debug, PartialEq, Eq)]
+enum Ownership {
+    /// The file has no table and no application id: new, or created by a
+    /// run that stopped before it wrote the header.
+    Empty,
+    /// The file carries tenancy's application id and no other tenant's id.
+    Marked,
+}
+
+/// Rejects a file that another program or another tenant owns: tenancy
+/// adopts only files without any table, or files it marked with its
+/// application id whose recorded tenant id, if any, is `tenant_id`.
+fn check_ownership(
+    subject: &str,
+    path: &Path,
+    tenant_id: &str,
+    connection: &Connection,
+) -> Result<Ownership> {
     let fail = |error| SqliteError::tenant_database(subject, "read the file header", path, error);
     let application_id: i32 = connection
         .pragma_query_value(None, "application_id", |row| row.get(0))
         .map_err(fail)?;
     if application_id == APPLICATION_ID {
-        return Ok(());
+        let recorded = recorded_tenant_id(connection).map_err(fail)?;
+        return match recorded {
+            Some(recorded) if recorded != tenant_id => Err(SqliteError::Conflict {
+                subject: subject.to_owned(),
+                message: format!(
+                    "`{}` is the tenant database of tenant `{recorded}`, not of `{tenant_id}`",
+                    path.display()
+                ),
+                hint: "Move the file away: tenancy never adopts another tenant's database."
+                    .to_owned(),
+            }),
+            _ => Ok(Ownership::Marked),
+        };
     }
     let objects: i64 = connection
         .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
         .map_err(fail)?;
     if application_id == 0 && objects == 0 {
-        return Ok(());
+        return Ok(Ownership::Empty);
     }
     Err(SqliteError::Conflict {
         subject: subject.to_owned(),
@@ -163,6 +197,32 @@ fn check_ownership(subject: &str, path: &Path, connection: &Connection) -> Resul
         hint: "Move the file away, or set `PRAGMA application_id` to 0x546e6379 in it to let tenancy adopt it."
             .to_owned(),
     })
+}
+
+/// Reads the tenant id that `_tenancy_settings` records, if any.
+fn recorded_tenant_id(connection: &Connection) -> rusqlite::Result<Option<String>> {
+    if !has_settings_table(connection)? {
+        return Ok(None);
+    }
+    let value: Option<rusqlite::types::Value> = connection
+        .query_row(
+            "SELECT value FROM _tenancy_settings WHERE name = 'tenant_id'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(match value {
+        Some(rusqlite::types::Value::Text(text)) => Some(text),
+        _ => None,
+    })
+}
+
+fn has_settings_table(connection: &Connection) -> rusqlite::Result<bool> {
+    connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_tenancy_settings')",
+        [],
+        |row| row.get(0),
+    )
 }
 
 fn set_journal_mode(subject: &str, path: &Path, connection: &Connection, mode: &str) -> Result<()> {
@@ -208,12 +268,7 @@ fn write_settings(
 
 /// Reads `_tenancy_settings`, or `None` when the table does not exist.
 fn read_settings(connection: &Connection) -> rusqlite::Result<Option<FileSettings>> {
-    let has_table: bool = connection.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_tenancy_settings')",
-        [],
-        |row| row.get(0),
-    )?;
-    if !has_table {
+    if !has_settings_table(connection)? {
         return Ok(None);
     }
     let setting = |name: &str| -> rusqlite::Result<Option<rusqlite::types::Value>> {

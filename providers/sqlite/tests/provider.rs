@@ -402,18 +402,168 @@ async fn tenant_on_missing_tier_names_the_tier() {
 }
 
 #[tokio::test]
-async fn tenant_create_over_existing_row_suggests_import() {
+async fn create_adopts_rows_left_by_interrupted_apply() {
     let directory = tempfile::tempdir().unwrap();
     let provider = configured(&directory).await;
     with_tenant(&provider).await;
+    let subscription = attrs(&[
+        ("tenant_id", Value::string("acme")),
+        ("tier", Value::string("pro")),
+        ("trial_days", Value::Number(14.0)),
+    ]);
+    create(
+        &provider,
+        "catalog_subscription",
+        "tenant.acme.subscription",
+        subscription.clone(),
+    )
+    .await;
+    let monitoring = attrs(&[("tenant_id", Value::string("acme"))]);
+    create(
+        &provider,
+        "catalog_monitoring",
+        "tenant.acme.monitoring",
+        monitoring.clone(),
+    )
+    .await;
+    // The trial started before the interrupted apply; adopting the row must
+    // not restart it.
+    let connection = Connection::open(catalog_path(&directory)).unwrap();
+    connection
+        .execute(
+            "UPDATE subscriptions SET started_at = '2025-01-01T00:00:00Z' WHERE tenant_id = 'acme'",
+            [],
+        )
+        .unwrap();
+
+    // State lost every result, so the next plan creates everything again,
+    // some of it with changed values.
+    let mut tier = tier_config("pro");
+    tier.insert("price".to_owned(), Value::Number(59.0));
+    let mut tenant = tenant_config("acme");
+    tenant.insert("display_name".to_owned(), Value::string("Acme AG"));
+    tenant.insert("databases".to_owned(), list(&["sqlite"]));
+    let tier = create(&provider, "catalog_tier", "tier.pro", tier).await;
+    let tenant = create(&provider, "catalog_tenant", "tenant.acme", tenant).await;
+    let subscription = create(
+        &provider,
+        "catalog_subscription",
+        "tenant.acme.subscription",
+        subscription,
+    )
+    .await;
+    let monitoring = create(
+        &provider,
+        "catalog_monitoring",
+        "tenant.acme.monitoring",
+        monitoring,
+    )
+    .await;
+
+    assert_eq!(tier["price"], Value::Number(59.0));
+    assert_eq!(tenant["display_name"], Value::string("Acme AG"));
+    assert_eq!(tenant["databases"], list(&["sqlite"]));
+    assert_eq!(
+        subscription["started_at"],
+        Value::string("2025-01-01T00:00:00Z")
+    );
+    assert_eq!(
+        subscription["trial_ends_at"],
+        Value::string("2025-01-15T00:00:00Z")
+    );
+    assert_eq!(monitoring["enabled"], Value::Bool(true));
+    for (table, address, written) in [
+        ("tiers", "tier.pro", &tier),
+        ("tenants", "tenant.acme", &tenant),
+        ("subscriptions", "tenant.acme.subscription", &subscription),
+        ("monitoring", "tenant.acme.monitoring", &monitoring),
+    ] {
+        let rows: i64 = connection
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(rows, 1, "`{table}` has one row");
+        let type_name = match table {
+            "tiers" => "catalog_tier",
+            "tenants" => "catalog_tenant",
+            "subscriptions" => "catalog_subscription",
+            _ => "catalog_monitoring",
+        };
+        assert_eq!(
+            read_one(&provider, type_name, address, written)
+                .await
+                .as_ref(),
+            Some(written),
+            "{address} reads back what the adopting create returned"
+        );
+    }
+}
+
+#[tokio::test]
+async fn database_create_adopts_own_file() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    with_tenant(&provider).await;
+    let address = "tenant.acme.database.sqlite";
+    let mut first = database_config("acme");
+    first.insert("audit_logging".to_owned(), Value::Bool(false));
+    create(&provider, "sqlite_database", address, first).await;
+    let path = database_path(&directory, "acme");
+    let application = Connection::open(&path).unwrap();
+    application
+        .execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('kept');")
+        .unwrap();
+
+    let adopted = create(
+        &provider,
+        "sqlite_database",
+        address,
+        database_config("acme"),
+    )
+    .await;
+
+    assert_contains(&adopted, &database_config("acme"));
+    let body: String = application
+        .query_row("SELECT body FROM notes", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(body, "kept");
+    application
+        .execute_batch("INSERT INTO notes VALUES ('audited')")
+        .unwrap();
+    let audited: i64 = application
+        .query_row("SELECT count(*) FROM _tenancy_audit", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(audited, 1, "the adopting create installed the triggers");
+    assert_eq!(
+        read_one(&provider, "sqlite_database", address, &adopted).await,
+        Some(adopted.clone())
+    );
+}
+
+#[tokio::test]
+async fn database_create_rejects_file_of_other_tenant() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    with_tenant(&provider).await;
+    create(&provider, "catalog_tenant", "tenant.beta", tenant_config("beta")).await;
+    create(
+        &provider,
+        "sqlite_database",
+        "tenant.acme.database.sqlite",
+        database_config("acme"),
+    )
+    .await;
+    let beta_path = database_path(&directory, "beta");
+    std::fs::copy(database_path(&directory, "acme"), &beta_path).unwrap();
     let change = provider
-        .plan("catalog_tenant", None, &tenant_config("acme"))
+        .plan("sqlite_database", None, &database_config("beta"))
         .unwrap();
 
     let error = provider
         .apply(
-            "catalog_tenant",
-            "tenant.acme",
+            "sqlite_database",
+            "tenant.beta.database.sqlite",
             Operation::Create {
                 planned: &change.planned,
             },
@@ -423,11 +573,19 @@ async fn tenant_create_over_existing_row_suggests_import() {
 
     assert_eq!(error.kind, ErrorKind::Conflict);
     assert!(
-        error
-            .hint
-            .unwrap()
-            .contains("tenancy import tenant.acme acme")
+        error.message.contains("database of tenant `acme`"),
+        "{}",
+        error.message
     );
+    let recorded: String = Connection::open(&beta_path)
+        .unwrap()
+        .query_row(
+            "SELECT value FROM _tenancy_settings WHERE name = 'tenant_id'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(recorded, "acme", "the rejected file is left as it was");
 }
 
 #[tokio::test]

@@ -76,6 +76,11 @@ fn extended_code(error: &rusqlite::Error) -> Option<i32> {
 }
 
 /// Inserts a new row from planned attributes and returns its attributes.
+///
+/// A row that already has the key is adopted: it is updated to the planned
+/// values instead. Such a row is what an apply leaves behind when it is
+/// killed after the catalog commit but before the engine records the result,
+/// so the next apply plans the same create and must converge.
 pub fn create<T: CatalogTable>(
     connection: &Connection,
     path: &Path,
@@ -83,13 +88,30 @@ pub fn create<T: CatalogTable>(
     planned: &Attrs,
 ) -> Result<Attrs> {
     let row = T::parse(&Input::new(subject, planned))?;
-    if let Err(error) = T::insert(connection, &row, &now_timestamp()) {
-        let action = format!("insert the row into `{}`", T::TABLE);
+    let key = T::key(&row);
+    let exists = row_exists(connection, T::TABLE, T::KEY, key).map_err(|error| {
+        SqliteError::catalog(subject, format!("read `{}`", T::TABLE), path, error)
+    })?;
+    let now = now_timestamp();
+    let (written, action) = if exists {
+        tracing::debug!(
+            address = subject,
+            table = T::TABLE,
+            key,
+            "create adopts the existing catalog row"
+        );
+        let written = T::update(connection, &row, &now).map(|_| ());
+        (written, format!("adopt the existing row in `{}`", T::TABLE))
+    } else {
+        let written = T::insert(connection, &row, &now);
+        (written, format!("insert the row into `{}`", T::TABLE))
+    };
+    if let Err(error) = written {
         return Err(explain_write_error::<T>(
             connection, path, subject, &row, error, &action,
         ));
     }
-    read_back::<T>(connection, path, subject, T::key(&row))
+    read_back::<T>(connection, path, subject, key)
 }
 
 /// Updates an existing row from planned attributes and returns its
