@@ -158,6 +158,37 @@ impl<'a> Scheduler<'a> {
     }
 }
 
+/// The progress of one apply: what is ready, blocked, started and running.
+struct Walk {
+    /// Changes whose dependencies have finished, popped from the end.
+    ready: Vec<usize>,
+    /// Changes skipped because a dependency failed.
+    blocked: Vec<bool>,
+    started: Vec<bool>,
+    tasks: JoinSet<TaskResult>,
+    parallelism: usize,
+}
+
+impl Walk {
+    /// Starts ready changes until `parallelism` are in flight and returns
+    /// the positions started, for the caller to report.
+    fn start_ready(&mut self, scheduler: &Scheduler<'_>, state: &State, registry: &Registry) -> Vec<usize> {
+        let mut started = Vec::new();
+        while self.tasks.len() < self.parallelism {
+            let Some(index) = self.ready.pop() else { break };
+            if self.blocked[index] {
+                continue;
+            }
+            self.started[index] = true;
+            let change = scheduler.ops[index];
+            let resolved = resolve_refs(change, state);
+            self.tasks.spawn(run_change(index, resolved, registry_handle(registry, change)));
+            started.push(index);
+        }
+        started
+    }
+}
+
 struct TaskResult {
     index: usize,
     elapsed: Duration,
@@ -179,11 +210,13 @@ pub async fn apply(
     mut cancel: watch::Receiver<bool>,
 ) -> Result<ApplyOutcome, PersistError> {
     let mut scheduler = Scheduler::new(plan);
-    let mut ready = scheduler.initially_ready();
-    let mut blocked = vec![false; scheduler.ops.len()];
-    let mut started = vec![false; scheduler.ops.len()];
-    let mut tasks: JoinSet<TaskResult> = JoinSet::new();
-    let parallelism = options.parallelism.max(1);
+    let mut walk = Walk {
+        ready: scheduler.initially_ready(),
+        blocked: vec![false; scheduler.ops.len()],
+        started: vec![false; scheduler.ops.len()],
+        tasks: JoinSet::new(),
+        parallelism: options.parallelism.max(1),
+    };
     let mut outcome = ApplyOutcome {
         state: State::new(),
         done: HashMap::new(),
@@ -195,23 +228,17 @@ pub async fn apply(
     };
 
     loop {
-        while !outcome.interrupted && tasks.len() < parallelism {
-            let Some(index) = ready.pop() else { break };
-            if blocked[index] {
-                continue;
+        if !outcome.interrupted {
+            for index in walk.start_ready(&scheduler, &state, registry) {
+                reporter.started(scheduler.ops[index]);
             }
-            started[index] = true;
-            let change = scheduler.ops[index];
-            reporter.started(change);
-            let resolved = resolve_refs(change, &state);
-            tasks.spawn(run_change(index, resolved, registry_handle(registry, change)));
         }
-        if tasks.is_empty() {
+        if walk.tasks.is_empty() {
             break;
         }
 
         let first = tokio::select! {
-            joined = tasks.join_next() => joined,
+            joined = walk.tasks.join_next() => joined,
             _ = cancel.changed(), if !outcome.interrupted => {
                 outcome.interrupted = true;
                 continue;
@@ -219,12 +246,25 @@ pub async fn apply(
         };
         let mut results = Vec::new();
         results.extend(first.map(unwrap_task));
-        while let Some(joined) = tasks.try_join_next() {
+        while let Some(joined) = walk.tasks.try_join_next() {
             results.push(unwrap_task(joined));
         }
 
-        let records: Vec<Recorded> = results.iter().flat_map(|result| result.records.iter().cloned()).collect();
+        // Work that was ready before this batch does not depend on it, so it
+        // starts now and runs while the batch is made durable; dependents of
+        // the batch start only after the persist below. Reports wait for the
+        // persist too, so that a reporter blocked on a full terminal never
+        // holds finished work back from the journal.
+        let started_early = if outcome.interrupted {
+            Vec::new()
+        } else {
+            walk.start_ready(&scheduler, &state, registry)
+        };
+        let records: Vec<Recorded> = results.iter_mut().flat_map(|result| result.records.drain(..)).collect();
         persist.persist(&records).map_err(PersistError)?;
+        for index in started_early {
+            reporter.started(scheduler.ops[index]);
+        }
         for record in records {
             match record {
                 Recorded::Upsert(resource) => {
@@ -243,12 +283,12 @@ pub async fn apply(
                 None => {
                     reporter.finished(change, result.elapsed);
                     *outcome.done.entry(change.action).or_default() += 1;
-                    scheduler.release(result.index, &mut ready);
+                    scheduler.release(result.index, &mut walk.ready);
                 }
                 Some(error) => {
                     reporter.failed(change, result.elapsed, &error);
                     for dependent in scheduler.transitive_dependents(result.index) {
-                        if !std::mem::replace(&mut blocked[dependent], true) {
+                        if !std::mem::replace(&mut walk.blocked[dependent], true) {
                             reporter.skipped(scheduler.ops[dependent], &change.address);
                             outcome.skipped.push(scheduler.ops[dependent].address.clone());
                         }
@@ -260,7 +300,7 @@ pub async fn apply(
     }
 
     for (index, change) in scheduler.ops.iter().enumerate() {
-        if !started[index] && !blocked[index] {
+        if !walk.started[index] && !walk.blocked[index] {
             outcome.not_started.push(change.address.clone());
         }
     }

@@ -320,11 +320,11 @@ async fn refresh_batches_and_reports_missing_objects() {
     let provider = provider().await;
     let (_, one) = create(&provider, VPC, &vpc_config(&first, "10.3.0.0/16"), &[]).await;
     let (_, two) = create(&provider, VPC, &vpc_config(&second, "10.4.0.0/16"), &[]).await;
-    let mut gone = one.clone();
-    gone.insert("vpc_id".into(), "vpc-00000000000000000".into());
-    gone.insert("id".into(), "vpc-00000000000000000".into());
+    let mut deleted = one.clone();
+    deleted.insert("vpc_id".into(), "vpc-00000000000000000".into());
+    deleted.insert("id".into(), "vpc-00000000000000000".into());
 
-    let requests: Vec<ReadRequest> = [&one, &gone, &two]
+    let requests: Vec<ReadRequest> = [&one, &deleted, &two]
         .iter()
         .map(|prior| ReadRequest {
             type_name: VPC.into(),
