@@ -167,12 +167,12 @@ impl Account {
 /// seconds, so that an unreachable endpoint fails in seconds rather than
 /// after the client's default minute.
 fn retry_options() -> ExponentialRetryOptions {
-    let mut options = ExponentialRetryOptions::default();
-    options.initial_delay = Duration::milliseconds(200);
-    options.max_retries = 4;
-    options.max_delay = Duration::seconds(5);
-    options.max_total_elapsed = Duration::seconds(30);
-    options
+    ExponentialRetryOptions {
+        initial_delay: Duration::milliseconds(200),
+        max_retries: 4,
+        max_delay: Duration::seconds(5),
+        max_total_elapsed: Duration::seconds(30),
+    }
 }
 
 fn to_hash_map(metadata: &BTreeMap<String, String>) -> HashMap<String, String> {

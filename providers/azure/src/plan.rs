@@ -108,7 +108,7 @@ pub fn current_attrs(prior: &Attrs, state: &ContainerState, settings: &ProviderS
 /// `tenant_id` is the name with `-` replaced by `_`. The service does not
 /// report a region, so `region` is null.
 pub fn imported_attrs(state: &ContainerState, settings: &ProviderSettings) -> Attrs {
-    let from_metadata = |key: &str| state.metadata.get(key).map_or(Value::Null, |value| Value::string(value));
+    let from_metadata = |key: &str| state.metadata.get(key).map_or(Value::Null, Value::string);
     let tenant_id = match state.metadata.get("tenant") {
         Some(tenant) => Value::string(tenant),
         None => Value::string(state.name.replace('-', "_")),

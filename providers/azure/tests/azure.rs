@@ -240,15 +240,21 @@ async fn public_access_set_by_hand_is_drift() {
     let _cleanup = Cleanup(vec![name.clone()]);
     let config = container_config(&tenant, "pro");
     let created = create(&provider, &config).await;
-    let mut policy = AccessPolicy::default();
-    policy.permission = Some("r".into());
-    let mut identifier = SignedIdentifier::default();
-    identifier.id = Some("readers".into());
-    identifier.access_policy = Some(policy);
-    let mut identifiers = SignedIdentifiers::default();
-    identifiers.items = Some(vec![identifier]);
-    let mut options = BlobContainerClientSetAccessPolicyOptions::default();
-    options.access = Some(PublicAccessType::Container);
+    let policy = AccessPolicy {
+        permission: Some("r".into()),
+        ..Default::default()
+    };
+    let identifier = SignedIdentifier {
+        id: Some("readers".into()),
+        access_policy: Some(policy),
+    };
+    let identifiers = SignedIdentifiers {
+        items: Some(vec![identifier]),
+    };
+    let options = BlobContainerClientSetAccessPolicyOptions {
+        access: Some(PublicAccessType::Container),
+        ..Default::default()
+    };
     let body = RequestContent::try_from(identifiers).expect("access policy body");
     container(&name)
         .set_access_policy(body, Some(options))
@@ -325,8 +331,10 @@ async fn import_adopts_existing_container() {
     metadata.insert("tenant".to_owned(), tenant.clone());
     metadata.insert("tier".to_owned(), "pro".to_owned());
     metadata.insert("policy".to_owned(), "strict".to_owned());
-    let mut options = BlobContainerClientCreateOptions::default();
-    options.metadata = Some(metadata);
+    let options = BlobContainerClientCreateOptions {
+        metadata: Some(metadata),
+        ..Default::default()
+    };
     container(&name).create(Some(options)).await.expect("create by hand");
 
     let request = ImportRequest {
