@@ -4,6 +4,12 @@
 //! A create or update first provisions the file, then writes the row, so
 //! the catalog never points applications at a file that does not exist yet.
 //! A delete removes the row first and the file after, for the same reason.
+//!
+//! The file of a tenant is always `DATA_DIR/<tenant_id>.db` under the
+//! configured `data_dir`. A path recorded in the catalog or in state is never
+//! trusted as a place to read, move or remove a file: a catalog copied from
+//! another directory records that directory's files, and touching them would
+//! change another configuration's tenants.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -75,15 +81,9 @@ async fn write(
         audit_logging: row.audit_logging,
     };
 
-    let previous_path = prior
-        .and_then(|prior| prior.get("path"))
-        .and_then(Value::as_str)
-        .map(PathBuf::from);
+    warn_if_left_behind(configured, address, &tenant_id, &path).await?;
     let subject = address.to_owned();
     let file = blocking(address, move || {
-        if let Some(previous_path) = previous_path {
-            tenant_file::relocate(&subject, &previous_path, &path)?;
-        }
         tenant_file::provision(&subject, &path, &tenant_id, &settings)
     })
     .await?;
@@ -103,14 +103,73 @@ async fn write(
     Ok(merge(None, row_attrs, &file))
 }
 
+/// Warns when the catalog row that a write replaces records a file at
+/// another path that still exists: the write leaves that file where it is,
+/// and the user may want to move its data to the new path.
+async fn warn_if_left_behind(
+    configured: &Arc<Configured>,
+    address: &str,
+    tenant_id: &str,
+    path: &Path,
+) -> Result<()> {
+    let recorded = recorded_path(configured, address, tenant_id).await?;
+    let Some(recorded) = recorded.filter(|recorded| recorded != path) else {
+        return Ok(());
+    };
+    if recorded.exists() {
+        tracing::warn!(
+            address,
+            left = %recorded.display(),
+            path = %path.display(),
+            "the catalog recorded the tenant database at another path; that file is left in place"
+        );
+    }
+    Ok(())
+}
+
+/// Reads the path that the catalog row of `tenant_id` records, if any.
+async fn recorded_path(
+    configured: &Arc<Configured>,
+    address: &str,
+    tenant_id: &str,
+) -> Result<Option<PathBuf>> {
+    let subject = address.to_owned();
+    let key = tenant_id.to_owned();
+    let row = configured
+        .catalog
+        .read(address, move |connection, catalog_path| {
+            tables::select_one::<Databases>(connection, &key).map_err(|error| {
+                SqliteError::catalog(subject, "read `database_files`", catalog_path, error)
+            })
+        })
+        .await?;
+    Ok(row
+        .as_ref()
+        .and_then(|row| row.get("path"))
+        .and_then(Value::as_str)
+        .map(PathBuf::from))
+}
+
+/// Deletes the catalog row, then the file. The file is removed only when
+/// state records it at the path the configured `data_dir` gives, because a
+/// file recorded elsewhere belongs to another `data_dir` or another copy of
+/// the configuration.
 async fn delete(configured: &Arc<Configured>, address: &str, prior: &Attrs) -> Result<()> {
     let tenant_id = Input::new(address, prior).tenant_id("tenant_id")?;
-    let mut paths = vec![file_path(&configured.data_dir, &tenant_id)];
-    if let Some(recorded) = prior.get("path").and_then(Value::as_str).map(PathBuf::from) {
-        if !paths.contains(&recorded) {
-            paths.push(recorded);
+    let expected = file_path(&configured.data_dir, &tenant_id);
+    let recorded = prior.get("path").and_then(Value::as_str).map(PathBuf::from);
+    let paths = match recorded {
+        Some(recorded) if recorded != expected => {
+            tracing::debug!(
+                address,
+                recorded = %recorded.display(),
+                expected = %expected.display(),
+                "leaving a tenant database outside the configured data_dir in place"
+            );
+            Vec::new()
         }
-    }
+        _ => vec![expected],
+    };
 
     let subject = address.to_owned();
     configured
@@ -178,7 +237,11 @@ pub async fn read_many(
         Ok(rows) => rows,
         Err(error) => return vec![Err(ProviderError::from(error)); count],
     };
-    let inspected = blocking("sqlite_database", move || Ok(inspect_all(&requests, &rows))).await;
+    let data_dir = configured.data_dir.clone();
+    let inspected = blocking("sqlite_database", move || {
+        Ok(inspect_all(&data_dir, &requests, &rows))
+    })
+    .await;
     match inspected {
         Ok(results) => results
             .into_iter()
@@ -191,6 +254,7 @@ pub async fn read_many(
 /// Inspects the file of every request that has a catalog row, on up to
 /// `available_parallelism` threads.
 fn inspect_all(
+    data_dir: &Path,
     requests: &[(String, Attrs)],
     rows: &HashMap<String, Attrs>,
 ) -> Vec<Result<Option<Attrs>>> {
@@ -205,7 +269,7 @@ fn inspect_all(
                 let handle = scope.spawn(move || {
                     chunk
                         .iter()
-                        .map(|(key, prior)| inspect_one(key, prior, rows))
+                        .map(|(key, prior)| inspect_one(data_dir, key, prior, rows))
                         .collect::<Vec<_>>()
                 });
                 (chunk.len(), handle)
@@ -230,22 +294,40 @@ fn inspect_all(
     })
 }
 
-fn inspect_one(key: &str, prior: &Attrs, rows: &HashMap<String, Attrs>) -> Result<Option<Attrs>> {
+/// Reads one tenant database at the path the configured `data_dir` gives.
+/// A row that records another path reads as missing: the database is not
+/// where this configuration keeps it, so the plan creates it there.
+fn inspect_one(
+    data_dir: &Path,
+    key: &str,
+    prior: &Attrs,
+    rows: &HashMap<String, Attrs>,
+) -> Result<Option<Attrs>> {
     let Some(row) = rows.get(key) else {
         return Ok(None);
     };
-    let Some(path) = row.get("path").and_then(Value::as_str) else {
+    let expected = file_path(data_dir, key);
+    let recorded = row.get("path").and_then(Value::as_str).map(Path::new);
+    if recorded != Some(expected.as_path()) {
+        tracing::debug!(
+            tenant_id = key,
+            recorded = ?recorded,
+            expected = %expected.display(),
+            "the catalog records the tenant database outside the configured data_dir"
+        );
         return Ok(None);
-    };
+    }
     let subject = format!("sqlite_database `{key}`");
-    let Some(file) = tenant_file::inspect(&subject, Path::new(path))? else {
+    let Some(file) = tenant_file::inspect(&subject, &expected)? else {
         return Ok(None);
     };
     Ok(Some(merge(Some(prior), row.clone(), &file)))
 }
 
 /// Reads an existing tenant database by tenant id so that state can adopt
-/// it: from its catalog row and file, or from the file alone.
+/// it: from its catalog row and file, or from the file alone. The file is
+/// read at the path the configured `data_dir` gives, whatever path the row
+/// records.
 pub async fn import(configured: &Arc<Configured>, address: &str, tenant_id: &str) -> Result<Attrs> {
     validate_tenant_id(address, tenant_id)?;
     let key = tenant_id.to_owned();
@@ -261,11 +343,7 @@ pub async fn import(configured: &Arc<Configured>, address: &str, tenant_id: &str
         })
         .await?;
 
-    let path = row
-        .as_ref()
-        .and_then(|row| row.get("path"))
-        .and_then(Value::as_str)
-        .map_or_else(|| file_path(&configured.data_dir, tenant_id), PathBuf::from);
+    let path = file_path(&configured.data_dir, tenant_id);
     let subject = address.to_owned();
     let inspected_path = path.clone();
     let file = blocking(address, move || {
@@ -281,15 +359,17 @@ pub async fn import(configured: &Arc<Configured>, address: &str, tenant_id: &str
             ),
         });
     };
-    let row = row.unwrap_or_else(|| {
+    let mut row = row.unwrap_or_else(|| {
         attrs_from([
             ("id", Value::string(tenant_id)),
             ("tenant_id", Value::string(tenant_id)),
-            ("path", Value::String(path.display().to_string())),
-            ("url", Value::String(url_for(&path))),
             ("encryption_at_rest", Value::Bool(false)),
             ("tls_min_version", Value::Null),
         ])
     });
+    // A row that records another path gets the real one, so the next apply
+    // rewrites it.
+    row.insert("path".to_owned(), Value::String(path.display().to_string()));
+    row.insert("url".to_owned(), Value::String(url_for(&path)));
     Ok(merge(None, row, &file))
 }

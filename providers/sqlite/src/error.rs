@@ -240,9 +240,6 @@ fn io_hint(error: &io::Error) -> Option<String> {
         io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
             "Free disk space on the file system that holds the path, then apply again."
         }
-        io::ErrorKind::CrossesDevices => {
-            "Move the file by hand to the new `data_dir`, or keep `data_dir` on the same file system."
-        }
         _ => return None,
     };
     Some(hint.to_owned())

@@ -63,7 +63,7 @@ pub fn plan(
     }
     match kind {
         ResourceType::Subscription => plan_trial(&mut change, prior),
-        ResourceType::Database => plan_location(&mut change, data_dir),
+        ResourceType::Database => plan_location(&mut change, prior, data_dir),
         _ => {}
     }
     Ok(change)
@@ -108,8 +108,10 @@ fn plan_trial(change: &mut PlannedChange, prior: Option<&Attrs>) {
 }
 
 /// Fills in the file path and URL, which follow from `data_dir` and the
-/// tenant id.
-fn plan_location(change: &mut PlannedChange, data_dir: Option<&Path>) {
+/// tenant id. A recorded path that differs forces a replacement, because
+/// apply never moves a file: the new path gets its own file, and the old
+/// one is left in place.
+fn plan_location(change: &mut PlannedChange, prior: Option<&Attrs>, data_dir: Option<&Path>) {
     let Some(data_dir) = data_dir else {
         return;
     };
@@ -120,9 +122,16 @@ fn plan_location(change: &mut PlannedChange, data_dir: Option<&Path>) {
     change
         .planned
         .insert("url".to_owned(), Value::String(url_for(&path)));
+    let path = path.display().to_string();
+    let moved = prior
+        .and_then(|prior| known_str(prior, "path"))
+        .is_some_and(|recorded| Path::new(recorded) != Path::new(&path));
+    if moved && !change.requires_replace.iter().any(|name| name == "path") {
+        change.requires_replace.push("path".to_owned());
+    }
     change
         .planned
-        .insert("path".to_owned(), Value::String(path.display().to_string()));
+        .insert("path".to_owned(), Value::String(path));
 }
 
 /// Rejects known values that apply would reject, so the plan fails early.

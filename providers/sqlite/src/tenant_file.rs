@@ -1,5 +1,5 @@
 //! Tenant database files: creating them, applying the settings that SQLite
-//! can keep in the file, reading those settings back, moving and removing.
+//! can keep in the file, reading those settings back, and removing them.
 //!
 //! Persistent in the file itself: the WAL journal mode, the
 //! `application_id` that marks the file as managed by tenancy, the
@@ -398,34 +398,6 @@ pub fn inspect(subject: &str, path: &Path) -> Result<Option<FileSettings>> {
     inspect_connection(&connection)
         .map(Some)
         .map_err(|error| SqliteError::tenant_database(subject, "read the settings", path, error))
-}
-
-/// Moves the file and its companions from `from` to `to`, when `from`
-/// exists and `to` does not.
-pub fn relocate(subject: &str, from: &Path, to: &Path) -> Result<()> {
-    if from == to || !from.exists() || to.exists() {
-        return Ok(());
-    }
-    if let Some(parent) = to.parent() {
-        fs::create_dir_all(parent)
-            .map_err(|error| SqliteError::io(subject, "create the directory", parent, error))?;
-    }
-    fs::rename(from, to).map_err(|error| {
-        SqliteError::io(
-            subject,
-            format!("move the file to `{}` from", to.display()),
-            from,
-            error,
-        )
-    })?;
-    for (old, new) in companion_files(from).into_iter().zip(companion_files(to)) {
-        match fs::rename(&old, &new) {
-            Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-            Err(error) => return Err(SqliteError::io(subject, "move", old, error)),
-        }
-    }
-    Ok(())
 }
 
 /// Removes the file and its companions; files already gone are skipped.

@@ -1406,8 +1406,65 @@ async fn plan_after_apply_changes_nothing() {
     }
 }
 
+async fn configured_with(working_dir: &Path, config: Attrs) -> SqliteProvider {
+    let mut provider = SqliteProvider::new();
+    let context = ProviderContext {
+        working_dir: working_dir.to_path_buf(),
+        instance: "sqlite".to_owned(),
+    };
+    provider.configure(&config, &context).await.unwrap();
+    provider
+}
+
+/// Returns the rows of the table `kept` in a tenant database.
+fn kept_rows(path: &Path) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM kept", [], |row| row.get(0))
+        .unwrap()
+}
+
+/// Returns the path that a catalog records for a tenant's database.
+fn recorded_path(catalog: &Path, tenant_id: &str) -> String {
+    Connection::open(catalog)
+        .unwrap()
+        .query_row(
+            "SELECT path FROM database_files WHERE tenant_id = ?1",
+            [tenant_id],
+            |row| row.get(0),
+        )
+        .unwrap()
+}
+
+/// Waits until the catalog's writer thread has closed its connection, which
+/// checkpoints and removes the `-wal` file, so a copy of the file is whole.
+fn wait_for_catalog_close(catalog: &Path) {
+    let wal = PathBuf::from(format!("{}-wal", catalog.display()));
+    for _ in 0..100 {
+        if !wal.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the catalog writer did not close `{}`", catalog.display());
+}
+
+/// Copies every file of `from` into `to`, as `cp -r` does.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 #[tokio::test]
-async fn changed_data_dir_moves_database_file() {
+async fn changed_data_dir_leaves_old_file() {
     let directory = tempfile::tempdir().unwrap();
     let provider = configured(&directory).await;
     with_tenant(&provider).await;
@@ -1426,16 +1483,15 @@ async fn changed_data_dir_moves_database_file() {
         .unwrap();
     drop(provider);
 
-    let mut provider = SqliteProvider::new();
-    let context = ProviderContext {
-        working_dir: directory.path().to_path_buf(),
-        instance: "sqlite".to_owned(),
-    };
-    provider
-        .configure(&attrs(&[("data_dir", Value::string("moved"))]), &context)
-        .await
-        .unwrap();
+    let config = attrs(&[("data_dir", Value::string("moved"))]);
+    let provider = configured_with(directory.path(), config).await;
     let new_path = directory.path().join("moved/acme.db");
+
+    assert_eq!(
+        read_one(&provider, "sqlite_database", address, &created).await,
+        None,
+        "the database is missing where the new data_dir keeps it"
+    );
     let change = provider
         .plan("sqlite_database", Some(&created), &database_config("acme"))
         .unwrap();
@@ -1443,21 +1499,126 @@ async fn changed_data_dir_moves_database_file() {
         change.planned["path"],
         Value::string(new_path.display().to_string())
     );
-    assert!(change.requires_replace.is_empty());
-    let moved = update(
+    assert_eq!(change.requires_replace, vec!["path".to_owned()]);
+
+    delete(&provider, "sqlite_database", address, &created).await;
+    let replaced = create(
         &provider,
         "sqlite_database",
         address,
-        &created,
         database_config("acme"),
     )
     .await;
 
-    assert_eq!(moved["path"], Value::string(new_path.display().to_string()));
-    assert!(!old_path.exists());
-    let rows: i64 = Connection::open(&new_path)
+    assert_eq!(
+        replaced["path"],
+        Value::string(new_path.display().to_string())
+    );
+    assert!(new_path.exists());
+    assert_eq!(kept_rows(&old_path), 1, "the old file keeps its data");
+    assert_eq!(
+        recorded_path(&catalog_path(&directory), "acme"),
+        new_path.display().to_string()
+    );
+}
+
+#[tokio::test]
+async fn moved_file_is_adopted_at_new_data_dir() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    with_tenant(&provider).await;
+    let address = "tenant.acme.database.sqlite";
+    create(
+        &provider,
+        "sqlite_database",
+        address,
+        database_config("acme"),
+    )
+    .await;
+    let old_path = database_path(&directory, "acme");
+    Connection::open(&old_path)
         .unwrap()
-        .query_row("SELECT count(*) FROM kept", [], |row| row.get(0))
+        .execute_batch("CREATE TABLE kept (x); INSERT INTO kept VALUES (1);")
         .unwrap();
-    assert_eq!(rows, 1);
+    drop(provider);
+    let new_path = directory.path().join("moved/acme.db");
+    std::fs::create_dir_all(new_path.parent().unwrap()).unwrap();
+    std::fs::rename(&old_path, &new_path).unwrap();
+
+    let config = attrs(&[("data_dir", Value::string("moved"))]);
+    let provider = configured_with(directory.path(), config).await;
+    let adopted = create(
+        &provider,
+        "sqlite_database",
+        address,
+        database_config("acme"),
+    )
+    .await;
+
+    assert_eq!(
+        adopted["path"],
+        Value::string(new_path.display().to_string())
+    );
+    assert_eq!(kept_rows(&new_path), 1);
+}
+
+#[tokio::test]
+async fn copied_configuration_leaves_original_files_alone() {
+    let original = tempfile::tempdir().unwrap();
+    let provider = configured(&original).await;
+    with_tenant(&provider).await;
+    let address = "tenant.acme.database.sqlite";
+    let created = create(
+        &provider,
+        "sqlite_database",
+        address,
+        database_config("acme"),
+    )
+    .await;
+    let original_path = database_path(&original, "acme");
+    Connection::open(&original_path)
+        .unwrap()
+        .execute_batch("CREATE TABLE kept (x); INSERT INTO kept VALUES (1);")
+        .unwrap();
+    drop(provider);
+    wait_for_catalog_close(&catalog_path(&original));
+
+    // `cp -r A B`, then remove B's tenant databases.
+    let copy = tempfile::tempdir().unwrap();
+    copy_tree(
+        &original.path().join(".tenancy"),
+        &copy.path().join(".tenancy"),
+    );
+    for entry in std::fs::read_dir(copy.path().join(".tenancy/databases")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let provider = configured(&copy).await;
+    let copy_path = database_path(&copy, "acme");
+
+    assert_eq!(
+        read_one(&provider, "sqlite_database", address, &created).await,
+        None,
+        "a path in the other directory reads as missing"
+    );
+    let recreated = create(
+        &provider,
+        "sqlite_database",
+        address,
+        database_config("acme"),
+    )
+    .await;
+    assert_eq!(
+        recreated["path"],
+        Value::string(copy_path.display().to_string())
+    );
+    // A delete planned from the copied state must not reach the original.
+    delete(&provider, "sqlite_database", address, &created).await;
+
+    assert!(original_path.exists());
+    assert_eq!(kept_rows(&original_path), 1);
+    assert_eq!(
+        recorded_path(&catalog_path(&original), "acme"),
+        original_path.display().to_string()
+    );
+    assert!(copy_path.exists(), "the stale prior removed only the row");
 }
