@@ -212,23 +212,23 @@ impl<'a> Input<'a> {
     }
 }
 
-/// Checks that a tenant id is safe as a file name and as a catalog key:
-/// 1 to 63 ASCII letters, digits, `_` or `-`, starting with a letter or digit.
+/// Checks a tenant id against the language's rule: it matches
+/// `^[a-z_][a-z0-9_]*$` and is at most 63 bytes. The rule leaves out `/`,
+/// `.` and NUL, so the id is safe as a file name in `data_dir`.
 pub fn validate_tenant_id(subject: &str, tenant_id: &str) -> Result<()> {
     let mut characters = tenant_id.chars();
     let starts_well = characters
         .next()
-        .is_some_and(|first| first.is_ascii_alphanumeric());
-    let rest_valid = characters.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        .is_some_and(|first| first.is_ascii_lowercase() || first == '_');
+    let rest_valid = characters.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if starts_well && rest_valid && tenant_id.len() <= MAX_TENANT_ID_LEN {
         return Ok(());
     }
     Err(SqliteError::invalid(
         subject,
         format!(
-            "tenant_id {} is invalid: it must be 1 to {MAX_TENANT_ID_LEN} ASCII letters, digits, \
-             `_` or `-`, starting with a letter or digit, because it names the tenant's \
-             database file",
+            "tenant_id {} is invalid: it must match `^[a-z_][a-z0-9_]*$` and be at most \
+             {MAX_TENANT_ID_LEN} bytes, because it names the tenant's database file",
             serde_json::Value::String(tenant_id.to_owned())
         ),
     ))
@@ -326,8 +326,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tenant_id_accepts_slugs() {
-        for id in ["acme", "studios_berlin", "a-1", "A9"] {
+    fn tenant_id_accepts_language_ids() {
+        let longest = "a".repeat(MAX_TENANT_ID_LEN);
+        for id in ["acme", "studios_berlin", "_acme", "_", "a1", longest.as_str()] {
             assert!(validate_tenant_id("t", id).is_ok(), "{id} should be valid");
         }
     }
@@ -338,10 +339,15 @@ mod tests {
         for id in [
             "",
             "../etc",
+            "..",
+            "a/b",
+            "a\0b",
             "a b",
             "a;drop",
             "-lead",
-            "_lead",
+            "a-1",
+            "Acme",
+            "1acme",
             "a.db",
             "é",
             long.as_str(),

@@ -1141,6 +1141,53 @@ async fn invalid_tenant_id_is_rejected() {
 }
 
 #[tokio::test]
+async fn tenant_id_with_leading_underscore_is_accepted() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    create(&provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
+
+    let tenant = create(
+        &provider,
+        "catalog_tenant",
+        "tenant._acme",
+        tenant_config("_acme"),
+    )
+    .await;
+    let database = create(
+        &provider,
+        "sqlite_database",
+        "tenant._acme.database.sqlite",
+        database_config("_acme"),
+    )
+    .await;
+
+    assert_eq!(tenant["id"], Value::string("_acme"));
+    let path = database_path(&directory, "_acme");
+    assert_eq!(database["path"], Value::string(path.display().to_string()));
+    assert!(path.exists());
+}
+
+#[tokio::test]
+async fn tenant_id_outside_language_rule_is_rejected() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+
+    for id in ["Acme", "a-1", "1acme", "a\0b", ".."] {
+        let config = attrs(&[("tenant_id", Value::string(id))]);
+        let error = provider
+            .plan("catalog_tenant", None, &config)
+            .unwrap_err();
+
+        assert_eq!(error.kind, ErrorKind::Invalid, "{id:?}");
+        assert!(
+            error.message.contains("`^[a-z_][a-z0-9_]*$`"),
+            "{}",
+            error.message
+        );
+    }
+}
+
+#[tokio::test]
 async fn foreign_file_at_database_path_is_not_adopted() {
     let directory = tempfile::tempdir().unwrap();
     let provider = configured(&directory).await;
@@ -1187,7 +1234,7 @@ async fn unknown_resource_type_is_rejected() {
 
 fn tenant_ids(count: usize) -> Vec<String> {
     (0..count)
-        .map(|index| format!("tenant-{index:05}"))
+        .map(|index| format!("tenant_{index:05}"))
         .collect()
 }
 
