@@ -1,5 +1,7 @@
 //! `tenancy plan`.
 
+use std::time::Instant;
+
 use crate::cli::args::{GlobalArgs, PlanArgs, PlanFormat, PlanningArgs};
 use crate::cli::ui::Ui;
 use crate::cli::workspace::{self, Workspace};
@@ -106,6 +108,7 @@ fn plan_error(workspace: &Workspace, error: PlanError) -> CliError {
 
 /// Prints a plan in the requested format to stdout.
 pub fn print_plan(plan: &Plan, format: PlanFormat, ui: Ui) {
+    let started = Instant::now();
     let text = match format {
         PlanFormat::Text => render::render_text(
             plan,
@@ -122,6 +125,7 @@ pub fn print_plan(plan: &Plan, format: PlanFormat, ui: Ui) {
         PlanFormat::Markdown => render::render_markdown(plan),
     };
     print_stdout(&text);
+    tracing::debug!(elapsed = ?started.elapsed(), bytes = text.len(), "rendered the plan");
 }
 
 /// Checks that a saved plan was made against this state and configuration.

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
@@ -44,13 +45,17 @@ pub fn load(global: &GlobalArgs, vars: &VarArgs) -> Result<Workspace, CliError> 
         ));
     }
     let inputs = var_inputs(vars);
+    let started = Instant::now();
     let config = lang::load(&dir, &inputs).map_err(|failure| CliError::Diagnostics(failure.sources, failure.diagnostics))?;
     let rules = lang::evaluate_policy_rules(&config);
     if rules.has_errors() {
         return Err(CliError::Diagnostics(config.sources.clone(), rules));
     }
+    tracing::debug!(elapsed = ?started.elapsed(), tenants = config.tenants.len(), "loaded the configuration");
+    let started = Instant::now();
     let desired = lower::lower(&config).map_err(|diagnostics| CliError::Diagnostics(config.sources.clone(), diagnostics))?;
     let graph = graph::build_desired(&desired).map_err(|diagnostics| CliError::Diagnostics(config.sources.clone(), diagnostics))?;
+    tracing::debug!(elapsed = ?started.elapsed(), resources = desired.resources.len(), "lowered the configuration and built its graph");
     let digest = config_digest(&config);
     Ok(Workspace {
         dir,
@@ -95,7 +100,10 @@ pub fn open_backend(dir: &Path, config: Option<&Config>) -> Result<Box<dyn State
 
 /// Reads state, or returns a new empty state when none exists yet.
 pub fn read_state(backend: &dyn StateBackend) -> Result<State, CliError> {
-    Ok(backend.read()?.unwrap_or_default())
+    let started = Instant::now();
+    let state = backend.read()?.unwrap_or_default();
+    tracing::debug!(elapsed = ?started.elapsed(), resources = state.resources.len(), "read state");
+    Ok(state)
 }
 
 /// Configures every provider instance that desired resources or state use.
