@@ -1,6 +1,7 @@
 //! Diff: compares desired resources with refreshed state and chooses an
 //! action for each.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use tenancy_sdk::{Attrs, Value};
@@ -8,7 +9,7 @@ use tenancy_sdk::{Attrs, Value};
 use crate::lower::Desired;
 use crate::plan::model::{Action, ActionReason, AttrRef, PlanMode, ResourceChange};
 use crate::plan::refresh::same_attrs;
-use crate::registry::Registry;
+use crate::registry::{Instance, Registry};
 use crate::state::ResourceState;
 
 /// Options that narrow or force parts of a plan.
@@ -46,13 +47,29 @@ pub fn diff(
     let mut planned_at: HashMap<&str, usize> = HashMap::new();
 
     if mode == PlanMode::Normal {
+        let has_refs = desired.resources.iter().any(|resource| !resource.refs.is_empty());
+        // Resources of one provider instance come in runs, so the last
+        // instance found usually serves the next resource as well.
+        let mut last_instance: Option<(&str, Option<&Instance>)> = None;
         for resource in &desired.resources {
             if !selected.as_ref().is_none_or(|set| set.contains(resource.address.as_str())) {
                 continue;
             }
             let prior = current.get(&resource.address);
-            let config = resolve_refs(&resource.config, &resource.refs, &changes, &planned_at, current);
-            let Some(instance) = registry.get(&resource.provider) else {
+            let config = if resource.refs.is_empty() {
+                Cow::Borrowed(&resource.config)
+            } else {
+                Cow::Owned(resolve_refs(&resource.config, &resource.refs, &changes, &planned_at, current))
+            };
+            let instance = match last_instance {
+                Some((name, instance)) if name == resource.provider => instance,
+                _ => {
+                    let instance = registry.get(&resource.provider);
+                    last_instance = Some((resource.provider.as_str(), instance));
+                    instance
+                }
+            };
+            let Some(instance) = instance else {
                 errors.push(DiffError {
                     address: resource.address.clone(),
                     message: format!("provider `{}` is not configured", resource.provider),
@@ -73,7 +90,9 @@ pub fn diff(
                 }
             };
             let forced = replace.contains(resource.address.as_str());
-            planned_at.insert(resource.address.as_str(), changes.len());
+            if has_refs {
+                planned_at.insert(resource.address.as_str(), changes.len());
+            }
             let (action, reason) = choose_action(prior, &planned.planned, &planned.requires_replace, forced);
             changes.push(ResourceChange {
                 address: resource.address.clone(),
@@ -119,7 +138,8 @@ pub fn diff(
     if !errors.is_empty() {
         return Err(errors);
     }
-    changes.sort_by(|left, right| left.address.cmp(&right.address));
+    // Addresses are unique, so an unstable sort gives the same order.
+    changes.sort_unstable_by(|left, right| left.address.cmp(&right.address));
     Ok(changes)
 }
 

@@ -12,13 +12,13 @@ pub mod refresh;
 
 pub use model::*;
 
-use std::collections::BTreeMap;
+use std::time::Instant;
 
 use crate::config::Config;
 use crate::lang::Diagnostics;
 use crate::lower::Desired;
 use crate::registry::Registry;
-use crate::state::{ResourceState, State};
+use crate::state::State;
 
 /// What to plan.
 #[derive(Debug, Clone)]
@@ -47,14 +47,11 @@ pub enum PlanError {
     Outputs(Diagnostics),
 }
 
-/// A plan with the refreshed resources it was made from.
+/// A plan, as [`make_plan`] returns it.
 #[derive(Debug)]
 pub struct Planned {
     /// The plan.
     pub plan: Plan,
-    /// Resources as refreshed (or as recorded, without refresh), after
-    /// `moved` blocks.
-    pub current: BTreeMap<String, ResourceState>,
 }
 
 /// Makes a plan for `desired` against `state`.
@@ -65,22 +62,38 @@ pub async fn make_plan(
     registry: &Registry,
     options: &PlanOptions,
 ) -> Result<Planned, PlanError> {
-    let mut moved_state = state.clone();
-    apply_moved(config, &mut moved_state);
-
-    let (current, drift) = if options.refresh {
-        let refreshed = refresh::refresh(&moved_state, registry).await.map_err(PlanError::Refresh)?;
-        (refreshed.resources, refreshed.drift)
+    // Copy state only when `moved` blocks rename something in it.
+    let moved_state;
+    let base = if config.moved.is_empty() {
+        state
     } else {
-        (moved_state.resources.clone(), Vec::new())
+        let mut renamed = state.clone();
+        apply_moved(config, &mut renamed);
+        moved_state = renamed;
+        &moved_state
     };
 
-    let mut changes = diff::diff(options.mode, desired, &current, registry, &options.diff).map_err(PlanError::Diff)?;
+    let started = Instant::now();
+    let refreshed_resources;
+    let (current, drift) = if options.refresh {
+        let refreshed = refresh::refresh(base, registry).await.map_err(PlanError::Refresh)?;
+        tracing::debug!(elapsed = ?started.elapsed(), drift = refreshed.drift.len(), "refreshed state");
+        refreshed_resources = refreshed.resources;
+        (&refreshed_resources, refreshed.drift)
+    } else {
+        (&base.resources, Vec::new())
+    };
+
+    let started = Instant::now();
+    let mut changes = diff::diff(options.mode, desired, current, registry, &options.diff).map_err(PlanError::Diff)?;
     mark_missing_objects(&mut changes, &drift);
+    tracing::debug!(elapsed = ?started.elapsed(), changes = changes.len(), "diffed the configuration with state");
+    let started = Instant::now();
     let outputs = match options.mode {
         PlanMode::Normal => outputs::plan_outputs(config, desired, &changes, state).map_err(PlanError::Outputs)?,
         PlanMode::Destroy => outputs::destroy_outputs(state),
     };
+    tracing::debug!(elapsed = ?started.elapsed(), outputs = outputs.len(), "planned the outputs");
 
     let plan = Plan {
         mode: options.mode,
@@ -100,7 +113,7 @@ pub async fn make_plan(
             .map(|(name, variable)| (name.clone(), variable.value.clone()))
             .collect(),
     };
-    Ok(Planned { plan, current })
+    Ok(Planned { plan })
 }
 
 /// Marks creates of objects that refresh found deleted, so the plan says why.

@@ -4,12 +4,12 @@
 //! one batched read, so a provider that can answer many objects with one
 //! query (the catalog) does so.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use tenancy_sdk::{Attrs, ReadRequest, Value};
 
 use crate::plan::model::Drift;
-use crate::registry::Registry;
+use crate::registry::{Instance, Registry};
 use crate::state::{ResourceState, State};
 
 /// Failure to read one resource during refresh.
@@ -43,9 +43,14 @@ pub async fn refresh(state: &State, registry: &Registry) -> Result<Refreshed, Ve
         by_instance.entry(resource.provider.as_str()).or_default().push(resource);
     }
 
+    // Each batch keeps the recorded resources in request order, so results
+    // pair with them by position rather than by a lookup of the address.
+    let mut batches = Vec::new();
     let mut reads = Vec::new();
+    let mut kept = Vec::new();
     for (instance_name, resources) in by_instance {
         let Some(instance) = registry.get(instance_name) else {
+            kept.extend(resources.into_iter().map(|resource| (resource.address.clone(), resource.clone())));
             continue;
         };
         let provider = instance.provider.clone();
@@ -57,37 +62,35 @@ pub async fn refresh(state: &State, registry: &Registry) -> Result<Refreshed, Ve
                 prior: resource.attrs.clone(),
             })
             .collect();
-        reads.push(async move {
-            let results = provider.read(&requests).await;
-            (requests, results)
-        });
+        reads.push(async move { provider.read(&requests).await });
+        batches.push((sensitive_by_type(instance), resources));
     }
     let finished = futures_join_all(reads).await;
 
-    let mut refreshed = Refreshed {
-        resources: state.resources.clone(),
-        drift: Vec::new(),
-    };
+    let mut entries = kept;
+    let mut drift = Vec::new();
     let mut errors = Vec::new();
-    for (requests, results) in finished {
-        for (request, result) in requests.into_iter().zip(results) {
-            let recorded = &state.resources[&request.address];
+    for ((sensitive, recorded), results) in batches.into_iter().zip(finished) {
+        for (recorded, result) in recorded.into_iter().zip(results) {
             match result {
                 Ok(Some(attrs)) => {
-                    let attrs = mark_sensitive(registry, recorded, attrs);
+                    let names = sensitive.get(recorded.type_name.as_str()).map_or(&[][..], Vec::as_slice);
+                    let attrs = mark_attrs(attrs, names);
                     if !same_attrs(&recorded.attrs, &attrs) {
-                        refreshed.drift.push(drift(recorded, Some(attrs.clone())));
+                        drift.push(self::drift(recorded, Some(attrs.clone())));
                     }
-                    if let Some(entry) = refreshed.resources.get_mut(&request.address) {
-                        entry.attrs = attrs;
-                    }
+                    let resource = ResourceState {
+                        address: recorded.address.clone(),
+                        type_name: recorded.type_name.clone(),
+                        provider: recorded.provider.clone(),
+                        attrs,
+                        dependencies: recorded.dependencies.clone(),
+                    };
+                    entries.push((recorded.address.clone(), resource));
                 }
-                Ok(None) => {
-                    refreshed.drift.push(drift(recorded, None));
-                    refreshed.resources.remove(&request.address);
-                }
+                Ok(None) => drift.push(self::drift(recorded, None)),
                 Err(error) => errors.push(RefreshError {
-                    address: request.address,
+                    address: recorded.address.clone(),
                     message: error.message,
                     hint: error.hint,
                 }),
@@ -95,11 +98,32 @@ pub async fn refresh(state: &State, registry: &Registry) -> Result<Refreshed, Ve
         }
     }
     if errors.is_empty() {
-        refreshed.drift.sort_by(|left, right| left.address.cmp(&right.address));
-        Ok(refreshed)
+        drift.sort_by(|left, right| left.address.cmp(&right.address));
+        Ok(Refreshed {
+            resources: entries.into_iter().collect(),
+            drift,
+        })
     } else {
         Err(errors)
     }
+}
+
+/// Returns the names of the sensitive attributes of each resource type of
+/// a provider instance.
+fn sensitive_by_type(instance: &Instance) -> HashMap<&str, Vec<&'static str>> {
+    instance
+        .schemas
+        .iter()
+        .map(|(type_name, schema)| {
+            let names = schema
+                .attributes
+                .iter()
+                .filter(|attribute| attribute.sensitive)
+                .map(|attribute| attribute.name)
+                .collect();
+            (type_name.as_str(), names)
+        })
+        .collect()
 }
 
 /// Runs futures concurrently on the current task and returns their outputs
@@ -132,16 +156,31 @@ fn drift(recorded: &ResourceState, after: Option<Attrs>) -> Drift {
 
 /// Wraps the attributes the schema declares sensitive, so values read back
 /// from a provider never lose the mark.
-pub fn mark_sensitive(registry: &Registry, resource: &ResourceState, mut attrs: Attrs) -> Attrs {
+pub fn mark_sensitive(registry: &Registry, resource: &ResourceState, attrs: Attrs) -> Attrs {
     let schema = registry
         .get(&resource.provider)
         .and_then(|instance| instance.schemas.get(&resource.type_name));
-    if let Some(schema) = schema {
-        for attribute in schema.attributes.iter().filter(|attribute| attribute.sensitive) {
-            if let Some(value) = attrs.get_mut(attribute.name) {
-                if !value.is_null() && !value.is_sensitive() {
-                    *value = Value::sensitive(std::mem::take(value));
-                }
+    match schema {
+        Some(schema) => {
+            let names: Vec<&str> = schema
+                .attributes
+                .iter()
+                .filter(|attribute| attribute.sensitive)
+                .map(|attribute| attribute.name)
+                .collect();
+            mark_attrs(attrs, &names)
+        }
+        None => attrs,
+    }
+}
+
+/// Wraps the named attributes in the sensitive mark, unless null or marked
+/// already.
+fn mark_attrs(mut attrs: Attrs, names: &[&str]) -> Attrs {
+    for name in names {
+        if let Some(value) = attrs.get_mut(*name) {
+            if !value.is_null() && !value.is_sensitive() {
+                *value = Value::sensitive(std::mem::take(value));
             }
         }
     }
