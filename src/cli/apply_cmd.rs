@@ -169,12 +169,16 @@ fn record_outputs(workspace: &Workspace, plan: &Plan, state: &mut State, ui: Ui)
         state.outputs.clear();
         return;
     }
-    let attrs_by_address = state
-        .resources
-        .iter()
-        .map(|(address, resource)| (address.as_str(), &resource.attrs))
-        .collect();
-    let tenants = plan::outputs::tenant_tree(&workspace.config, &workspace.desired, &attrs_by_address);
+    let tenants = if plan::outputs::outputs_read_tenants(&workspace.config) {
+        let attrs_by_address = state
+            .resources
+            .iter()
+            .map(|(address, resource)| (address.as_str(), &resource.attrs))
+            .collect();
+        plan::outputs::tenant_tree(&workspace.config, &workspace.desired, &attrs_by_address)
+    } else {
+        tenancy_sdk::Value::Map(Default::default())
+    };
     match crate::lang::evaluate_outputs(&workspace.config, &tenants) {
         Ok(values) => {
             state.outputs.clear();

@@ -20,17 +20,21 @@ pub fn plan_outputs(
     changes: &[ResourceChange],
     state: &State,
 ) -> Result<Vec<OutputChange>, Diagnostics> {
-    let mut attrs_by_address: HashMap<&str, &Attrs> = state
-        .resources
-        .iter()
-        .map(|(address, resource)| (address.as_str(), &resource.attrs))
-        .collect();
-    for change in changes {
-        if let Some(after) = &change.after {
-            attrs_by_address.insert(change.address.as_str(), after);
+    let tenants = if outputs_read_tenants(config) {
+        let mut attrs_by_address: HashMap<&str, &Attrs> = state
+            .resources
+            .iter()
+            .map(|(address, resource)| (address.as_str(), &resource.attrs))
+            .collect();
+        for change in changes {
+            if let Some(after) = &change.after {
+                attrs_by_address.insert(change.address.as_str(), after);
+            }
         }
-    }
-    let tenants = tenant_tree(config, desired, &attrs_by_address);
+        tenant_tree(config, desired, &attrs_by_address)
+    } else {
+        Value::Map(BTreeMap::new())
+    };
     let values = lang::evaluate_outputs(config, &tenants)?;
 
     let mut outputs: Vec<OutputChange> = values
@@ -66,6 +70,15 @@ pub fn plan_outputs(
     }
     outputs.sort_by(|left, right| left.name.cmp(&right.name));
     Ok(outputs)
+}
+
+/// Returns true when some output expression refers to `tenant`, the only
+/// case that needs the tenant tree, whose cost grows with every resource.
+pub fn outputs_read_tenants(config: &Config) -> bool {
+    config
+        .outputs
+        .iter()
+        .any(|output| lang::eval::refs::references(&output.value).iter().any(|reference| reference.root == "tenant"))
 }
 
 /// Plans the removal of every recorded output, for `destroy`.
