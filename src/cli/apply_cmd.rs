@@ -9,7 +9,7 @@ use crate::cli::args::{ApplyArgs, DestroyArgs, GlobalArgs, PlanFormat, PlanningA
 use crate::cli::plan_cmd::{self, check_not_stale};
 use crate::cli::ui::{self, ProgressReporter, Ui};
 use crate::cli::workspace::{self, Workspace};
-use crate::cli::{CliError, EXIT_ERROR, EXIT_OK, print_stdout};
+use crate::cli::{CliError, EXIT_ERROR, EXIT_OK, free_at_exit, print_stdout};
 use crate::plan::{self, Action, Plan, PlanMode};
 use crate::state::{Journal, JournalChange, OutputState, State};
 
@@ -66,9 +66,8 @@ async fn run(
         }
     };
 
-    let base = state.clone();
     let mut journal = JournalPersist {
-        journal: backend.journal(&base)?,
+        journal: backend.journal(&state)?,
     };
     let parallelism = parallelism
         .or(workspace.config.settings.parallelism)
@@ -76,7 +75,7 @@ async fn run(
     let cancel = watch_interrupts(ui);
     let reporter = ProgressReporter::new(ui.color, false);
     let started = Instant::now();
-    let outcome = apply::apply(
+    let mut outcome = apply::apply(
         &plan,
         state,
         &registry,
@@ -93,12 +92,14 @@ async fn run(
         )
     })?;
 
-    let mut final_state = outcome.state.clone();
+    let mut final_state = std::mem::take(&mut outcome.state);
     record_outputs(&workspace, &plan, &mut final_state, ui);
     journal.journal.compact(&mut final_state)?;
     drop(lock);
     tracing::debug!(elapsed = ?started.elapsed(), provider_time = ?outcome.provider_time, "apply finished");
-    report(&outcome, &final_state, mode, ui)
+    let code = report(&outcome, &final_state, mode, ui);
+    free_at_exit((workspace, plan, outcome, final_state));
+    code
 }
 
 fn approved(mode: PlanMode) -> bool {

@@ -5,7 +5,7 @@ use std::time::Instant;
 use crate::cli::args::{GlobalArgs, PlanArgs, PlanFormat, PlanningArgs};
 use crate::cli::ui::Ui;
 use crate::cli::workspace::{self, Workspace};
-use crate::cli::{CliError, EXIT_CHANGES, EXIT_OK, print_stdout};
+use crate::cli::{CliError, EXIT_CHANGES, EXIT_OK, free_at_exit, print_stdout};
 use crate::plan::diff::DiffOptions;
 use crate::plan::{self, Plan, PlanError, PlanMode, PlanOptions, Planned};
 use crate::registry::Registry;
@@ -35,11 +35,13 @@ pub async fn plan(global: &GlobalArgs, args: &PlanArgs, ui: Ui) -> Result<u8, Cl
             ));
         }
     }
-    if args.detailed_exitcode && planned.plan.has_changes() {
-        Ok(EXIT_CHANGES)
+    let code = if args.detailed_exitcode && planned.plan.has_changes() {
+        EXIT_CHANGES
     } else {
-        Ok(EXIT_OK)
-    }
+        EXIT_OK
+    };
+    free_at_exit((workspace, state, planned));
+    Ok(code)
 }
 
 /// Makes a plan, turning engine failures into CLI errors.

@@ -108,13 +108,14 @@ pub fn read_state(backend: &dyn StateBackend) -> Result<State, CliError> {
 
 /// Configures every provider instance that desired resources or state use.
 pub async fn configure_providers(workspace: &Workspace, state: &State) -> Result<Registry, CliError> {
-    let mut instances: BTreeSet<String> = workspace
+    let names: BTreeSet<&str> = workspace
         .desired
         .resources
         .iter()
-        .map(|resource| resource.provider.clone())
+        .map(|resource| resource.provider.as_str())
+        .chain(state.resources.values().map(|resource| resource.provider.as_str()))
         .collect();
-    instances.extend(state.resources.values().map(|resource| resource.provider.clone()));
+    let instances: BTreeSet<String> = names.into_iter().map(str::to_owned).collect();
     Registry::configure(&workspace.config, &instances, &workspace.dir)
         .await
         .map_err(|error| CliError::message(error.to_string(), error.hint()))
