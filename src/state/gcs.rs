@@ -18,18 +18,19 @@
 //!   uploads it with `ifGenerationMatch` set to the generation it read (0
 //!   when there was none), so of two writers that read the same state only
 //!   the first one succeeds.
-//! - `state.lock` holds the [`LockInfo`] of the lock holder. It is created
+//! - `state.lock` contains the [`LockInfo`] of the lock holder. It is created
 //!   with `ifGenerationMatch=0`, which only one creator wins, and deleted on
 //!   unlock. Unlike the local backend's `flock`, this lock does not die with
 //!   its process: after a crash, `tenancy force-unlock ID` removes it, as
 //!   with Terraform's gcs backend.
-//! - `journal/LINEAGE-BASE-SEQ.json` holds one appended batch of changes of a
+//! - `journal/LINEAGE-BASE-SEQ.json` contains one appended batch of changes of a
 //!   running apply, as a new object each. `read` replays the batches onto
 //!   the stored state after a crash, and the next write deletes them.
 //!
 //! Enable object versioning on the bucket to keep earlier states: the
 //! backend keeps no backup object of its own.
 
+mod journal;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -38,13 +39,14 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tenancy_sdk::{Attrs, Value};
 
+pub use self::journal::GcsJournal;
+use self::journal::{BatchName, ChangeRecord, JournalBatch, parse_batch_name};
 use self::store::{ObjectStore, StoreConfig, StoreError};
 use crate::state::backend::{Journal, LockGuard, StateBackend};
 use crate::state::error::StateError;
-use crate::state::format::{ResourceRecord, decode, encode};
+use crate::state::format::{decode, encode};
 use crate::state::journal::{JOURNAL_VERSION, JournalChange, JournalContents, replay};
 use crate::state::lock::LockInfo;
 use crate::state::model::{State, TENANCY_VERSION};
@@ -79,33 +81,6 @@ impl fmt::Debug for Inner {
             .field("location", &self.location)
             .finish()
     }
-}
-
-/// One batch of journal changes, the content of a journal object.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JournalBatch {
-    journal_version: u64,
-    tenancy_version: String,
-    lineage: String,
-    base_serial: u64,
-    changes: Vec<ChangeRecord>,
-}
-
-/// A journal change in the JSON shape of a local journal line.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-enum ChangeRecord {
-    Upsert(ResourceRecord),
-    Remove(String),
-}
-
-/// The parts of a journal object name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct BatchName {
-    lineage: String,
-    base_serial: u64,
-    sequence: u64,
 }
 
 impl GcsBackend {
@@ -580,120 +555,6 @@ impl Drop for GcsLock {
             tracing::warn!(lock_id = %self.info.id, "failed to release the state lock: {error}");
         }
     }
-}
-
-/// The journal of the GCS backend: one object per appended batch.
-#[derive(Debug)]
-pub struct GcsJournal {
-    backend: GcsBackend,
-    lineage: String,
-    base_serial: u64,
-    next_sequence: u64,
-}
-
-impl GcsJournal {
-    fn open(backend: GcsBackend, base: &State) -> Result<Self, StateError> {
-        let mut next_sequence = 0;
-        for batch in backend.list_batches()? {
-            let same_lineage = batch.lineage == base.lineage;
-            if same_lineage && batch.base_serial == base.serial {
-                next_sequence = next_sequence.max(batch.sequence + 1);
-            } else if same_lineage && batch.base_serial < base.serial {
-                let store = backend.store()?;
-                store
-                    .delete(&backend.batch_object(&batch), None)
-                    .map_err(|error| backend.error(error))?;
-            } else {
-                return Err(StateError::JournalMismatch {
-                    path: backend.gs_url(&backend.batch_object(&batch)),
-                    journal_lineage: batch.lineage,
-                    journal_serial: batch.base_serial,
-                    state_lineage: base.lineage.clone(),
-                    state_serial: base.serial,
-                });
-            }
-        }
-        Ok(GcsJournal {
-            backend,
-            lineage: base.lineage.clone(),
-            base_serial: base.serial,
-            next_sequence,
-        })
-    }
-}
-
-impl Journal for GcsJournal {
-    fn append_many(&mut self, changes: &[JournalChange]) -> Result<(), StateError> {
-        let batch = JournalBatch {
-            journal_version: JOURNAL_VERSION,
-            tenancy_version: TENANCY_VERSION.to_owned(),
-            lineage: self.lineage.clone(),
-            base_serial: self.base_serial,
-            changes: changes
-                .iter()
-                .map(ChangeRecord::from_change)
-                .collect::<Result<_, _>>()?,
-        };
-        let text = serde_json::to_string(&batch).expect("a journal batch is valid JSON");
-        let name = BatchName {
-            lineage: self.lineage.clone(),
-            base_serial: self.base_serial,
-            sequence: self.next_sequence,
-        };
-        let store = self.backend.store()?;
-        store
-            .write(&self.backend.batch_object(&name), text, 0)
-            .map_err(|error| self.backend.error(error))?;
-        self.next_sequence += 1;
-        Ok(())
-    }
-
-    fn compact(self: Box<Self>, state: &mut State) -> Result<(), StateError> {
-        if state.lineage != self.lineage || state.serial != self.base_serial {
-            return Err(StateError::JournalMismatch {
-                path: self.backend.gs_url(&self.backend.journal_prefix()),
-                journal_lineage: self.lineage.clone(),
-                journal_serial: self.base_serial,
-                state_lineage: state.lineage.clone(),
-                state_serial: state.serial,
-            });
-        }
-        // The write replaces the state object, then deletes the batches.
-        self.backend.write(state)
-    }
-}
-
-impl ChangeRecord {
-    fn from_change(change: &JournalChange) -> Result<Self, StateError> {
-        Ok(match change {
-            JournalChange::Upsert(resource) => {
-                ChangeRecord::Upsert(ResourceRecord::from_resource(resource)?)
-            }
-            JournalChange::Remove(address) => ChangeRecord::Remove(address.clone()),
-        })
-    }
-
-    fn into_change(self) -> JournalChange {
-        match self {
-            ChangeRecord::Upsert(record) => JournalChange::Upsert(record.into_resource()),
-            ChangeRecord::Remove(address) => JournalChange::Remove(address),
-        }
-    }
-}
-
-/// Parses `LINEAGE-BASE-SEQUENCE.json`; the lineage may contain `-`.
-fn parse_batch_name(name: &str) -> Option<BatchName> {
-    let stem = name.strip_suffix(".json")?;
-    let (rest, sequence) = stem.rsplit_once('-')?;
-    let (lineage, base_serial) = rest.rsplit_once('-')?;
-    if lineage.is_empty() || lineage.contains('/') {
-        return None;
-    }
-    Some(BatchName {
-        lineage: lineage.to_owned(),
-        base_serial: base_serial.parse().ok()?,
-        sequence: sequence.parse().ok()?,
-    })
 }
 
 fn build_credentials(

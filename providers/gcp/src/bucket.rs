@@ -270,7 +270,9 @@ pub fn observed_attrs(prior: &Attrs, bucket: &Json) -> Attrs {
     let mut set = |name: &str, value: Option<Value>, unset: Value| {
         match value {
             Some(value) => attrs.insert(name.to_owned(), value),
-            None if models_every_setting || !prior.contains_key(name) => {
+            // A prior value that is still unknown (the planned attributes
+            // of a create) has nothing to keep.
+            None if models_every_setting || prior.get(name).is_none_or(Value::is_unknown) => {
                 attrs.insert(name.to_owned(), unset)
             }
             None => None,
@@ -458,6 +460,23 @@ mod tests {
         );
         assert_eq!(attrs["location"], Value::string("EUROPE-WEST1"));
         assert_eq!(attrs["id"], Value::string("acme-tenants-acme"));
+    }
+
+    #[test]
+    fn partial_response_replaces_unknown_prior() {
+        let mut planned = prior();
+        planned.insert("retention_locked".to_owned(), Value::Unknown);
+        planned.insert("self_link".to_owned(), Value::Unknown);
+        let bucket = json!({"name": "acme-tenants-acme", "selfLink": "http://127.0.0.1:4443/storage/v1/b/x"});
+
+        let attrs = observed_attrs(&planned, &bucket);
+
+        assert_eq!(attrs["retention_locked"], Value::Bool(false));
+        assert_eq!(
+            attrs["self_link"],
+            Value::string("http://127.0.0.1:4443/storage/v1/b/x")
+        );
+        assert_eq!(attrs["retention_days"], Value::Number(30.0));
     }
 
     #[test]

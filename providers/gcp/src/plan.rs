@@ -25,6 +25,13 @@ pub fn plan_bucket(
     check_locked_retention(prior, &derived).map_err(invalid)?;
 
     let mut change = plan_by_schema(schema, prior, &derived);
+    // On replacement, plan_by_schema marks every computed attribute unknown,
+    // including the optional ones whose values were derived above.
+    for name in ["name", "location", "labels"] {
+        change
+            .planned
+            .insert(name.to_owned(), derived[name].clone());
+    }
     // Cloud Storage uses the bucket name as its ID, so it is known now.
     change
         .planned
@@ -298,6 +305,9 @@ mod tests {
         let change = plan(Some(&prior), &config).unwrap();
 
         assert_eq!(change.requires_replace, vec!["location".to_owned()]);
+        assert_eq!(change.planned["location"], Value::string("US-CENTRAL1"));
+        assert_eq!(change.planned["name"], Value::string("acme-north-wind"));
+        assert_eq!(change.planned["self_link"], Value::Unknown);
     }
 
     #[test]

@@ -233,6 +233,12 @@ async fn apply_creates_planned_bucket() {
             assert_eq!(&applied[key], value, "attribute `{key}` after create");
         }
     }
+    for (key, value) in &applied {
+        assert!(
+            !value.contains_unknown(),
+            "attribute `{key}` is unknown after create"
+        );
+    }
     assert_eq!(
         applied["self_link"],
         Value::string(format!("{}/storage/v1/b/{name}", endpoint()))

@@ -38,7 +38,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// transient error.
 const ATTEMPT_LIMIT: u32 = 3;
 
-/// How the store reaches one bucket.
+/// The connection settings of an object store for one bucket.
 #[derive(Debug, Clone)]
 pub(crate) struct StoreConfig {
     /// The endpoint URL without a trailing slash.
