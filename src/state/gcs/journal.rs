@@ -137,7 +137,7 @@ impl ChangeRecord {
     }
 }
 
-/// Parses `LINEAGE-BASE-SEQUENCE.json`; the lineage may contain `-`.
+/// Parses `LINEAGE-BASE-SEQUENCE.json`, where the lineage may contain `-`.
 pub(super) fn parse_batch_name(name: &str) -> Option<BatchName> {
     let stem = name.strip_suffix(".json")?;
     let (rest, sequence) = stem.rsplit_once('-')?;
