@@ -162,15 +162,6 @@ pub(crate) fn free_at_exit<T>(value: T) {
     std::mem::forget(value);
 }
 
-/// Leaves a value to be reclaimed when the process exits, for the large
-/// values a command is done with just before it returns. Freeing the
-/// configuration, state and plan of 100,000 resources one allocation at a
-/// time took about a fifth of a `plan -refresh=false` (measured with perf),
-/// and the process ends right after anyway.
-pub(crate) fn free_at_exit<T>(value: T) {
-    std::mem::forget(value);
-}
-
 /// Writes to stdout, exiting quietly when the reader has gone away.
 pub fn print_stdout(text: &str) {
     use std::io::Write;
