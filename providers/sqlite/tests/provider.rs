@@ -589,6 +589,126 @@ async fn database_create_rejects_file_of_other_tenant() {
 }
 
 #[tokio::test]
+async fn hand_deleted_tenant_row_is_created_over_orphans() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    with_tenant(&provider).await;
+    let subscription = attrs(&[
+        ("tenant_id", Value::string("acme")),
+        ("tier", Value::string("pro")),
+    ]);
+    let subscribed = create(
+        &provider,
+        "catalog_subscription",
+        "tenant.acme.subscription",
+        subscription.clone(),
+    )
+    .await;
+    let database = create(
+        &provider,
+        "sqlite_database",
+        "tenant.acme.database.sqlite",
+        database_config("acme"),
+    )
+    .await;
+    // The sqlite3 shell runs with foreign keys off, so the delete leaves the
+    // tenant's rows in the other tables behind.
+    let connection = Connection::open(catalog_path(&directory)).unwrap();
+    connection
+        .execute_batch("PRAGMA foreign_keys = OFF; DELETE FROM tenants WHERE tenant_id = 'acme';")
+        .unwrap();
+    let count = |table: &str| -> i64 {
+        connection
+            .query_row(
+                &format!("SELECT count(*) FROM {table} WHERE tenant_id = 'acme'"),
+                [],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(count("tenant_databases"), 2);
+
+    let tenant = create(
+        &provider,
+        "catalog_tenant",
+        "tenant.acme",
+        tenant_config("acme"),
+    )
+    .await;
+    let adopted = create(
+        &provider,
+        "catalog_subscription",
+        "tenant.acme.subscription",
+        subscription,
+    )
+    .await;
+
+    assert_eq!(tenant["databases"], list(&["sqlite", "postgres"]));
+    assert_eq!(count("tenants"), 1);
+    assert_eq!(count("tenant_databases"), 2);
+    assert_eq!(adopted["started_at"], subscribed["started_at"]);
+    assert_eq!(
+        read_one(
+            &provider,
+            "sqlite_database",
+            "tenant.acme.database.sqlite",
+            &database
+        )
+        .await,
+        Some(database.clone()),
+        "the orphaned database row is valid again"
+    );
+}
+
+#[tokio::test]
+async fn unique_conflict_names_the_clashing_column() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    with_tenant(&provider).await;
+    create(&provider, "catalog_tenant", "tenant.beta", tenant_config("beta")).await;
+    create(
+        &provider,
+        "sqlite_database",
+        "tenant.acme.database.sqlite",
+        database_config("acme"),
+    )
+    .await;
+    // A hand edit points acme's row at the path that beta's database gets.
+    let beta_path = database_path(&directory, "beta").display().to_string();
+    Connection::open(catalog_path(&directory))
+        .unwrap()
+        .execute(
+            "UPDATE database_files SET path = ?1 WHERE tenant_id = 'acme'",
+            [&beta_path],
+        )
+        .unwrap();
+    let change = provider
+        .plan("sqlite_database", None, &database_config("beta"))
+        .unwrap();
+
+    let error = provider
+        .apply(
+            "sqlite_database",
+            "tenant.beta.database.sqlite",
+            Operation::Create {
+                planned: &change.planned,
+            },
+        )
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind, ErrorKind::Conflict);
+    assert!(
+        error
+            .message
+            .contains("another row of `database_files` has the same `path`"),
+        "{}",
+        error.message
+    );
+    assert!(!error.message.contains("tenant_id"), "{}", error.message);
+}
+
+#[tokio::test]
 async fn tenant_delete_with_subscription_is_rejected() {
     let directory = tempfile::tempdir().unwrap();
     let provider = configured(&directory).await;

@@ -248,7 +248,8 @@ pub fn select_many<T: CatalogTable>(
 }
 
 /// Turns a failed insert or update into an error that names the cause: an
-/// existing row, or a missing referenced row.
+/// existing row in the table that really has it, or a missing referenced
+/// row.
 fn explain_write_error<T: CatalogTable>(
     connection: &Connection,
     path: &Path,
@@ -258,20 +259,12 @@ fn explain_write_error<T: CatalogTable>(
     action: &str,
 ) -> SqliteError {
     match extended_code(&error) {
-        Some(ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => SqliteError::Conflict {
-            subject: subject.to_owned(),
-            message: format!(
-                "`{}` already has a row with {} `{}` in the tenant catalog `{}`",
-                T::TABLE,
-                T::KEY,
-                T::key(row),
-                path.display()
-            ),
-            hint: format!(
-                "Adopt the existing row with `tenancy import {subject} {}`, or delete it from the catalog.",
-                T::key(row)
-            ),
-        },
+        Some(ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_UNIQUE) => {
+            match unique_violation(&error) {
+                Some(violation) => explain_unique::<T>(path, subject, row, &violation),
+                None => SqliteError::catalog(subject, action, path, error),
+            }
+        }
         Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => match T::missing_reference(connection, row) {
             Ok(Some(message)) => SqliteError::Conflict {
                 subject: subject.to_owned(),
@@ -282,6 +275,77 @@ fn explain_write_error<T: CatalogTable>(
             _ => SqliteError::catalog(subject, action, path, error),
         },
         _ => SqliteError::catalog(subject, action, path, error),
+    }
+}
+
+/// The table and columns of a failed `UNIQUE` or `PRIMARY KEY` constraint.
+#[derive(Debug, PartialEq, Eq)]
+struct UniqueViolation {
+    table: String,
+    columns: Vec<String>,
+}
+
+/// Reads the table and columns from SQLite's message for a failed unique
+/// constraint, such as `UNIQUE constraint failed: tenant_databases.tenant_id,
+/// tenant_databases.engine`. The row in the way can be in another table than
+/// the one the operation writes, because a write may touch several tables.
+fn unique_violation(error: &rusqlite::Error) -> Option<UniqueViolation> {
+    let rusqlite::Error::SqliteFailure(_, Some(message)) = error else {
+        return None;
+    };
+    let list = message.strip_prefix("UNIQUE constraint failed: ")?;
+    let mut table = None;
+    let mut columns = Vec::new();
+    for item in list.split(", ") {
+        let (item_table, column) = item.split_once('.')?;
+        table.get_or_insert_with(|| item_table.to_owned());
+        columns.push(column.to_owned());
+    }
+    Some(UniqueViolation {
+        table: table?,
+        columns,
+    })
+}
+
+/// Builds the conflict error for a failed unique constraint, naming the
+/// table and columns that really clash.
+fn explain_unique<T: CatalogTable>(
+    path: &Path,
+    subject: &str,
+    row: &T::Row,
+    violation: &UniqueViolation,
+) -> SqliteError {
+    let UniqueViolation { table, columns } = violation;
+    if table == T::TABLE && columns.len() == 1 && columns[0] == T::KEY {
+        return SqliteError::Conflict {
+            subject: subject.to_owned(),
+            message: format!(
+                "`{table}` already has a row with {} `{}` in the tenant catalog `{}`",
+                T::KEY,
+                T::key(row),
+                path.display()
+            ),
+            hint: format!(
+                "Adopt the existing row with `tenancy import {subject} {}`, or delete it from the catalog.",
+                T::key(row)
+            ),
+        };
+    }
+    let columns = columns
+        .iter()
+        .map(|column| format!("`{column}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    SqliteError::Conflict {
+        subject: subject.to_owned(),
+        message: format!(
+            "another row of `{table}` has the same {columns} in the tenant catalog `{}`",
+            path.display()
+        ),
+        hint: format!(
+            "Find the row of `{table}` with these values in the catalog, delete it or change it, \
+             then apply again."
+        ),
     }
 }
 
@@ -325,4 +389,42 @@ pub fn tables_with_tenant(
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_violation_names_table_and_columns() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        crate::migrations::migrate(&mut connection).unwrap();
+        connection
+            .execute_batch(
+                "PRAGMA foreign_keys = OFF;
+                 INSERT INTO tenant_databases (tenant_id, engine, position) VALUES ('acme', 'sqlite', 0);",
+            )
+            .unwrap();
+
+        let error = connection
+            .execute(
+                "INSERT INTO tenant_databases (tenant_id, engine, position) VALUES ('acme', 'sqlite', 0)",
+                [],
+            )
+            .unwrap_err();
+
+        let violation = unique_violation(&error).unwrap();
+        assert_eq!(violation.table, "tenant_databases");
+        assert_eq!(violation.columns, vec!["tenant_id", "engine"]);
+    }
+
+    #[test]
+    fn unique_violation_ignores_other_failures() {
+        let error = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+            Some("CHECK constraint failed: status IN ('active', 'suspended')".to_owned()),
+        );
+
+        assert_eq!(unique_violation(&error), None);
+    }
 }

@@ -83,7 +83,7 @@ impl CatalogTable for Tenants {
             row.contact_email,
             now
         ])?;
-        insert_databases(connection, row)
+        replace_databases(connection, row)
     }
 
     fn update(connection: &Connection, row: &TenantRow, now: &str) -> rusqlite::Result<usize> {
@@ -104,10 +104,7 @@ impl CatalogTable for Tenants {
             now
         ])?;
         if changed > 0 {
-            connection
-                .prepare_cached("DELETE FROM tenant_databases WHERE tenant_id = ?1")?
-                .execute([&row.tenant_id])?;
-            insert_databases(connection, row)?;
+            replace_databases(connection, row)?;
         }
         Ok(changed)
     }
@@ -156,7 +153,13 @@ impl CatalogTable for Tenants {
     }
 }
 
-fn insert_databases(connection: &Connection, row: &TenantRow) -> rusqlite::Result<()> {
+/// Writes the tenant's `tenant_databases` rows, replacing any it has. A new
+/// tenant row can find rows left over: the tenant row may have been deleted
+/// by hand with foreign keys off, which skips the `ON DELETE CASCADE`.
+fn replace_databases(connection: &Connection, row: &TenantRow) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached("DELETE FROM tenant_databases WHERE tenant_id = ?1")?
+        .execute([&row.tenant_id])?;
     let mut statement = connection.prepare_cached(
         "INSERT INTO tenant_databases (tenant_id, engine, position) VALUES (?1, ?2, ?3)",
     )?;
