@@ -90,42 +90,105 @@ pub struct ApplyOutcome {
 #[error("failed to record state: {0}")]
 pub struct PersistError(pub String);
 
+/// Which part of a change one scheduled operation performs. A replacement
+/// is two operations, so the delete of a replaced resource can wait for the
+/// deletes of its dependents while its create waits for its dependencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The whole change.
+    All,
+    /// The delete half of a replacement.
+    DeleteHalf,
+    /// The create half of a replacement.
+    CreateHalf,
+}
+
+#[derive(Clone, Copy)]
+struct Op<'a> {
+    change: &'a ResourceChange,
+    phase: Phase,
+}
+
+impl Op<'_> {
+    fn deletes(&self) -> bool {
+        self.phase == Phase::DeleteHalf || (self.phase == Phase::All && self.change.action == Action::Delete)
+    }
+
+    fn creates_or_updates(&self) -> bool {
+        !self.deletes()
+    }
+}
+
 struct Scheduler<'a> {
-    ops: Vec<&'a ResourceChange>,
+    ops: Vec<Op<'a>>,
     waiting_on: Vec<usize>,
     dependents: Vec<Vec<usize>>,
 }
 
 impl<'a> Scheduler<'a> {
     fn new(plan: &'a Plan) -> Self {
-        let ops: Vec<&ResourceChange> = plan.changes.iter().filter(|change| change.action != Action::NoOp).collect();
-        let position: HashMap<&str, usize> = ops
-            .iter()
-            .enumerate()
-            .map(|(index, change)| (change.address.as_str(), index))
-            .collect();
-        let mut waiting_on = vec![0; ops.len()];
-        let mut dependents = vec![Vec::new(); ops.len()];
-        for (index, change) in ops.iter().enumerate() {
-            for dependency in &change.depends_on {
-                let Some(&other) = position.get(dependency.as_str()) else {
-                    continue;
-                };
-                let other_deletes = ops[other].action == Action::Delete;
-                let (first, then) = match (change.action, other_deletes) {
-                    (Action::Delete, true) => (index, other),
-                    (Action::Delete, false) | (_, true) => continue,
-                    _ => (other, index),
-                };
-                dependents[first].push(then);
-                waiting_on[then] += 1;
+        let mut ops = Vec::new();
+        for change in plan.changes.iter().filter(|change| change.action != Action::NoOp) {
+            if change.action == Action::Replace {
+                ops.push(Op { change, phase: Phase::DeleteHalf });
+                ops.push(Op { change, phase: Phase::CreateHalf });
+            } else {
+                ops.push(Op { change, phase: Phase::All });
             }
         }
-        Scheduler {
-            ops,
-            waiting_on,
-            dependents,
+        let mut deleting: HashMap<&str, usize> = HashMap::new();
+        let mut creating: HashMap<&str, usize> = HashMap::new();
+        for (index, op) in ops.iter().enumerate() {
+            let positions = if op.deletes() { &mut deleting } else { &mut creating };
+            positions.insert(op.change.address.as_str(), index);
         }
+        let mut scheduler = Scheduler {
+            waiting_on: vec![0; ops.len()],
+            dependents: vec![Vec::new(); ops.len()],
+            ops,
+        };
+        for index in 0..scheduler.ops.len() {
+            let op = scheduler.ops[index];
+            let change = op.change;
+            if op.phase == Phase::CreateHalf {
+                scheduler.order(deleting[change.address.as_str()], index);
+            }
+            if op.creates_or_updates() {
+                // Creates and updates wait for the creates and updates of
+                // what they depend on.
+                for dependency in &change.depends_on {
+                    if let Some(&other) = creating.get(dependency.as_str()) {
+                        scheduler.order(other, index);
+                    }
+                }
+                // A resource that used to depend on a deleted one changes
+                // first, so the delete never finds it still in use (a tenant
+                // moving off a removed tier).
+                for dependency in &change.prior_depends_on {
+                    if let Some(&other) = deleting.get(dependency.as_str()) {
+                        if scheduler.ops[other].phase == Phase::All {
+                            scheduler.order(index, other);
+                        }
+                    }
+                }
+            } else {
+                // Deletes go before the deletes of what they depended on.
+                for dependency in change.depends_on.iter().chain(&change.prior_depends_on) {
+                    if let Some(&other) = deleting.get(dependency.as_str()) {
+                        if other != index {
+                            scheduler.order(index, other);
+                        }
+                    }
+                }
+            }
+        }
+        scheduler
+    }
+
+    /// Makes `then` wait for `first`.
+    fn order(&mut self, first: usize, then: usize) {
+        self.dependents[first].push(then);
+        self.waiting_on[then] += 1;
     }
 
     fn initially_ready(&self) -> Vec<usize> {
@@ -180,9 +243,9 @@ impl Walk {
                 continue;
             }
             self.started[index] = true;
-            let change = scheduler.ops[index];
-            let resolved = resolve_refs(change, state);
-            self.tasks.spawn(run_change(index, resolved, registry_handle(registry, change)));
+            let op = scheduler.ops[index];
+            let resolved = resolve_refs(op.change, state);
+            self.tasks.spawn(run_change(index, resolved, op.phase, registry_handle(registry, op.change)));
             started.push(index);
         }
         started
@@ -230,7 +293,7 @@ pub async fn apply(
     loop {
         if !outcome.interrupted {
             for index in walk.start_ready(&scheduler, &state, registry) {
-                reporter.started(scheduler.ops[index]);
+                report_started(reporter, scheduler.ops[index]);
             }
         }
         if walk.tasks.is_empty() {
@@ -263,7 +326,7 @@ pub async fn apply(
         let records: Vec<Recorded> = results.iter_mut().flat_map(|result| result.records.drain(..)).collect();
         persist.persist(&records).map_err(PersistError)?;
         for index in started_early {
-            reporter.started(scheduler.ops[index]);
+            report_started(reporter, scheduler.ops[index]);
         }
         for record in records {
             match record {
@@ -277,20 +340,26 @@ pub async fn apply(
         }
 
         for result in results {
-            let change = scheduler.ops[result.index];
+            let op = scheduler.ops[result.index];
+            let change = op.change;
             outcome.provider_time += result.elapsed;
             match result.error {
                 None => {
-                    reporter.finished(change, result.elapsed);
-                    *outcome.done.entry(change.action).or_default() += 1;
+                    if op.phase != Phase::DeleteHalf {
+                        reporter.finished(change, result.elapsed);
+                        *outcome.done.entry(change.action).or_default() += 1;
+                    }
                     scheduler.release(result.index, &mut walk.ready);
                 }
                 Some(error) => {
                     reporter.failed(change, result.elapsed, &error);
                     for dependent in scheduler.transitive_dependents(result.index) {
-                        if !std::mem::replace(&mut walk.blocked[dependent], true) {
-                            reporter.skipped(scheduler.ops[dependent], &change.address);
-                            outcome.skipped.push(scheduler.ops[dependent].address.clone());
+                        let skipped = scheduler.ops[dependent];
+                        let first_half = skipped.phase != Phase::CreateHalf || !walk.blocked[dependent - 1];
+                        let same_resource = skipped.change.address == change.address;
+                        if !std::mem::replace(&mut walk.blocked[dependent], true) && first_half && !same_resource {
+                            reporter.skipped(skipped.change, &change.address);
+                            outcome.skipped.push(skipped.change.address.clone());
                         }
                     }
                     outcome.errors.push(error);
@@ -299,9 +368,10 @@ pub async fn apply(
         }
     }
 
-    for (index, change) in scheduler.ops.iter().enumerate() {
-        if !walk.started[index] && !walk.blocked[index] {
-            outcome.not_started.push(change.address.clone());
+    for (index, op) in scheduler.ops.iter().enumerate() {
+        let counted = op.phase != Phase::CreateHalf || walk.started[index - 1];
+        if !walk.started[index] && !walk.blocked[index] && counted {
+            outcome.not_started.push(op.change.address.clone());
         }
     }
     outcome.state = state;
@@ -367,7 +437,13 @@ fn registry_handle(registry: &Registry, change: &ResourceChange) -> Handle {
     }
 }
 
-async fn run_change(index: usize, change: ResourceChange, handle: Handle) -> TaskResult {
+fn report_started(reporter: &dyn Reporter, op: Op<'_>) {
+    if op.phase != Phase::CreateHalf {
+        reporter.started(op.change);
+    }
+}
+
+async fn run_change(index: usize, change: ResourceChange, phase: Phase, handle: Handle) -> TaskResult {
     let mut result = TaskResult {
         index,
         elapsed: Duration::ZERO,
@@ -387,7 +463,7 @@ async fn run_change(index: usize, change: ResourceChange, handle: Handle) -> Tas
         return result;
     };
     let begin = Instant::now();
-    let outcome = execute(&*provider, &change, &mut result.records, &handle.sensitive).await;
+    let outcome = execute(&*provider, &change, phase, &mut result.records, &handle.sensitive).await;
     result.elapsed = begin.elapsed();
     if let Err((action, error)) = outcome {
         result.error = Some(ApplyError {
@@ -403,6 +479,7 @@ async fn run_change(index: usize, change: ResourceChange, handle: Handle) -> Tas
 async fn execute(
     provider: &dyn Provider,
     change: &ResourceChange,
+    phase: Phase,
     records: &mut Vec<Recorded>,
     sensitive: &[&'static str],
 ) -> Result<(), (&'static str, ProviderError)> {
@@ -412,12 +489,15 @@ async fn execute(
     let type_name = change.type_name.as_str();
     let address = change.address.as_str();
 
-    if matches!(change.action, Action::Delete | Action::Replace) {
+    if matches!(change.action, Action::Delete | Action::Replace) && phase != Phase::CreateHalf {
         provider
             .apply(type_name, address, Operation::Delete { prior: before })
             .await
             .map_err(|error| ("delete", error))?;
         records.push(Recorded::Remove(change.address.clone()));
+    }
+    if phase == Phase::DeleteHalf {
+        return Ok(());
     }
     let operation = match change.action {
         Action::Create | Action::Replace => Operation::Create { planned: after },
@@ -437,7 +517,11 @@ async fn execute(
             address: change.address.clone(),
             type_name: change.type_name.clone(),
             provider: change.provider.clone(),
-            attrs: mark_attrs(attrs, sensitive),
+            attrs: {
+                let mut attrs = mark_attrs(attrs, sensitive);
+                crate::plan::refresh::carry_marks(&mut attrs, after);
+                attrs
+            },
             dependencies: change.depends_on.clone(),
         }));
     }
@@ -552,6 +636,7 @@ mod tests {
             depends_on: depends_on.iter().map(|address| (*address).to_owned()).collect(),
             tenant: None,
             refs: Vec::new(),
+            prior_depends_on: Vec::new(),
         }
     }
 
@@ -645,6 +730,28 @@ mod tests {
         let position = |address: &str| calls.iter().position(|call| call == address).unwrap();
         assert!(position("tier.pro") < position("tenant.a"));
         assert!(position("tenant.old.database.sqlite") < position("tenant.old"));
+    }
+
+    #[tokio::test]
+    async fn replacement_deletes_dependents_first() {
+        let plan = plan(vec![
+            change("tenant.a.network.aws", Action::Replace, &[]),
+            change("tenant.a.network.aws.subnets", Action::Replace, &["tenant.a.network.aws"]),
+        ]);
+        let (registry, calls) = registry(Duration::from_millis(2), &[]);
+
+        let outcome = run(&plan, &registry, 4, no_cancel()).await;
+
+        assert!(outcome.errors.is_empty());
+        assert_eq!(outcome.done.get(&Action::Replace), Some(&2));
+        let calls = calls.lock().unwrap().clone();
+        let expected = [
+            "tenant.a.network.aws.subnets",
+            "tenant.a.network.aws",
+            "tenant.a.network.aws",
+            "tenant.a.network.aws.subnets",
+        ];
+        assert_eq!(calls, expected);
     }
 
     #[tokio::test]

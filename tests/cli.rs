@@ -520,3 +520,107 @@ fn output_prints_recorded_values() {
     assert_success(&output);
     assert!(stdout(&output).trim_end().ends_with("acme.db"), "{}", stdout(&output));
 }
+
+#[test]
+fn moved_block_renames_in_state() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    let renamed = SMALL.replace("tenant \"acme\" {", "tenant \"acme_corp\" {\n  id = \"acme\"\n");
+    write(&dir, "main.hcl", &format!("{renamed}\nmoved {{\n  from = tenant.acme\n  to   = tenant.acme_corp\n}}\n"));
+
+    let plan = tenancy(&dir, &["plan", "-detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}\n{}", stdout(&plan), stderr(&plan));
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+
+    let list = stdout(&tenancy(&dir, &["state", "list"]));
+    assert!(list.contains("tenant.acme_corp.database.sqlite"), "{list}");
+    assert!(!list.lines().any(|line| line.starts_with("tenant.acme.")), "{list}");
+    write(&dir, "main.hcl", &renamed);
+    let without_moved = tenancy(&dir, &["plan", "-detailed-exitcode"]);
+    assert_eq!(without_moved.status.code(), Some(0), "{}", stdout(&without_moved));
+    assert!(dir.join(".tenancy/databases/acme.db").exists());
+}
+
+#[test]
+fn destroy_target_keeps_dependencies() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+
+    let destroy = tenancy(&dir, &["destroy", "-auto-approve", "-target=tenant.acme"]);
+
+    assert_success(&destroy);
+    let list = stdout(&tenancy(&dir, &["state", "list"]));
+    assert!(list.contains("tier.free"), "{list}");
+    assert!(list.contains("tenant.globex"), "{list}");
+    assert!(!list.contains("tenant.acme"), "{list}");
+}
+
+#[test]
+fn tier_rename_applies_in_one_run() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    write(&dir, "main.hcl", &SMALL.replace("\"free\"", "\"starter\"").replace("tier.free", "tier.starter"));
+
+    let apply = tenancy(&dir, &["apply", "-auto-approve"]);
+
+    assert_success(&apply);
+    let plan = tenancy(&dir, &["plan", "-detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+}
+
+#[test]
+fn sensitive_variable_stays_hidden_after_apply() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    write(
+        dir,
+        "main.hcl",
+        &format!(
+            "variable \"secret\" {{\n  type      = string\n  default   = \"S3CRETvalue\"\n  sensitive = true\n}}\n{}",
+            SMALL.replace("name   = \"Acme\"", "name   = \"acme-${var.secret}\"")
+        ),
+    );
+    assert_success(&tenancy(dir, &["apply", "-auto-approve"]));
+
+    for args in [&["plan", "-json"][..], &["plan"], &["show"], &["state", "show", "tenant.acme"], &["show", "-json"]] {
+        let output = tenancy(dir, args);
+        assert_success(&output);
+        if args != ["show", "-json"] {
+            assert!(!stdout(&output).contains("S3CRET"), "{args:?} printed the secret:\n{}", stdout(&output));
+        }
+    }
+    let state = fs::read_to_string(dir.join(".tenancy/state.json")).unwrap();
+    assert!(state.contains("\"display_name\": true"), "state marks the attribute sensitive:\n{state}");
+}
+
+#[test]
+fn saved_plan_rejects_planning_flags() {
+    let (_temp, dir) = small();
+    let plan_file = dir.join("saved.plan");
+    assert_success(&tenancy(&dir, &["plan", "-out", plan_file.to_str().unwrap()]));
+
+    let apply = tenancy(&dir, &["apply", "-target=tenant.acme", plan_file.to_str().unwrap()]);
+
+    assert_eq!(apply.status.code(), Some(1));
+    assert!(stderr(&apply).contains("-target"), "{}", stderr(&apply));
+}
+
+#[test]
+fn replace_of_for_each_parent_is_rejected() {
+    let (_temp, dir) = quickstart();
+
+    let plan = tenancy(&dir, &["plan", "-replace=tenant.studios"]);
+
+    assert_eq!(plan.status.code(), Some(1));
+    assert!(stderr(&plan).contains("one resource"), "{}", stderr(&plan));
+}
+
+#[test]
+fn zero_parallelism_is_rejected() {
+    let (_temp, dir) = small();
+
+    let apply = tenancy(&dir, &["apply", "-auto-approve", "-parallelism=0"]);
+
+    assert_eq!(apply.status.code(), Some(1));
+    assert!(stderr(&apply).contains("parallelism"), "{}", stderr(&apply));
+}

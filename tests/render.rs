@@ -50,6 +50,7 @@ fn change(address: &str, type_name: &str, action: Action) -> ResourceChange {
         depends_on: Vec::new(),
         tenant,
         refs: Vec::new(),
+        prior_depends_on: Vec::new(),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::cli::ui::{self, ProgressReporter, Ui};
 use crate::cli::workspace::{self, Workspace};
 use crate::cli::{CliError, EXIT_ERROR, EXIT_OK, free_at_exit, print_stdout};
 use crate::plan::{self, Action, Plan, PlanMode};
-use crate::state::{Journal, JournalChange, OutputState, State};
+use crate::state::{Journal, JournalChange, OutputState, State, StateBackend};
 
 /// Default number of concurrent operations, as in Terraform.
 pub const DEFAULT_PARALLELISM: usize = 10;
@@ -19,7 +19,10 @@ pub const DEFAULT_PARALLELISM: usize = 10;
 /// Runs `apply`.
 pub async fn apply(global: &GlobalArgs, args: &ApplyArgs, ui: Ui) -> Result<u8, CliError> {
     let saved = match &args.plan_file {
-        Some(path) => Some(plan::file::load(path)?),
+        Some(path) => {
+            reject_planning_flags(&args.planning)?;
+            Some(plan::file::load(path)?)
+        }
         None => None,
     };
     let mode = saved.as_ref().map_or(PlanMode::Normal, |plan| plan.mode);
@@ -40,7 +43,14 @@ async fn run(
     parallelism: Option<usize>,
     ui: Ui,
 ) -> Result<u8, CliError> {
+    if parallelism == Some(0) {
+        return Err(CliError::message(
+            "parallelism must be at least 1".to_owned(),
+            Some(format!("Use `-parallelism=N` with N of 1 or more; the default is {DEFAULT_PARALLELISM}.")),
+        ));
+    }
     let workspace = workspace::load(global, &planning.vars)?;
+    workspace::print_warnings(&workspace, ui);
     let backend = workspace::open_backend(&workspace.dir, Some(&workspace.config))?;
     let operation = if mode == PlanMode::Destroy { "destroy" } else { "apply" };
     let lock = backend.lock(operation)?;
@@ -56,6 +66,7 @@ async fn run(
             let planned = plan_cmd::make_plan(&workspace, &state, &registry, planning, mode).await?;
             plan_cmd::print_plan(&planned.plan, PlanFormat::Text, ui);
             if !planned.plan.has_changes() {
+                write_moves(&workspace, state, &*backend)?;
                 return Ok(EXIT_OK);
             }
             if !auto_approve && !approved(mode) {
@@ -69,12 +80,14 @@ async fn run(
     let mut journal = JournalPersist {
         journal: backend.journal(&state)?,
     };
+    let state = record_moves(&workspace, state, &mut journal)?;
     let parallelism = parallelism
         .or(workspace.config.settings.parallelism)
         .unwrap_or(DEFAULT_PARALLELISM);
     let cancel = watch_interrupts(ui);
     let reporter = ProgressReporter::new(ui.color, false);
     let started = Instant::now();
+    crate::cli::keep_going_on_closed_stdout();
     let mut outcome = apply::apply(
         &plan,
         state,
@@ -100,6 +113,67 @@ async fn run(
     let code = report(&outcome, &final_state, mode, ui);
     free_at_exit((workspace, plan, outcome, final_state));
     code
+}
+
+/// Rejects planning flags next to a saved plan, which already fixes them.
+fn reject_planning_flags(planning: &PlanningArgs) -> Result<(), CliError> {
+    let flag = if !planning.targets.is_empty() {
+        Some("-target")
+    } else if !planning.replace.is_empty() {
+        Some("-replace")
+    } else if !planning.vars.vars.is_empty() || !planning.vars.var_files.is_empty() {
+        Some("-var")
+    } else if !planning.refresh {
+        Some("-refresh=false")
+    } else {
+        None
+    };
+    match flag {
+        Some(flag) => Err(CliError::message(
+            format!("`{flag}` cannot be used with a saved plan"),
+            Some(format!("The saved plan already fixes what it changes; give `{flag}` to `tenancy plan -out FILE` instead.")),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Records the renames of `moved` blocks in the journal before anything
+/// else changes, and returns the state with them applied.
+fn record_moves(workspace: &Workspace, mut state: State, journal: &mut JournalPersist) -> Result<State, CliError> {
+    if workspace.config.moved.is_empty() {
+        return Ok(state);
+    }
+    let before: Vec<String> = state.resources.keys().cloned().collect();
+    plan::apply_moved(&workspace.config, &mut state);
+    let mut records: Vec<Recorded> = before
+        .iter()
+        .filter(|address| !state.resources.contains_key(*address))
+        .map(|address| Recorded::Remove(address.clone()))
+        .collect();
+    records.extend(
+        state
+            .resources
+            .values()
+            .filter(|resource| before.binary_search(&resource.address).is_err())
+            .map(|resource| Recorded::Upsert(resource.clone())),
+    );
+    journal.persist(&records).map_err(|error| CliError::message(format!("failed to record moved resources: {error}"), None))?;
+    Ok(state)
+}
+
+/// Writes the renames of `moved` blocks when nothing else changes.
+fn write_moves(workspace: &Workspace, mut state: State, backend: &dyn StateBackend) -> Result<(), CliError> {
+    if workspace.config.moved.is_empty() {
+        return Ok(());
+    }
+    let before: Vec<String> = state.resources.keys().cloned().collect();
+    plan::apply_moved(&workspace.config, &mut state);
+    if state.resources.keys().eq(before.iter()) {
+        return Ok(());
+    }
+    backend.write(&mut state)?;
+    print_stdout("\nRecorded the moves of `moved` blocks in state.\n");
+    Ok(())
 }
 
 fn approved(mode: PlanMode) -> bool {
@@ -184,6 +258,12 @@ fn record_outputs(workspace: &Workspace, plan: &Plan, state: &mut State, ui: Ui)
         Ok(values) => {
             state.outputs.clear();
             for (name, value) in values {
+                if value.contains_unknown() {
+                    ui.warning(&format!(
+                        "output `{name}` is not recorded: it depends on a resource that was not created"
+                    ));
+                    continue;
+                }
                 let declared = workspace.config.outputs.iter().find(|output| output.name == name);
                 let sensitive = declared.is_some_and(|output| output.sensitive);
                 let value = if sensitive { tenancy_sdk::Value::sensitive(value) } else { value };

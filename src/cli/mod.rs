@@ -147,8 +147,10 @@ fn init_logging(verbose: u8, color: bool) {
 
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("error: tenancy hit an internal bug and stopped: {info}");
-        eprintln!("  hint: State written before this point is intact. Please report this bug with the command you ran.");
+        ui::write_stderr(&format!(
+            "error: tenancy hit an internal bug and stopped: {info}\n  hint: State written before this point is intact. \
+             Please report this bug with the command you ran.\n"
+        ));
         std::process::exit(i32::from(EXIT_BUG));
     }));
 }
@@ -162,11 +164,22 @@ pub(crate) fn free_at_exit<T>(value: T) {
     std::mem::forget(value);
 }
 
-/// Writes to stdout, exiting quietly when the reader has gone away.
+/// Whether a closed stdout is ignored rather than ending the process; set
+/// while an apply changes real objects, so it finishes and records state.
+static KEEP_GOING_ON_CLOSED_STDOUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes [`print_stdout`] ignore a closed stdout from now on.
+pub fn keep_going_on_closed_stdout() {
+    KEEP_GOING_ON_CLOSED_STDOUT.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Writes to stdout. When the reader has gone away, exits quietly with code
+/// 1 (nothing was applied yet), unless an apply is under way.
 pub fn print_stdout(text: &str) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    if stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).is_err() {
-        std::process::exit(i32::from(EXIT_OK));
+    let failed = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).is_err();
+    if failed && !KEEP_GOING_ON_CLOSED_STDOUT.load(std::sync::atomic::Ordering::Relaxed) {
+        std::process::exit(i32::from(EXIT_ERROR));
     }
 }

@@ -15,6 +15,7 @@ use crate::state::{State, StateBackend};
 /// Runs `plan`.
 pub async fn plan(global: &GlobalArgs, args: &PlanArgs, ui: Ui) -> Result<u8, CliError> {
     let workspace = workspace::load(global, &args.planning.vars)?;
+    workspace::print_warnings(&workspace, ui);
     let backend = workspace::open_backend(&workspace.dir, Some(&workspace.config))?;
     let lock = backend.lock("plan")?;
     let state = workspace::read_state(&*backend)?;
@@ -77,6 +78,15 @@ fn check_addresses(workspace: &Workspace, state: &State, options: &DiffOptions) 
             .chain(state.resources.keys().map(String::as_str))
             .any(|address| plan::diff::is_within(address, target))
     };
+    for address in &options.replace {
+        let exact = workspace.desired.index.contains_key(address) || state.resources.contains_key(address);
+        if !exact {
+            return Err(CliError::message(
+                format!("-replace `{address}` is not the address of one resource"),
+                Some("Name one resource, such as `tenant.acme.database.sqlite` or `tenant.studios[\"berlin\"]`.".to_owned()),
+            ));
+        }
+    }
     for (flag, address) in options
         .targets
         .iter()

@@ -35,21 +35,21 @@ impl Ui {
     pub fn diagnostics(&self, sources: &SourceMap, diagnostics: &Diagnostics) {
         let width = terminal_width();
         let text = diagnostics.render(sources, RenderOptions { color: self.color_stderr, width });
-        eprint!("{text}");
+        write_stderr(&text);
     }
 
     /// Prints an operational error with its hint to stderr.
     pub fn error(&self, message: &str, hint: Option<&str>) {
         if self.color_stderr {
-            eprintln!("{} {message}", "error:".red().bold());
+            write_stderr(&format!("{} {message}\n", "error:".red().bold()));
         } else {
-            eprintln!("error: {message}");
+            write_stderr(&format!("error: {message}\n"));
         }
         if let Some(hint) = hint {
             if self.color_stderr {
-                eprintln!("  {} {hint}", "hint:".cyan().bold());
+                write_stderr(&format!("  {} {hint}\n", "hint:".cyan().bold()));
             } else {
-                eprintln!("  hint: {hint}");
+                write_stderr(&format!("  hint: {hint}\n"));
             }
         }
     }
@@ -57,9 +57,9 @@ impl Ui {
     /// Prints a warning to stderr.
     pub fn warning(&self, message: &str) {
         if self.color_stderr {
-            eprintln!("{} {message}", "warning:".yellow().bold());
+            write_stderr(&format!("{} {message}\n", "warning:".yellow().bold()));
         } else {
-            eprintln!("warning: {message}");
+            write_stderr(&format!("warning: {message}\n"));
         }
     }
 
@@ -72,6 +72,14 @@ impl Ui {
     pub fn green(&self, text: &str) -> String {
         if self.color { text.green().to_string() } else { text.to_owned() }
     }
+}
+
+/// Writes to stderr, ignoring a closed stream: a reader that went away must
+/// not stop a command halfway.
+pub fn write_stderr(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes());
+    let _ = stderr.flush();
 }
 
 fn terminal_width() -> usize {
@@ -111,9 +119,13 @@ impl ProgressReporter {
         }
     }
 
+    /// Prints one progress line to stdout. Write errors are ignored, so an
+    /// apply goes on and records its state when the reader of stdout is gone.
     fn line(&self, text: String) {
         let _guard = self.lock.lock();
-        println!("{text}");
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{text}");
+        let _ = stdout.flush();
     }
 
     fn address(&self, address: &str) -> String {

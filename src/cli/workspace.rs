@@ -46,11 +46,12 @@ pub fn load(global: &GlobalArgs, vars: &VarArgs) -> Result<Workspace, CliError> 
     }
     let inputs = var_inputs(vars);
     let started = Instant::now();
-    let config = lang::load(&dir, &inputs).map_err(|failure| CliError::Diagnostics(failure.sources, failure.diagnostics))?;
+    let mut config = lang::load(&dir, &inputs).map_err(|failure| CliError::Diagnostics(failure.sources, failure.diagnostics))?;
     let rules = lang::evaluate_policy_rules(&config);
     if rules.has_errors() {
         return Err(CliError::Diagnostics(config.sources.clone(), rules));
     }
+    config.warnings.extend(rules);
     tracing::debug!(elapsed = ?started.elapsed(), tenants = config.tenants.len(), "loaded the configuration");
     let started = Instant::now();
     let desired = lower::lower(&config).map_err(|diagnostics| CliError::Diagnostics(config.sources.clone(), diagnostics))?;
@@ -64,6 +65,14 @@ pub fn load(global: &GlobalArgs, vars: &VarArgs) -> Result<Workspace, CliError> 
         graph,
         digest,
     })
+}
+
+/// Prints the configuration's warnings, such as failed `policy` rules of
+/// severity `warning`.
+pub fn print_warnings(workspace: &Workspace, ui: crate::cli::ui::Ui) {
+    if !workspace.config.warnings.is_empty() {
+        ui.diagnostics(&workspace.config.sources, &workspace.config.warnings);
+    }
 }
 
 /// Returns the variable inputs from flags and the environment.

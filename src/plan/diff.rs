@@ -40,7 +40,7 @@ pub fn diff(
     registry: &Registry,
     options: &DiffOptions,
 ) -> Result<Vec<ResourceChange>, Vec<DiffError>> {
-    let selected = select_targets(desired, current, &options.targets);
+    let selected = select_targets(mode, desired, current, &options.targets);
     let replace: HashSet<&str> = options.replace.iter().map(String::as_str).collect();
     let mut changes = Vec::with_capacity(desired.resources.len() + 1);
     let mut errors = Vec::new();
@@ -106,6 +106,16 @@ pub fn diff(
                 depends_on: resource.depends_on.clone(),
                 tenant: resource.tenant.clone(),
                 refs: resource.refs.clone(),
+                prior_depends_on: prior
+                    .map(|prior| {
+                        prior
+                            .dependencies
+                            .iter()
+                            .filter(|dependency| !resource.depends_on.contains(dependency))
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             });
         }
     }
@@ -132,6 +142,7 @@ pub fn diff(
             depends_on: resource.dependencies.clone(),
             tenant: owning_tenant(address),
             refs: Vec::new(),
+            prior_depends_on: Vec::new(),
         });
     }
 
@@ -218,8 +229,11 @@ pub fn is_within(address: &str, target: &str) -> bool {
 }
 
 /// Resolves `-target` addresses to the set of addresses to plan: each
-/// target, everything it owns, and everything those depend on.
+/// target and everything it owns, plus everything those depend on in a
+/// normal plan, or everything that depends on them in a destroy plan (a
+/// destroy of a tenant never takes its tier with it).
 fn select_targets<'a>(
+    mode: PlanMode,
     desired: &'a Desired,
     current: &'a BTreeMap<String, ResourceState>,
     targets: &[String],
@@ -233,6 +247,14 @@ fn select_targets<'a>(
         .map(|resource| resource.address.as_str())
         .chain(current.keys().map(String::as_str))
         .collect();
+    let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
+    if mode == PlanMode::Destroy {
+        for resource in current.values() {
+            for dependency in &resource.dependencies {
+                dependents.entry(dependency.as_str()).or_default().push(resource.address.as_str());
+            }
+        }
+    }
     let mut selected = HashSet::new();
     let mut pending: Vec<&str> = all
         .iter()
@@ -243,8 +265,15 @@ fn select_targets<'a>(
         if !selected.insert(address) {
             continue;
         }
-        if let Some(resource) = desired.get(address) {
-            pending.extend(resource.depends_on.iter().map(String::as_str));
+        match mode {
+            PlanMode::Normal => {
+                if let Some(resource) = desired.get(address) {
+                    pending.extend(resource.depends_on.iter().map(String::as_str));
+                }
+            }
+            PlanMode::Destroy => {
+                pending.extend(dependents.get(address).into_iter().flatten().copied());
+            }
         }
     }
     Some(selected)

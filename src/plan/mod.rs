@@ -132,6 +132,10 @@ fn mark_missing_objects(changes: &mut [ResourceChange], drift: &[Drift]) {
 /// moved address owns, unless the new address is taken already.
 pub fn apply_moved(config: &Config, state: &mut State) {
     for moved in &config.moved {
+        // A move keeps the kind of object: a tenant cannot become a tier.
+        if moved.from.split(['.', '[']).next() != moved.to.split(['.', '[']).next() {
+            continue;
+        }
         let renames: Vec<(String, String)> = state
             .resources
             .keys()

@@ -111,6 +111,9 @@ pub struct ResourceChange {
     /// Attributes filled from other resources at apply time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refs: Vec<AttrRef>,
+    /// Addresses the resource depended on in state but no longer depends on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prior_depends_on: Vec<String>,
 }
 
 /// A difference between recorded state and the real object, found by

@@ -75,6 +75,8 @@ pub async fn refresh(state: &State, registry: &Registry) -> Result<Refreshed, Ve
             match result {
                 Ok(Some(attrs)) => {
                     let names = sensitive.get(recorded.type_name.as_str()).map_or(&[][..], Vec::as_slice);
+                    let mut attrs = attrs;
+                    carry_marks(&mut attrs, &recorded.attrs);
                     let attrs = mark_attrs(attrs, names);
                     if !same_attrs(&recorded.attrs, &attrs) {
                         drift.push(self::drift(recorded, Some(attrs.clone())));
@@ -157,6 +159,8 @@ fn drift(recorded: &ResourceState, after: Option<Attrs>) -> Drift {
 /// Wraps the attributes the schema declares sensitive, so values read back
 /// from a provider never lose the mark.
 pub fn mark_sensitive(registry: &Registry, resource: &ResourceState, attrs: Attrs) -> Attrs {
+    let mut attrs = attrs;
+    carry_marks(&mut attrs, &resource.attrs);
     let schema = registry
         .get(&resource.provider)
         .and_then(|instance| instance.schemas.get(&resource.type_name));
@@ -171,6 +175,18 @@ pub fn mark_sensitive(registry: &Registry, resource: &ResourceState, attrs: Attr
             mark_attrs(attrs, &names)
         }
         None => attrs,
+    }
+}
+
+/// Marks every attribute of `attrs` sensitive whose value in `marked`
+/// contains a sensitive value, so a secret that reached a resource through
+/// configuration stays hidden after the provider returns it unmarked.
+pub fn carry_marks(attrs: &mut Attrs, marked: &Attrs) {
+    for (name, value) in attrs.iter_mut() {
+        let was_sensitive = marked.get(name).is_some_and(Value::contains_sensitive);
+        if was_sensitive && !value.is_null() && !value.contains_sensitive() {
+            *value = Value::sensitive(std::mem::take(value));
+        }
     }
 }
 
