@@ -31,7 +31,7 @@ pub(super) struct JournalRow {
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 enum ChangeRecord {
-    Upsert(ResourceRecord),
+    Upsert(Box<ResourceRecord>),
     Remove(String),
 }
 
@@ -455,7 +455,7 @@ impl Journal for PostgresJournal {
 fn encode_change(change: &JournalChange) -> Result<String, StateError> {
     let record = match change {
         JournalChange::Upsert(resource) => {
-            ChangeRecord::Upsert(ResourceRecord::from_resource(resource)?)
+            ChangeRecord::Upsert(Box::new(ResourceRecord::from_resource(resource)?))
         }
         JournalChange::Remove(address) => ChangeRecord::Remove(address.clone()),
     };
@@ -467,7 +467,7 @@ fn parse_change(text: &str) -> Result<JournalChange, String> {
     Ok(match record {
         ChangeRecord::Upsert(record) => {
             record.validate()?;
-            JournalChange::Upsert(record.into_resource())
+            JournalChange::Upsert((*record).into_resource())
         }
         ChangeRecord::Remove(address) => JournalChange::Remove(address),
     })

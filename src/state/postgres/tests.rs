@@ -577,7 +577,7 @@ fn settings_default_and_validate() {
         ("schema", Value::string("bad-name"), "not an identifier"),
         (
             "table",
-            Value::string(&"t".repeat(60)),
+            Value::string("t".repeat(60)),
             "longer than 55 bytes",
         ),
         ("name", Value::string(""), "non-empty string"),
