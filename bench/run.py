@@ -6,7 +6,9 @@ runs, in order: a plan from empty state, `apply -auto-approve`, a no-op plan
 (with refresh) and a no-op `plan -refresh=false`. Each command runs under
 GNU time (`/usr/bin/time -v`) for its maximum resident set size, and the
 table shows the wall time, the max RSS and the RSS above the process
-baseline (`tenancy --version`) per resource.
+baseline (`tenancy --version`) per resource. CPU time (user plus system)
+sits beside the wall time because it moves less when other work shares the
+machine.
 
 Usage: bench/run.py [--sizes 1000,10000,100000] [--binary PATH] [--workdir DIR]
 """
@@ -32,7 +34,8 @@ COMMANDS = [
 
 
 def timed(argv, log_dir):
-    """Runs argv with stdout discarded and returns (seconds, max RSS in KiB).
+    """Runs argv with stdout discarded and returns (wall seconds, CPU
+    seconds, max RSS in KiB); CPU time is user plus system time.
 
     Raises RuntimeError with the command's stderr when it exits non-zero.
     """
@@ -52,12 +55,19 @@ def timed(argv, log_dir):
         message = pathlib.Path(stderr_path).read_text(errors="replace")[-4000:]
         raise RuntimeError(f"`{' '.join(argv)}` exited with {completed.returncode}:\n{message}")
     text = pathlib.Path(report_path).read_text()
-    match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-    if not match:
-        raise RuntimeError(f"GNU time wrote no max RSS for `{' '.join(argv)}`:\n{text}")
+    fields = {}
+    for name, pattern in [
+        ("rss", r"Maximum resident set size \(kbytes\): (\d+)"),
+        ("user", r"User time \(seconds\): ([\d.]+)"),
+        ("system", r"System time \(seconds\): ([\d.]+)"),
+    ]:
+        match = re.search(pattern, text)
+        if not match:
+            raise RuntimeError(f"GNU time wrote no `{name}` field for `{' '.join(argv)}`:\n{text}")
+        fields[name] = match.group(1)
     os.unlink(report_path)
     os.unlink(stderr_path)
-    return seconds, int(match.group(1))
+    return seconds, float(fields["user"]) + float(fields["system"]), int(fields["rss"])
 
 
 def generate(resources, directory, explicit_share):
@@ -83,11 +93,11 @@ def run_size(binary, resources, workdir, explicit_share, baseline_kib):
     generate(resources, directory, explicit_share)
     rows = []
     for label, arguments in COMMANDS:
-        seconds, rss_kib = timed([binary, "-C", str(directory), "-no-color", *arguments], workdir)
+        seconds, cpu, rss_kib = timed([binary, "-C", str(directory), "-no-color", *arguments], workdir)
         per_resource = max(0, rss_kib - baseline_kib) * 1024 / resources
-        rows.append((resources, label, seconds, rss_kib, per_resource))
+        rows.append((resources, label, seconds, cpu, rss_kib, per_resource))
         print(
-            f"  {resources:>7} {label:<20} {seconds:8.3f} s {rss_kib / 1024:8.1f} MiB "
+            f"  {resources:>7} {label:<20} {seconds:8.3f} s {cpu:8.3f} s CPU {rss_kib / 1024:8.1f} MiB "
             f"{per_resource:8.0f} B/resource",
             file=sys.stderr,
             flush=True,
@@ -98,10 +108,13 @@ def run_size(binary, resources, workdir, explicit_share, baseline_kib):
 def print_table(rows, baseline_kib):
     print(f"baseline max RSS (tenancy --version): {baseline_kib / 1024:.1f} MiB")
     print()
-    print("| resources | command | wall time (s) | max RSS (MiB) | RSS above baseline per resource (bytes) |")
-    print("| ---: | --- | ---: | ---: | ---: |")
-    for resources, label, seconds, rss_kib, per_resource in rows:
-        print(f"| {resources:,} | {label} | {seconds:.3f} | {rss_kib / 1024:.1f} | {per_resource:.0f} |")
+    print(
+        "| resources | command | wall time (s) | CPU time (s) | max RSS (MiB) "
+        "| RSS above baseline per resource (bytes) |"
+    )
+    print("| ---: | --- | ---: | ---: | ---: | ---: |")
+    for resources, label, seconds, cpu, rss_kib, per_resource in rows:
+        print(f"| {resources:,} | {label} | {seconds:.3f} | {cpu:.3f} | {rss_kib / 1024:.1f} | {per_resource:.0f} |")
 
 
 def main():
@@ -134,7 +147,7 @@ def main():
         parser.error(f"--sizes `{args.sizes}` is not a comma-separated list of integers")
     args.workdir.mkdir(parents=True, exist_ok=True)
 
-    _, baseline_kib = timed([args.binary, "--version"], args.workdir)
+    _, _, baseline_kib = timed([args.binary, "--version"], args.workdir)
     rows = []
     for resources in sizes:
         rows.extend(run_size(args.binary, resources, args.workdir, args.explicit_share, baseline_kib))
