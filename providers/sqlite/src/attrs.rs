@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use tenancy_sdk::{Attrs, Value};
+use tenancy_sdk::{Attrs, Value, format_number};
 
 use crate::error::{Result, SqliteError};
 
@@ -17,6 +17,67 @@ pub const MAX_TENANT_ID_LEN: usize = 63;
 
 /// The longest tier or security policy name accepted.
 pub const MAX_NAME_LEN: usize = 128;
+
+/// The largest magnitude of a number attribute: 2^53. Numbers are 64-bit
+/// floats in the language, in state and in JSON columns, and every integer
+/// up to 2^53 has an exact float. Larger integers silently lose digits.
+pub const MAX_EXACT_INTEGER: f64 = 9_007_199_254_740_992.0;
+
+/// The maximum `trial_days`: ten years.
+pub const MAX_TRIAL_DAYS: f64 = 3_650.0;
+
+/// The maximum of the other counts of days, such as retention and password
+/// rotation: one hundred years.
+pub const MAX_DAYS: f64 = 36_500.0;
+
+/// The maximum of the timeouts in seconds: one year.
+pub const MAX_TIMEOUT_SECONDS: f64 = 31_536_000.0;
+
+/// Returns the largest magnitude that the number attribute `name` accepts.
+pub fn max_magnitude(name: &str) -> f64 {
+    match name {
+        "trial_days" => MAX_TRIAL_DAYS,
+        _ if name.ends_with("_days") => MAX_DAYS,
+        _ if name.ends_with("_seconds") => MAX_TIMEOUT_SECONDS,
+        _ => MAX_EXACT_INTEGER,
+    }
+}
+
+/// Rejects a number beyond the range of attribute `name`, or of its map
+/// entry `key`, with a message that names the value and the maximum.
+pub fn check_magnitude(subject: &str, name: &str, key: Option<&str>, number: f64) -> Result<()> {
+    let max = max_magnitude(name);
+    if number.abs() <= max {
+        return Ok(());
+    }
+    let place = match key {
+        Some(key) => format!("attribute `{name}` key `{key}`"),
+        None => format!("attribute `{name}`"),
+    };
+    let range = if max == MAX_EXACT_INTEGER {
+        let max = format_number(max);
+        format!("between -{max} and {max} (±2^53)")
+    } else {
+        format!("at most {}", format_number(max))
+    };
+    Err(SqliteError::invalid(
+        subject,
+        format!(
+            "{place} is {}, but it must be {range}",
+            display_number(number)
+        ),
+    ))
+}
+
+/// Formats a number for a message: as HCL writes it, or in exponent form
+/// when it is too large to read as digits.
+fn display_number(number: f64) -> String {
+    if number.abs() >= 1e15 {
+        format!("{number:e}")
+    } else {
+        format_number(number)
+    }
+}
 
 /// Typed access to the attributes of one resource.
 pub struct Input<'a> {
@@ -91,8 +152,17 @@ impl<'a> Input<'a> {
         )))
     }
 
-    /// Returns a number attribute, if set.
+    /// Returns a number attribute, if set, within the range that
+    /// [`max_magnitude`] gives.
     pub fn number(&self, name: &str) -> Result<Option<f64>> {
+        let Some(number) = self.finite_number(name)? else {
+            return Ok(None);
+        };
+        check_magnitude(self.subject, name, None, number)?;
+        Ok(Some(number))
+    }
+
+    fn finite_number(&self, name: &str) -> Result<Option<f64>> {
         let Some(value) = self.value(name)? else {
             return Ok(None);
         };
@@ -102,16 +172,19 @@ impl<'a> Input<'a> {
         }
     }
 
-    /// Returns a whole, non-negative number attribute, if set.
+    /// Returns a whole, non-negative number attribute, if set, up to the
+    /// maximum that [`max_magnitude`] gives.
     pub fn count(&self, name: &str) -> Result<Option<i64>> {
-        let Some(number) = self.number(name)? else {
+        let Some(number) = self.finite_number(name)? else {
             return Ok(None);
         };
-        if number < 0.0 || number.fract() != 0.0 || number > i64::MAX as f64 {
+        if number < 0.0 || number.fract() != 0.0 {
             return Err(self.invalid(format!(
-                "attribute `{name}` is {number}, but it must be a whole number of zero or more"
+                "attribute `{name}` is {}, but it must be a whole number of zero or more",
+                display_number(number)
             )));
         }
+        check_magnitude(self.subject, name, None, number)?;
         Ok(Some(number as i64))
     }
 
@@ -158,11 +231,19 @@ impl<'a> Input<'a> {
         self.map_json(name, "a map of strings", |value| value.as_str().is_some())
     }
 
-    /// Returns a map whose values are all numbers as JSON object text.
+    /// Returns a map whose values are all numbers, each within ±2^53, as
+    /// JSON object text.
     pub fn number_map_json(&self, name: &str) -> Result<Option<String>> {
-        self.map_json(name, "a map of numbers", |value| {
+        let json = self.map_json(name, "a map of numbers", |value| {
             value.as_f64().is_some_and(f64::is_finite)
-        })
+        })?;
+        if let Some(map) = self.value(name)?.and_then(Value::as_map) {
+            for (key, item) in map {
+                let number = item.as_f64().unwrap_or_default();
+                check_magnitude(self.subject, name, Some(key), number)?;
+            }
+        }
+        Ok(json)
     }
 
     fn map_json(
@@ -371,6 +452,53 @@ mod tests {
         assert!(input.count("a").is_err());
         assert!(input.count("b").is_err());
         assert_eq!(input.count("c").unwrap(), Some(3));
+    }
+
+    #[test]
+    fn numbers_beyond_range_name_value_and_maximum() {
+        let limits = BTreeMap::from([(
+            "connections".to_owned(),
+            Value::Number(9_223_372_036_854_775_807.0),
+        )]);
+        let attrs = attrs_from([
+            ("trial_days", Value::Number(1e300)),
+            ("price", Value::Number(-1e20)),
+            ("limits", Value::Map(limits)),
+            ("retention_days", Value::Number(36_501.0)),
+        ]);
+        let input = Input::new("tier.pro", &attrs);
+
+        let trial = input.count("trial_days").unwrap_err().to_string();
+        let price = input.number("price").unwrap_err().to_string();
+        let limits = input.number_map_json("limits").unwrap_err().to_string();
+        let retention = input.count("retention_days").unwrap_err().to_string();
+
+        assert_eq!(
+            trial,
+            "tier.pro: attribute `trial_days` is 1e300, but it must be at most 3650"
+        );
+        assert!(price.contains("`price` is -1e20"), "{price}");
+        assert!(price.contains("between -9007199254740992 and 9007199254740992"));
+        assert!(
+            limits.contains("`limits` key `connections` is 9.223372036854776e18"),
+            "{limits}"
+        );
+        assert!(retention.contains("at most 36500"), "{retention}");
+    }
+
+    #[test]
+    fn numbers_at_maximum_are_accepted() {
+        let limits = BTreeMap::from([("storage_gb".to_owned(), Value::Number(MAX_EXACT_INTEGER))]);
+        let attrs = attrs_from([
+            ("trial_days", Value::Number(MAX_TRIAL_DAYS)),
+            ("price", Value::Number(-MAX_EXACT_INTEGER)),
+            ("limits", Value::Map(limits)),
+        ]);
+        let input = Input::new("tier.pro", &attrs);
+
+        assert_eq!(input.count("trial_days").unwrap(), Some(3650));
+        assert_eq!(input.number("price").unwrap(), Some(-MAX_EXACT_INTEGER));
+        assert!(input.number_map_json("limits").unwrap().is_some());
     }
 
     #[test]

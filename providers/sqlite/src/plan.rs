@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tenancy_sdk::{Attrs, PlannedChange, Value, plan_by_schema};
 
-use crate::attrs::{quote_list, validate_name, validate_tenant_id};
+use crate::attrs::{check_magnitude, quote_list, validate_name, validate_tenant_id};
 use crate::database::{file_path, url_for};
 use crate::error::{Result, SqliteError};
 use crate::schemas::ResourceType;
@@ -149,6 +149,7 @@ fn validate_known(kind: ResourceType, config: &Attrs) -> Result<()> {
             }
         }
     }
+    validate_numbers(subject, config)?;
     let choices: &[&str] = match kind {
         ResourceType::Tenant => &STATUSES,
         ResourceType::Database => &JOURNAL_MODES,
@@ -169,6 +170,25 @@ fn validate_known(kind: ResourceType, config: &Attrs) -> Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Rejects known numbers, and known numbers in maps, beyond the range that
+/// their attribute accepts.
+fn validate_numbers(subject: &str, config: &Attrs) -> Result<()> {
+    for (name, value) in config {
+        if let Some(number) = value.as_f64() {
+            check_magnitude(subject, name, None, number)?;
+        }
+        let Some(map) = value.as_map() else {
+            continue;
+        };
+        for (key, item) in map {
+            if let Some(number) = item.as_f64() {
+                check_magnitude(subject, name, Some(key), number)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -222,6 +242,18 @@ mod tests {
         assert_eq!(
             change.planned["url"],
             Value::string("sqlite:///data/acme.db")
+        );
+    }
+
+    #[test]
+    fn huge_trial_days_fails_plan() {
+        let config = attrs_from([("name", "pro".into()), ("trial_days", Value::Number(1e300))]);
+
+        let error = plan(ResourceType::Tier, None, &config, None).unwrap_err();
+
+        assert_eq!(
+            error.to_string(),
+            "catalog_tier: attribute `trial_days` is 1e300, but it must be at most 3650"
         );
     }
 

@@ -1308,6 +1308,54 @@ async fn tenant_id_outside_language_rule_is_rejected() {
 }
 
 #[tokio::test]
+async fn numbers_beyond_range_are_rejected() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    let mut long_trial = tier_config("pro");
+    long_trial.insert("trial_days".to_owned(), Value::Number(1e300));
+    let mut huge_limit = tier_config("pro");
+    huge_limit.insert(
+        "limits".to_owned(),
+        number_map(&[("connections", 9_223_372_036_854_775_807.0)]),
+    );
+    let cases = [
+        (long_trial, "`trial_days` is 1e300, but it must be at most 3650"),
+        (
+            huge_limit,
+            "`limits` key `connections` is 9.223372036854776e18, but it must be between \
+             -9007199254740992 and 9007199254740992",
+        ),
+    ];
+
+    for (config, expected) in cases {
+        let plan_error = provider.plan("catalog_tier", None, &config).unwrap_err();
+        // Apply checks too, for attributes that become known only at apply.
+        let apply_error = provider
+            .apply(
+                "catalog_tier",
+                "tier.pro",
+                Operation::Create { planned: &config },
+            )
+            .await
+            .unwrap_err();
+
+        assert_eq!(plan_error.kind, ErrorKind::Invalid);
+        assert!(plan_error.message.contains(expected), "{}", plan_error.message);
+        assert_eq!(apply_error.kind, ErrorKind::Invalid);
+        assert!(
+            apply_error.message.contains(expected),
+            "{}",
+            apply_error.message
+        );
+    }
+    let tiers: i64 = Connection::open(catalog_path(&directory))
+        .unwrap()
+        .query_row("SELECT count(*) FROM tiers", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(tiers, 0);
+}
+
+#[tokio::test]
 async fn foreign_file_at_database_path_is_not_adopted() {
     let directory = tempfile::tempdir().unwrap();
     let provider = configured(&directory).await;
