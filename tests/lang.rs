@@ -457,3 +457,42 @@ fn non_utf8_file_is_reported() {
     let rendered = render(&failure.sources, &failure.diagnostics);
     assert!(rendered.contains("File is not valid UTF-8"), "{rendered}");
 }
+
+fn load_text(text: &str) -> Result<tenancy::config::Config, lang::LoadFailure> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.hcl"), text).unwrap();
+    lang::load(dir.path(), &inputs())
+}
+
+#[test]
+fn local_state_accepts_lock_timeout() {
+    for timeout in ["\"30s\"", "45"] {
+        let text = format!("tenancy {{\n  state \"local\" {{\n    path = \"s.json\"\n    lock_timeout = {timeout}\n  }}\n}}\n");
+
+        let config = load_text(&text).unwrap_or_else(|failure| panic!("{}", render(&failure.sources, &failure.diagnostics)));
+
+        let state = config.settings.state.unwrap();
+        assert!(state.attrs.contains_key("lock_timeout"), "{timeout}");
+    }
+}
+
+#[test]
+fn local_state_rejects_encryption_key() {
+    let text = "tenancy {\n  state \"local\" {\n    encryption_key = \"k\"\n  }\n}\n";
+
+    let failure = load_text(text).unwrap_err();
+
+    let rendered = render(&failure.sources, &failure.diagnostics);
+    assert!(rendered.contains("`encryption_key` is not an attribute of `state \"local\"`"), "{rendered}");
+}
+
+#[test]
+fn local_state_rejects_bad_lock_timeout() {
+    let text = "tenancy {\n  state \"local\" {\n    lock_timeout = \"soon\"\n  }\n}\n";
+
+    let failure = load_text(text).unwrap_err();
+
+    let rendered = render(&failure.sources, &failure.diagnostics);
+    assert!(rendered.contains("Invalid attribute value"), "{rendered}");
+    assert!(rendered.contains("\"30s\""), "{rendered}");
+}

@@ -47,6 +47,9 @@ pub(crate) enum Kind {
     CidrList,
     /// An email address.
     Email,
+    /// A duration: a number of seconds of 0 or more, or a whole number with
+    /// the unit `ms`, `s`, `m` or `h`, such as `"30s"`.
+    Duration,
     /// Read by the block's decoder itself: references, `for_each`,
     /// `depends_on`, unevaluated expressions.
     Special,
@@ -185,11 +188,14 @@ pub(crate) const TENANCY: BlockSpec = spec(
     &["state"],
 );
 
+// The state blocks accept exactly the settings that the backends in
+// `src/state` read. None of them encrypts state yet, so none accepts
+// `encryption_key`.
 pub(crate) const STATE_LOCAL: BlockSpec = spec(
     "state \"local\"",
     &[
         optional("path", Kind::String, Default::Str(".tenancy/state.json")),
-        optional("encryption_key", Kind::SensitiveString, Default::Absent),
+        optional("lock_timeout", Kind::Duration, Default::Absent),
     ],
     &[],
 );
@@ -201,7 +207,6 @@ pub(crate) const STATE_POSTGRES: BlockSpec = spec(
         optional("schema", Kind::String, Default::Str("public")),
         optional("table", Kind::String, Default::Str("tenancy_state")),
         optional("name", Kind::String, Default::Str("default")),
-        optional("encryption_key", Kind::SensitiveString, Default::Absent),
     ],
     &[],
 );
@@ -210,9 +215,10 @@ pub(crate) const STATE_GCS: BlockSpec = spec(
     "state \"gcs\"",
     &[
         required("bucket", Kind::String),
+        required("credentials", Kind::String),
         optional("prefix", Kind::String, Default::Str("tenancy")),
         optional("endpoint", Kind::String, Default::Absent),
-        optional("encryption_key", Kind::SensitiveString, Default::Absent),
+        optional("lock_timeout", Kind::Number { min: 0.0 }, Default::Absent),
     ],
     &[],
 );
@@ -481,6 +487,7 @@ impl Kind {
             Kind::Region => check_region(value),
             Kind::Cidr => check_cidr(&value, false).map(|_| value),
             Kind::Email => check_email(&value).map(|_| value),
+            Kind::Duration => check_duration(value),
             Kind::Any | Kind::Special => Ok(value),
         }
     }
@@ -603,6 +610,19 @@ fn check_cidr(value: &Value, allow_v6: bool) -> Result<(), Problem> {
     }
 }
 
+fn check_duration(value: Value) -> Result<Value, Problem> {
+    if value.as_f64().is_none() && value.as_str().is_none() {
+        return Err(wrong_type("a number of seconds or a duration string", &value));
+    }
+    match crate::state::local::parse_timeout(&value) {
+        Ok(_) => Ok(value),
+        Err(reason) => Err(invalid(
+            reason,
+            Some("Write a number of seconds, or a whole number with the unit `ms`, `s`, `m` or `h`, such as \"30s\".".to_owned()),
+        )),
+    }
+}
+
 fn check_email(value: &Value) -> Result<(), Problem> {
     let Some(text) = value.as_str() else {
         return Err(wrong_type("a string", value));
@@ -674,6 +694,44 @@ mod tests {
                 assert!(docs.contains(&format!("`{block}")), "docs/language.md lacks block `{block}`");
             }
         }
+    }
+
+    #[test]
+    fn local_state_settings_match_backend() {
+        let mut attrs = tenancy_sdk::Attrs::new();
+        for attr in STATE_LOCAL.attrs {
+            let sample = match attr.kind {
+                Kind::Duration => Value::string("30s"),
+                _ => Value::string("state/production.json"),
+            };
+            attrs.insert(attr.name.to_owned(), sample);
+        }
+
+        let backend = crate::state::LocalBackend::from_settings("/config", &attrs);
+
+        assert!(backend.is_ok(), "{:?}", backend.err());
+    }
+
+    #[test]
+    fn duration_accepts_seconds_and_units() {
+        for value in [Value::Number(30.0), Value::string("30s"), Value::string("500ms"), Value::string("2m")] {
+            assert!(Kind::Duration.check(value.clone()).is_ok(), "{value}");
+        }
+    }
+
+    #[test]
+    fn duration_rejects_unknown_unit() {
+        let problem = Kind::Duration.check(Value::string("5d")).unwrap_err();
+
+        assert!(!problem.wrong_type);
+        assert!(problem.message.contains("unknown unit `d`"), "{}", problem.message);
+    }
+
+    #[test]
+    fn duration_rejects_bool() {
+        let problem = Kind::Duration.check(Value::Bool(true)).unwrap_err();
+
+        assert!(problem.wrong_type);
     }
 
     #[test]

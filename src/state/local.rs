@@ -322,10 +322,14 @@ fn invalid_setting(name: &str, reason: String) -> StateError {
 
 /// Parses a lock timeout: a number of seconds, or a string of digits with
 /// the unit `ms`, `s`, `m` or `h`.
-fn parse_timeout(value: &Value) -> Result<Duration, String> {
+/// Parses a `lock_timeout` setting: a number of seconds of 0 or more, or a
+/// whole number with the unit `ms`, `s` (the default), `m` or `h`.
+pub(crate) fn parse_timeout(value: &Value) -> Result<Duration, String> {
     if let Some(seconds) = value.as_f64() {
-        if seconds.is_finite() && seconds >= 0.0 {
-            return Ok(Duration::from_secs_f64(seconds));
+        if seconds >= 0.0 {
+            if let Ok(timeout) = Duration::try_from_secs_f64(seconds) {
+                return Ok(timeout);
+            }
         }
         return Err(format!(
             "expected a number of seconds of 0 or more, found {value}"
@@ -610,6 +614,15 @@ mod tests {
         ];
         for (value, expected) in cases {
             assert_eq!(parse_timeout(&value), Ok(expected), "{value}");
+        }
+    }
+
+    #[test]
+    fn timeout_rejects_out_of_range_numbers() {
+        for seconds in [1e300, f64::INFINITY, f64::NAN, -0.5] {
+            let error = parse_timeout(&Value::Number(seconds)).unwrap_err();
+
+            assert!(error.contains("0 or more"), "{seconds}: {error}");
         }
     }
 
