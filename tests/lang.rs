@@ -496,3 +496,81 @@ fn local_state_rejects_bad_lock_timeout() {
     assert!(rendered.contains("Invalid attribute value"), "{rendered}");
     assert!(rendered.contains("\"30s\""), "{rendered}");
 }
+
+const FAILED_VARIABLE_CONFIG: &str = r#"
+variable "env" {
+  type = string
+  validation {
+    condition     = contains(["dev", "staging"], var.env)
+    error_message = "The environment must be dev or staging."
+  }
+}
+
+variable "owner" {
+  type    = object({ name = string })
+  default = { name = "ops" }
+}
+
+locals {
+  prefix = "${var.env}-app"
+  label  = "${local.prefix}-${var.owner.name}"
+}
+
+tier "pro" {
+  price    = 10
+  currency = "EUR"
+}
+
+tenant "acme" {
+  name   = "Acme ${var.env}"
+  tier   = tier.pro
+  region = "eu-central-1"
+  labels = { env = var.env, label = local.label, owner = var.owner.name }
+}
+"#;
+
+fn load_with_vars(text: &str, vars: &[(&str, &str)]) -> Result<tenancy::config::Config, lang::LoadFailure> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.hcl"), text).unwrap();
+    let vars = vars.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+    lang::load(dir.path(), &VarInputs { vars, ..VarInputs::default() })
+}
+
+fn codes(failure: &lang::LoadFailure) -> Vec<&str> {
+    failure.diagnostics.iter().map(|diagnostic| diagnostic.code.as_str()).collect()
+}
+
+#[test]
+fn failed_validation_is_reported_once() {
+    let failure = load_with_vars(FAILED_VARIABLE_CONFIG, &[("env", "prod")]).unwrap_err();
+
+    assert_eq!(codes(&failure), ["tenancy::config::validation_failed"], "{}", render(&failure.sources, &failure.diagnostics));
+}
+
+#[test]
+fn failed_conversion_is_reported_once() {
+    let failure = load_with_vars(FAILED_VARIABLE_CONFIG, &[("env", "dev"), ("owner", "{extra = 1}")]).unwrap_err();
+
+    assert_eq!(codes(&failure), ["tenancy::config::invalid_variable_value"], "{}", render(&failure.sources, &failure.diagnostics));
+}
+
+#[test]
+fn missing_variable_is_reported_once() {
+    let failure = load_with_vars(FAILED_VARIABLE_CONFIG, &[]).unwrap_err();
+
+    assert_eq!(codes(&failure), ["tenancy::config::missing_variable"], "{}", render(&failure.sources, &failure.diagnostics));
+}
+
+#[test]
+fn failed_variable_keeps_unrelated_errors() {
+    let text = format!("{FAILED_VARIABLE_CONFIG}\nlocals {{\n  other = local.nothing\n}}\n");
+
+    let failure = load_with_vars(&text, &[("env", "prod")]).unwrap_err();
+
+    assert_eq!(
+        codes(&failure),
+        ["tenancy::config::validation_failed", "tenancy::expr::unknown_reference"],
+        "{}",
+        render(&failure.sources, &failure.diagnostics)
+    );
+}

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::lang::blocks::{self, named_objects};
 use crate::lang::decode::header_span;
 use crate::lang::diagnostic::{Diagnostic, Diagnostics};
-use crate::lang::eval::Context;
+use crate::lang::eval::{Context, FAILED_REFERENCE};
 use crate::lang::eval::refs::references;
 use crate::lang::loader::Parsed;
 use crate::lang::schema::TOP_LEVEL_BLOCKS;
@@ -46,15 +46,21 @@ pub(crate) fn build(dir: &Path, inputs: &VarInputs, parsed: Parsed) -> Result<Co
     }
     let get = |name: &str| grouped.get(name).map_or(&[][..], Vec::as_slice);
 
+    // A variable or local value that failed stays declared: references to it
+    // fail with `FAILED_REFERENCE`, which is dropped below, so that each
+    // cause is reported once.
     let variables = variables::resolve(get("variable"), dir, inputs, &mut sources, &mut diagnostics);
-    let var_value = Value::Map(variables.iter().map(|(name, variable)| (name.clone(), variable.value.clone())).collect());
-    let locals = locals::evaluate(get("locals"), &var_value, dir, &mut diagnostics);
-    let local_value = Value::Map(locals.clone());
+    let var_value =
+        Value::Map(variables.values.iter().map(|(name, variable)| (name.clone(), variable.value.clone())).collect());
+    let locals = locals::evaluate(get("locals"), &var_value, &variables.failed, dir, &mut diagnostics);
+    let local_value = Value::Map(locals.values.clone());
 
     let base = |file: usize| {
         let mut context = Context::new(file, dir);
         context.bind("var", Cow::Borrowed(&var_value));
         context.bind("local", Cow::Borrowed(&local_value));
+        context.mark_failed("var", &variables.failed);
+        context.mark_failed("local", &locals.failed);
         locals::forbid_late_roots(&mut context);
         context
     };
@@ -98,6 +104,9 @@ pub(crate) fn build(dir: &Path, inputs: &VarInputs, parsed: Parsed) -> Result<Co
     if incomplete {
         diagnostics.retain(|diagnostic| !REFERENCE_CODES.contains(&diagnostic.code.as_str()));
     }
+    if diagnostics.errors().any(|diagnostic| diagnostic.code != FAILED_REFERENCE) {
+        diagnostics.retain(|diagnostic| diagnostic.code != FAILED_REFERENCE);
+    }
     diagnostics.dedup();
     if diagnostics.has_errors() {
         return Err(LoadFailure { sources, diagnostics });
@@ -105,8 +114,8 @@ pub(crate) fn build(dir: &Path, inputs: &VarInputs, parsed: Parsed) -> Result<Co
     Ok(Config {
         sources,
         settings,
-        variables,
-        locals,
+        variables: variables.values,
+        locals: locals.values,
         providers,
         tiers,
         security_policies: policies,

@@ -23,14 +23,26 @@ struct Local<'b> {
     depends_on: Vec<String>,
 }
 
-/// Evaluates every local value. Locals that fail are left out, and the
-/// diagnostics give the reason.
+/// The local values of a configuration after [`evaluate`].
+#[derive(Debug, Default)]
+pub(crate) struct Evaluated {
+    /// The local values that evaluated, by name.
+    pub values: BTreeMap<String, Value>,
+    /// The local values that failed, or that use a failed variable or local
+    /// value; a diagnostic names the first cause of each.
+    pub failed: BTreeSet<String>,
+}
+
+/// Evaluates every local value. Locals that fail are left out of the values
+/// and listed as failed, and the diagnostics give the reason.
+/// `failed_variables` are the declared variables without a value.
 pub(crate) fn evaluate(
     blocks: &[(usize, &Block)],
     variables: &Value,
+    failed_variables: &BTreeSet<String>,
     dir: &Path,
     diagnostics: &mut Diagnostics,
-) -> BTreeMap<String, Value> {
+) -> Evaluated {
     let locals = collect(blocks, diagnostics);
     let order = order(&locals, diagnostics);
 
@@ -48,6 +60,7 @@ pub(crate) fn evaluate(
         let result = {
             let mut context = Context::new(local.file, dir);
             context.bind("var", Cow::Borrowed(variables));
+            context.mark_failed("var", failed_variables);
             context.bind("local", Cow::Borrowed(&values));
             forbid_late_roots(&mut context);
             context.eval(&local.attr.value)
@@ -64,10 +77,12 @@ pub(crate) fn evaluate(
             }
         }
     }
-    match values {
+    let values = match values {
         Value::Map(map) => map,
         _ => BTreeMap::new(),
-    }
+    };
+    let failed = failed.into_iter().map(str::to_owned).collect();
+    Evaluated { values, failed }
 }
 
 /// Marks the roots that exist only in later blocks as unavailable, with the
@@ -193,11 +208,29 @@ mod tests {
     use super::*;
 
     fn evaluate_text(text: &str) -> (BTreeMap<String, Value>, Diagnostics) {
+        let (evaluated, diagnostics) = evaluate_with_failed_variable(text, "none");
+        (evaluated.values, diagnostics)
+    }
+
+    fn evaluate_with_failed_variable(text: &str, variable: &str) -> (Evaluated, Diagnostics) {
         let body = hcl_edit::parser::parse_body(text).unwrap();
         let blocks: Vec<(usize, &Block)> = body.blocks().map(|block| (0, block)).collect();
         let mut diagnostics = Diagnostics::new();
-        let values = evaluate(&blocks, &Value::Map(BTreeMap::new()), Path::new("."), &mut diagnostics);
-        (values, diagnostics)
+        let failed = BTreeSet::from([variable.to_owned()]);
+        let evaluated = evaluate(&blocks, &Value::Map(BTreeMap::new()), &failed, Path::new("."), &mut diagnostics);
+        (evaluated, diagnostics)
+    }
+
+    #[test]
+    fn locals_using_failed_variable_fail_quietly() {
+        let text = "locals {\n  a = \"${var.env}-app\"\n  b = local.a\n  c = 1\n}\n";
+
+        let (evaluated, diagnostics) = evaluate_with_failed_variable(text, "env");
+
+        let codes: Vec<&str> = diagnostics.iter().map(|diagnostic| diagnostic.code.as_str()).collect();
+        assert_eq!(codes, [crate::lang::eval::FAILED_REFERENCE]);
+        assert_eq!(evaluated.failed, BTreeSet::from(["a".to_owned(), "b".to_owned()]));
+        assert_eq!(evaluated.values["c"], Value::Number(1.0));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! files in the order given, and `-var NAME=VALUE` flags in the order given.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use hcl_edit::structure::{Attribute, Block};
@@ -65,6 +65,16 @@ struct Declaration<'b> {
 
 const CONSTANT_ONLY: &str = "Values here must be constants; `var` and `local` are not available.";
 
+/// The input variables of a configuration after [`resolve`].
+#[derive(Debug, Default)]
+pub(crate) struct Resolved {
+    /// The variables whose value is known, by name.
+    pub values: BTreeMap<String, Variable>,
+    /// The declared variables without a value, because their declaration,
+    /// input, conversion or validation failed with a reported error.
+    pub failed: BTreeSet<String>,
+}
+
 /// Decodes `variable` blocks and resolves their final values.
 pub(crate) fn resolve(
     blocks: &[(usize, &Block)],
@@ -72,11 +82,13 @@ pub(crate) fn resolve(
     inputs: &VarInputs,
     sources: &mut SourceMap,
     diagnostics: &mut Diagnostics,
-) -> BTreeMap<String, Variable> {
+) -> Resolved {
     let mut declarations: Vec<Declaration> = Vec::new();
+    let mut declared = BTreeSet::new();
     for &(file, block) in blocks {
         let Some(labels) = expect_labels(file, block, &["NAME"], diagnostics) else { continue };
         let name = labels[0].clone();
+        declared.insert(name.clone());
         if let Some(first) = declarations.iter().find(|declared| declared.name == name) {
             diagnostics.push(duplicate(file, block, first.file, first.block, "variable", &name));
             continue;
@@ -86,13 +98,14 @@ pub(crate) fn resolve(
         }
     }
     let given = given_values(&declarations, dir, inputs, sources, diagnostics);
-    let mut variables = BTreeMap::new();
+    let mut values = BTreeMap::new();
     for declaration in &declarations {
         if let Some(variable) = finish(declaration, given.get(&declaration.name), dir, diagnostics) {
-            variables.insert(declaration.name.clone(), variable);
+            values.insert(declaration.name.clone(), variable);
         }
     }
-    variables
+    let failed = declared.into_iter().filter(|name| !values.contains_key(name)).collect();
+    Resolved { values, failed }
 }
 
 /// Returns the diagnostic for a second block with the same name.

@@ -12,7 +12,7 @@ mod template;
 mod traversal;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use hcl_edit::expr::{Expression, ForExpr, FuncCall, Object, ObjectKey};
@@ -28,6 +28,11 @@ pub(crate) use ops::{split_mark, to_bool, to_number, to_string_form, type_label,
 /// Maximum nesting of expressions and values the evaluator follows before it
 /// reports an error instead of risking a stack overflow.
 const MAX_DEPTH: usize = 200;
+
+/// Code of the diagnostic for a reference to a value that failed with an
+/// error already reported, such as a variable whose validation failed. The
+/// loader drops these diagnostics, so each cause is reported once.
+pub(crate) const FAILED_REFERENCE: &str = "tenancy::expr::failed_reference";
 
 /// The result of evaluating one expression.
 pub(crate) type EvalResult = Result<Value, Box<Diagnostic>>;
@@ -46,6 +51,7 @@ pub(crate) struct Context<'a> {
     pub env: Option<&'a [(String, String)]>,
     roots: BTreeMap<String, Cow<'a, Value>>,
     unavailable: Vec<(&'static str, &'static str)>,
+    failed: Vec<(&'static str, &'a BTreeSet<String>)>,
 }
 
 impl<'a> Context<'a> {
@@ -57,6 +63,7 @@ impl<'a> Context<'a> {
             env: None,
             roots: BTreeMap::new(),
             unavailable: Vec::new(),
+            failed: Vec::new(),
         }
     }
 
@@ -68,6 +75,20 @@ impl<'a> Context<'a> {
     /// Records why a root name cannot be used here, for a precise error.
     pub(crate) fn forbid(&mut self, name: &'static str, reason: &'static str) {
         self.unavailable.push((name, reason));
+    }
+
+    /// Records the members of a root, such as `var`, whose value failed with
+    /// an error already reported. A reference to one of them fails with a
+    /// [`FAILED_REFERENCE`] diagnostic instead of an unknown reference.
+    pub(crate) fn mark_failed(&mut self, root: &'static str, names: &'a BTreeSet<String>) {
+        if !names.is_empty() {
+            self.failed.push((root, names));
+        }
+    }
+
+    /// Returns true when `root.name` failed with an error already reported.
+    fn has_failed(&self, root: &str, name: &str) -> bool {
+        self.failed.iter().any(|(failed_root, names)| *failed_root == root && names.contains(name))
     }
 
     /// Evaluates an expression.

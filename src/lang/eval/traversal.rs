@@ -27,6 +27,9 @@ impl Evaluator<'_, '_> {
             let bound = self.ctx.roots.get(root).map(|value| value.as_ref());
             if let (Some(Value::Map(map)), TraversalOperator::GetAttr(name)) = (bound, first.value()) {
                 let Some(member) = map.get(name.as_str()) else {
+                    if self.ctx.has_failed(root, name.as_str()) {
+                        return Err(self.failed_reference(root, name.as_str(), self.span(first)));
+                    }
                     return Err(self.missing_attr(map.keys(), name.as_str(), self.span(first), Some(root)));
                 };
                 let member = member.clone();
@@ -98,6 +101,14 @@ impl Evaluator<'_, '_> {
             return Ok(with_mark(found.clone(), sensitive));
         }
         Err(self.missing_attr(map.keys(), name, span, root))
+    }
+
+    fn failed_reference(&self, root: &str, name: &str, span: Span) -> Box<Diagnostic> {
+        Box::new(
+            Diagnostic::error(super::FAILED_REFERENCE, "Reference to a failed value")
+                .with_label(span, format!("`{root}.{name}` has no value because of an earlier error"))
+                .with_help(format!("Fix the error reported for `{root}.{name}`.")),
+        )
     }
 
     fn missing_attr<'k>(
