@@ -574,3 +574,90 @@ fn failed_variable_keeps_unrelated_errors() {
         render(&failure.sources, &failure.diagnostics)
     );
 }
+
+const TYPED_VARIABLES: &str = r#"
+variable "seats" {
+  type = number
+}
+
+variable "regions" {
+  type    = list(string)
+  default = []
+}
+
+variable "token" {
+  type      = number
+  sensitive = true
+  default   = 1
+}
+"#;
+
+#[test]
+fn bare_word_for_number_is_invalid_value() {
+    let failure = load_with_vars(TYPED_VARIABLES, &[("seats", "abc")]).unwrap_err();
+
+    let rendered = render(&failure.sources, &failure.diagnostics);
+    assert_eq!(codes(&failure), ["tenancy::config::invalid_variable_value"], "{rendered}");
+    assert!(rendered.contains("Invalid value for variable"), "{rendered}");
+    assert!(rendered.contains("`abc` is not a value of type number"), "{rendered}");
+    assert!(rendered.contains("`seats` is declared with type number"), "{rendered}");
+    assert!(rendered.contains("-var 'seats=3'"), "{rendered}");
+    assert!(!rendered.contains("Unknown reference"), "{rendered}");
+}
+
+#[test]
+fn unquoted_list_element_is_invalid_value() {
+    let failure = load_with_vars(TYPED_VARIABLES, &[("seats", "2"), ("regions", "[eu, us]")]).unwrap_err();
+
+    let rendered = render(&failure.sources, &failure.diagnostics);
+    assert_eq!(codes(&failure), ["tenancy::config::invalid_variable_value"], "{rendered}");
+    let help = failure.diagnostics.iter().next().and_then(|diagnostic| diagnostic.help.clone()).unwrap_or_default();
+    assert!(help.contains("strings inside it need double quotes"), "{help}");
+    assert!(help.contains(r#"-var 'regions=["eu", "us"]'"#), "{help}");
+}
+
+#[test]
+fn unparsable_number_is_invalid_value() {
+    let failure = load_with_vars(TYPED_VARIABLES, &[("seats", "3 +")]).unwrap_err();
+
+    let rendered = render(&failure.sources, &failure.diagnostics);
+    assert_eq!(codes(&failure), ["tenancy::config::invalid_variable_value"], "{rendered}");
+    assert!(rendered.contains("`3 +` is not a value of type number"), "{rendered}");
+}
+
+#[test]
+fn invalid_sensitive_input_is_not_shown() {
+    let failure = load_with_vars(TYPED_VARIABLES, &[("seats", "1"), ("token", "s3cret")]).unwrap_err();
+
+    let rendered = render(&failure.sources, &failure.diagnostics);
+    assert_eq!(codes(&failure), ["tenancy::config::invalid_variable_value"], "{rendered}");
+    assert!(!rendered.contains("s3cret"), "{rendered}");
+}
+
+#[test]
+fn invalid_input_does_not_fall_back_to_default() {
+    let failure = load_with_vars(TYPED_VARIABLES, &[("seats", "1"), ("regions", "eu")]).unwrap_err();
+
+    assert_eq!(codes(&failure), ["tenancy::config::invalid_variable_value"], "{}", render(&failure.sources, &failure.diagnostics));
+}
+
+#[test]
+fn invalid_environment_input_names_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.hcl"), TYPED_VARIABLES).unwrap();
+    let inputs = VarInputs { env: vec![("TENANCY_VAR_seats".into(), "many".into())], ..VarInputs::default() };
+
+    let failure = lang::load(dir.path(), &inputs).unwrap_err();
+
+    let rendered = render(&failure.sources, &failure.diagnostics);
+    assert_eq!(codes(&failure), ["tenancy::config::invalid_variable_value"], "{rendered}");
+    assert!(rendered.contains("TENANCY_VAR_seats='3'"), "{rendered}");
+}
+
+#[test]
+fn typed_inputs_parse_as_expressions() {
+    let config = load_with_vars(TYPED_VARIABLES, &[("seats", "3"), ("regions", r#"["eu", "us"]"#)]).unwrap();
+
+    assert_eq!(config.variables["seats"].value, Value::Number(3.0));
+    assert_eq!(config.variables["regions"].value, Value::List(vec!["eu".into(), "us".into()]));
+}

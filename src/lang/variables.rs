@@ -14,7 +14,8 @@ use tenancy_sdk::Value;
 
 use crate::config::Variable;
 use crate::lang::decode::{block_span, decode_body, expect_labels, header_span};
-use crate::lang::diagnostic::{Diagnostic, Diagnostics};
+use crate::lang::diagnostic::{Diagnostic, Diagnostics, Label};
+use crate::lang::eval::refs::references;
 use crate::lang::eval::{Context, to_bool};
 use crate::lang::loader::syntax_diagnostic;
 use crate::lang::schema::{VALIDATION, VARIABLE};
@@ -100,7 +101,14 @@ pub(crate) fn resolve(
     let given = given_values(&declarations, dir, inputs, sources, diagnostics);
     let mut values = BTreeMap::new();
     for declaration in &declarations {
-        if let Some(variable) = finish(declaration, given.get(&declaration.name), dir, diagnostics) {
+        let given_value = match given.get(&declaration.name) {
+            Some(Some(value)) => Some(value),
+            // The input failed with a reported error: falling back to the
+            // default or reporting a missing value would mislead.
+            Some(None) => continue,
+            None => None,
+        };
+        if let Some(variable) = finish(declaration, given_value, dir, diagnostics) {
             values.insert(declaration.name.clone(), variable);
         }
     }
@@ -205,6 +213,10 @@ fn validations<'b>(
     validations
 }
 
+/// Values given for variables, by name; `None` for an input that failed with
+/// a reported error.
+type Given = BTreeMap<String, Option<(Value, Span)>>;
+
 /// Collects values from the environment, variable files and `-var` flags.
 fn given_values(
     declarations: &[Declaration],
@@ -212,15 +224,15 @@ fn given_values(
     inputs: &VarInputs,
     sources: &mut SourceMap,
     diagnostics: &mut Diagnostics,
-) -> BTreeMap<String, (Value, Span)> {
+) -> Given {
     let mut given = BTreeMap::new();
     for (key, text) in &inputs.env {
         let Some(name) = key.strip_prefix(ENV_PREFIX) else { continue };
         let Some(declaration) = declarations.iter().find(|declared| declared.name == name) else { continue };
         let file = sources.add(PathBuf::from(format!("<environment {key}>")), text.as_str());
-        if let Some(value) = raw_value(declaration, file, sources, dir, diagnostics) {
-            given.insert(name.to_owned(), value);
-        }
+        let input = Input { file, example: &|value| format!("{key}='{value}'") };
+        let value = raw_value(declaration, &input, sources, dir, diagnostics);
+        given.insert(name.to_owned(), value);
     }
     for path in &inputs.var_files {
         read_var_file(path, declarations, dir, sources, diagnostics, &mut given);
@@ -237,34 +249,52 @@ fn given_values(
             });
             continue;
         };
-        if let Some(value) = raw_value(declaration, file, sources, dir, diagnostics) {
-            given.insert(name.clone(), value);
-        }
+        let input = Input { file, example: &|value| format!("-var '{name}={value}'") };
+        let value = raw_value(declaration, &input, sources, dir, diagnostics);
+        given.insert(name.clone(), value);
     }
     given
+}
+
+/// A value given as text on the command line or in the environment.
+struct Input<'e> {
+    /// The source map entry that holds the text.
+    file: usize,
+    /// Returns how the user gives a value, such as `-var 'seats=3'`.
+    example: &'e dyn Fn(&str) -> String,
 }
 
 /// Reads a value given as text: taken literally for string variables, and
 /// parsed as an expression otherwise.
 fn raw_value(
     declaration: &Declaration,
-    file: usize,
+    input: &Input,
     sources: &SourceMap,
     dir: &Path,
     diagnostics: &mut Diagnostics,
 ) -> Option<(Value, Span)> {
+    let file = input.file;
     let text: &str = &sources.files[file].text;
     let span = Span::new(file, 0..text.len());
     if declaration.typed_as_string {
         return Some((Value::string(text), span));
     }
+
+    // A parse error or a bare word such as `abc` most often means a string
+    // without quotes, so both get one message with the declared type instead
+    // of a syntax or reference error.
     let expr = match hcl_edit::parser::parse_expr(text) {
         Ok(expr) => expr,
         Err(error) => {
-            diagnostics.push(syntax_diagnostic(file, text, &error));
+            let detail = syntax_diagnostic(file, text, &error).labels.into_iter().next();
+            diagnostics.push(invalid_input(declaration, input, span, text, detail));
             return None;
         }
     };
+    if !references(&expr).is_empty() {
+        diagnostics.push(invalid_input(declaration, input, span, text, None));
+        return None;
+    }
     match constant_context(file, dir).eval(&expr) {
         Ok(value) => Some((value, span)),
         Err(diagnostic) => {
@@ -274,13 +304,43 @@ fn raw_value(
     }
 }
 
+/// Returns the diagnostic for input text that is not an expression of the
+/// variable's type, with an example of a valid input.
+fn invalid_input(declaration: &Declaration, input: &Input, span: Span, text: &str, detail: Option<Label>) -> Diagnostic {
+    let name = &declaration.name;
+    let constraint = &declaration.constraint;
+    let header = header_span(declaration.file, declaration.block);
+    let help = match constraint {
+        TypeConstraint::Number => format!("`{name}` takes a number, such as `{}`.", (input.example)("3")),
+        TypeConstraint::Bool => format!("`{name}` takes `true` or `false`, such as `{}`.", (input.example)("true")),
+        _ => format!(
+            "A value of type {constraint} is read as an HCL expression, so strings inside it need double \
+             quotes, such as `{}`. Only a variable of type `string` takes its value as plain text.",
+            (input.example)("[\"eu\", \"us\"]")
+        ),
+    };
+    let diagnostic = Diagnostic::error("tenancy::config::invalid_variable_value", "Invalid value for variable");
+    let diagnostic = if declaration.sensitive {
+        diagnostic.with_label(header, format!("the value given for the sensitive `{name}` is not of type {constraint}"))
+    } else {
+        let diagnostic = diagnostic
+            .with_label(span, format!("`{text}` is not a value of type {constraint}"))
+            .with_label(header, format!("`{name}` is declared with type {constraint}"));
+        match detail {
+            Some(label) => diagnostic.with_label(label.span, label.text),
+            None => diagnostic,
+        }
+    };
+    diagnostic.with_help(help)
+}
+
 fn read_var_file(
     path: &Path,
     declarations: &[Declaration],
     dir: &Path,
     sources: &mut SourceMap,
     diagnostics: &mut Diagnostics,
-    given: &mut BTreeMap<String, (Value, Span)>,
+    given: &mut Given,
 ) {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -321,9 +381,12 @@ fn read_var_file(
         }
         match context.eval(&attr.value) {
             Ok(value) => {
-                given.insert(name.to_owned(), (value, context.span_of(&attr.value)));
+                given.insert(name.to_owned(), Some((value, context.span_of(&attr.value))));
             }
-            Err(diagnostic) => diagnostics.push(*diagnostic),
+            Err(diagnostic) => {
+                diagnostics.push(*diagnostic);
+                given.insert(name.to_owned(), None);
+            }
         }
     }
 }
