@@ -661,3 +661,62 @@ fn typed_inputs_parse_as_expressions() {
     assert_eq!(config.variables["seats"].value, Value::Number(3.0));
     assert_eq!(config.variables["regions"].value, Value::List(vec!["eu".into(), "us".into()]));
 }
+
+const UNKNOWN_ENGINE: &str = "  database \"postgresql\" {}\n";
+
+const PRO_TIER: &str = "tier \"pro\" {\n  price    = 10\n  currency = \"EUR\"\n}\n\n";
+
+/// Returns a configuration with one tenant that has an unknown database
+/// engine, and `lines` added to the top of the tenant block.
+fn tenant_with(header: &str, lines: &str) -> String {
+    let common = "  name   = \"Acme\"\n  tier   = tier.pro\n  region = \"eu-central-1\"\n";
+    format!("{PRO_TIER}tenant {header} {{\n{lines}{common}{UNKNOWN_ENGINE}}}\n")
+}
+
+fn assert_reports_engine_with(text: &str, other_code: &str) {
+    let failure = load_text(text).unwrap_err();
+
+    let rendered = render(&failure.sources, &failure.diagnostics);
+    let codes = codes(&failure);
+    assert!(codes.contains(&other_code), "{rendered}");
+    assert!(codes.contains(&"tenancy::config::unknown_database_engine"), "{rendered}");
+    assert!(rendered.contains("Did you mean `postgres`?"), "{rendered}");
+}
+
+#[test]
+fn engine_reported_with_invalid_tenant_id() {
+    assert_reports_engine_with(&tenant_with("\"Acme\"", ""), "tenancy::config::invalid_tenant_id");
+}
+
+#[test]
+fn engine_reported_with_unknown_policy() {
+    let text = tenant_with("\"acme\"", "  security_policy = security_policy.strict\n");
+
+    assert_reports_engine_with(&text, "tenancy::expr::unknown_reference");
+}
+
+#[test]
+fn engine_reported_with_failed_for_each() {
+    let text = tenant_with("\"studios\"", "  for_each = local.studios\n");
+
+    assert_reports_engine_with(&text, "tenancy::expr::unknown_reference");
+}
+
+#[test]
+fn engine_reported_with_empty_for_each() {
+    let failure = load_text(&tenant_with("\"studios\"", "  for_each = {}\n")).unwrap_err();
+
+    assert_eq!(codes(&failure), ["tenancy::config::unknown_database_engine"]);
+}
+
+#[test]
+fn empty_for_each_with_element_values_loads() {
+    let text = format!(
+        "{PRO_TIER}tenant \"studios\" {{\n  for_each = {{}}\n  id     = each.value.id\n  name   = upper(each.key)\n  \
+         tier   = tier[each.value.tier]\n  region = each.value.region\n}}\n"
+    );
+
+    let config = load_text(&text).unwrap_or_else(|failure| panic!("{}", render(&failure.sources, &failure.diagnostics)));
+
+    assert!(config.tenants.is_empty());
+}

@@ -65,27 +65,42 @@ pub(crate) fn tenants(blocks: &[(usize, &Block)], scope: &TenantScope, diagnosti
     tenants.into_iter().map(|(tenant, _)| tenant).collect()
 }
 
+/// The meaning of `each` while a tenant block is decoded.
+#[derive(Clone, Copy)]
+enum Each<'i> {
+    /// The block has no `for_each`, so `each` is not available.
+    Absent,
+    /// One element of `for_each`: its key and value.
+    Instance(&'i (String, Value)),
+    /// A check of the block alone, with `each.key` and `each.value` unknown,
+    /// because `for_each` failed or has no elements. It reports the problems
+    /// that do not depend on an element and yields no tenant.
+    Unknown,
+}
+
 /// Returns one tenant per `for_each` element, or the single tenant, each
 /// with the span its id comes from.
 fn expand(file: usize, block: &Block, label: &str, scope: &TenantScope, diagnostics: &mut Diagnostics) -> Vec<(Tenant, Span)> {
     let Some(for_each) = block.body.get_attribute("for_each") else {
-        return decode_instance(file, block, label, None, scope, diagnostics).into_iter().collect();
+        return decode_instance(file, block, label, Each::Absent, scope, diagnostics).into_iter().collect();
     };
     let context = (scope.context_for)(file);
-    let value = match context.eval(&for_each.value) {
-        Ok(value) => value,
+    let instances = match context.eval(&for_each.value) {
+        Ok(value) => for_each_instances(&value, context.span_of(&for_each.value), diagnostics),
         Err(diagnostic) => {
             diagnostics.push(*diagnostic);
-            return Vec::new();
+            None
         }
     };
-    let Some(instances) = for_each_instances(&value, context.span_of(&for_each.value), diagnostics) else {
+    let instances = instances.unwrap_or_default();
+    if instances.is_empty() {
+        let _ = decode_instance(file, block, label, Each::Unknown, scope, diagnostics);
         return Vec::new();
-    };
+    }
     let mut tenants = Vec::new();
     for (key, each_value) in instances {
         let instance = (key, each_value);
-        if let Some(tenant) = decode_instance(file, block, label, Some(&instance), scope, diagnostics) {
+        if let Some(tenant) = decode_instance(file, block, label, Each::Instance(&instance), scope, diagnostics) {
             tenants.push(tenant);
         }
     }
@@ -128,31 +143,33 @@ fn for_each_instances(value: &Value, span: Span, diagnostics: &mut Diagnostics) 
     }
 }
 
+/// Decodes one tenant. Every part is checked even when an earlier part
+/// failed, so that one run reports every problem of the block.
 fn decode_instance(
     file: usize,
     block: &Block,
     label: &str,
-    instance: Option<&(String, Value)>,
+    each: Each,
     scope: &TenantScope,
     diagnostics: &mut Diagnostics,
 ) -> Option<(Tenant, Span)> {
     let mut context = (scope.context_for)(file);
-    match instance {
-        Some((key, value)) => {
-            let each = BTreeMap::from([("key".to_owned(), Value::string(key.clone())), ("value".to_owned(), value.clone())]);
-            context.bind("each", Cow::Owned(Value::Map(each)));
-        }
-        None => context.forbid("each", "`each` is available only in a `tenant` block with `for_each`."),
+    let each_object = |key: Value, value: Value| {
+        Cow::Owned(Value::Map(BTreeMap::from([("key".to_owned(), key), ("value".to_owned(), value)])))
+    };
+    match each {
+        Each::Instance((key, value)) => context.bind("each", each_object(Value::string(key.clone()), value.clone())),
+        Each::Unknown => context.bind("each", each_object(Value::Unknown, Value::Unknown)),
+        Each::Absent => context.forbid("each", "`each` is available only in a `tenant` block with `for_each`."),
     }
 
     let values = decode_body(block, &schema::TENANT, &context, diagnostics);
     let tier = values.specials.get("tier").and_then(|attr| named_reference(&context, attr, "tier", &scope.tiers, diagnostics));
-    let policy = match values.specials.get("security_policy") {
-        Some(attr) => Some(named_reference(&context, attr, "security_policy", &scope.policies, diagnostics)?),
-        None => None,
-    };
-
-    let (id, id_span) = tenant_id(&context, block, label, instance, values.specials.get("id").copied(), diagnostics)?;
+    let policy = values
+        .specials
+        .get("security_policy")
+        .map(|attr| named_reference(&context, attr, "security_policy", &scope.policies, diagnostics));
+    let id = tenant_id(&context, block, label, each, values.specials.get("id").copied(), diagnostics);
     let mut attrs = values.attrs;
     if let Some(attr) = values.specials.get("depends_on") {
         let addresses = depends_on(file, &attr.value, diagnostics);
@@ -160,15 +177,25 @@ fn decode_instance(
     }
     let components = components(file, &values.blocks, &context, diagnostics);
 
+    let key = match each {
+        Each::Instance((key, _)) => Some(key.clone()),
+        Each::Absent => None,
+        Each::Unknown => return None,
+    };
     if values.failed {
         return None;
     }
+    let (id, id_span) = id?;
+    let security_policy = match policy {
+        Some(name) => Some(name?),
+        None => None,
+    };
     let tenant = Tenant {
         name: label.to_owned(),
-        key: instance.map(|(key, _)| key.clone()),
+        key,
         id,
         tier: tier?,
-        security_policy: policy,
+        security_policy,
         attrs,
         components,
         span: block_span(file, block),
@@ -186,6 +213,7 @@ fn named_reference(
     diagnostics: &mut Diagnostics,
 ) -> Option<String> {
     let value = match context.eval(&attr.value) {
+        Ok(value) if value.is_unknown() => return None,
         Ok(value) => value,
         Err(diagnostic) => {
             diagnostics.push(*diagnostic);
@@ -220,18 +248,20 @@ fn named_reference(
 }
 
 /// Computes and checks the tenant id: `id` when set, else the label, or
-/// `LABEL_KEY` under `for_each`.
+/// `LABEL_KEY` under `for_each`. An id that depends on an unknown `each`
+/// is not checked.
 fn tenant_id(
     context: &Context,
     block: &Block,
     label: &str,
-    instance: Option<&(String, Value)>,
+    each: Each,
     id_attr: Option<&Attribute>,
     diagnostics: &mut Diagnostics,
 ) -> Option<(String, Span)> {
     let (id, span) = match id_attr {
         Some(attr) => {
             let value = match context.eval(&attr.value) {
+                Ok(value) if value.is_unknown() => return None,
                 Ok(value) => value,
                 Err(diagnostic) => {
                     diagnostics.push(*diagnostic);
@@ -247,14 +277,15 @@ fn tenant_id(
             };
             (text, context.span_of(&attr.value))
         }
-        None => match instance {
-            Some((key, _)) => (format!("{label}_{key}"), label_span(context.file, block, 0)),
-            None => (label.to_owned(), label_span(context.file, block, 0)),
+        None => match each {
+            Each::Instance((key, _)) => (format!("{label}_{key}"), label_span(context.file, block, 0)),
+            Each::Absent => (label.to_owned(), label_span(context.file, block, 0)),
+            Each::Unknown => return None,
         },
     };
     if let Some(problem) = id_problem(&id) {
         let suggestion = suggest_id(&id);
-        let fix = if id_attr.is_some() || instance.is_none() {
+        let fix = if id_attr.is_some() || matches!(each, Each::Absent) {
             format!("Use `{suggestion}` instead.")
         } else {
             format!("Set `id` in the block, such as `id = \"{suggestion}\"`, or use keys that are valid ids.")
