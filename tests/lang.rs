@@ -720,3 +720,22 @@ fn empty_for_each_with_element_values_loads() {
 
     assert!(config.tenants.is_empty());
 }
+
+#[test]
+fn warning_policy_yields_counted_warning() {
+    let text = "tier \"pro\" {\n  price    = 10\n  currency = \"EUR\"\n}\n\n\
+                tenant \"acme\" {\n  name   = \"Acme\"\n  tier   = tier.pro\n  region = \"eu-central-1\"\n}\n\n\
+                policy \"us_only\" {\n  condition     = startswith(tenant.region, \"us-\")\n  \
+                error_message = \"Tenants should live in the US.\"\n  severity      = \"warning\"\n}\n";
+    let config = load_text(text).unwrap_or_else(|failure| panic!("{}", render(&failure.sources, &failure.diagnostics)));
+
+    let diagnostics = lang::evaluate_policy_rules(&config);
+
+    assert_eq!(diagnostics.warnings().count(), 1, "{diagnostics}");
+    assert!(!diagnostics.has_errors(), "{diagnostics}");
+    let json = diagnostics.to_json(&config.sources, true);
+    assert_eq!(json["warning_count"], 1);
+    assert_eq!(json["error_count"], 0);
+    assert_eq!(json["diagnostics"][0]["severity"], "warning");
+    assert_eq!(json["diagnostics"][0]["code"], "tenancy::policy::violation");
+}

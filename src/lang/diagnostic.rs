@@ -502,6 +502,24 @@ mod tests {
     }
 
     #[test]
+    fn json_counts_errors_and_warnings() {
+        let sources = sources("a = 1\n");
+        let diagnostics: Diagnostics = [
+            Diagnostic::warning("tenancy::test", "Test"),
+            Diagnostic::error("tenancy::test", "Test"),
+            Diagnostic::warning("tenancy::test", "Test"),
+        ]
+        .into_iter()
+        .collect();
+
+        let json = diagnostics.to_json(&sources, false);
+
+        assert_eq!(json["error_count"], 1);
+        assert_eq!(json["warning_count"], 2);
+        assert_eq!(json["diagnostics"].as_array().map(Vec::len), Some(3));
+    }
+
+    #[test]
     fn out_of_range_span_does_not_panic() {
         let sources = sources("a = 1\n");
         let diagnostic = Diagnostic::error("tenancy::test", "Test").with_label(Span::new(0, 40..90), "x");
