@@ -101,8 +101,11 @@ pub fn move_resources(
         to: to.to_owned(),
         reason: reason.to_owned(),
     };
-    if to.is_empty() || to.chars().any(char::is_whitespace) {
-        return Err(invalid("the destination is not an address"));
+    if let Err(problem) = check_address(to) {
+        return Err(invalid(&format!(
+            "the destination is not a valid address: {problem}. Write it as `TYPE.NAME`, `tenant.NAME`, \
+             `tenant.NAME[\"key\"]` or an address under one of these, such as `tenant.NAME.database.ENGINE`"
+        )));
     }
     if address_is_within(to, from) {
         return Err(invalid("the destination lies inside the source"));
@@ -144,6 +147,108 @@ pub fn move_resources(
         }
     }
     Ok(moves)
+}
+
+/// Checks the syntax of a resource address: two or more names separated by
+/// `.`, where a name may be followed by an instance key in brackets, such as
+/// `tier.pro`, `tenant.shop["alpha"].database.postgres` or `tenant.x[0]`.
+///
+/// A name starts with a letter or `_` and goes on with letters, digits, `_`
+/// and `-`. A string key is written as a JSON string in the form that the
+/// engine records, so that one key has one address.
+///
+/// # Errors
+///
+/// Returns the first problem, naming the character where it is.
+pub fn check_address(address: &str) -> Result<(), String> {
+    let mut rest = address;
+    let mut names = 0;
+    loop {
+        let position = address.len() - rest.len();
+        let length = rest
+            .char_indices()
+            .find(|&(index, ch)| {
+                !(ch.is_alphabetic()
+                    || ch == '_'
+                    || (index > 0 && (ch.is_alphanumeric() || ch == '-')))
+            })
+            .map_or(rest.len(), |(index, _)| index);
+        if length == 0 {
+            return Err(match rest.chars().next() {
+                Some(ch) => format!(
+                    "expected a name at character {}, found `{ch}`",
+                    position + 1
+                ),
+                None if position == 0 => "the address is empty".to_owned(),
+                None => format!("expected a name after `{address}`"),
+            });
+        }
+        names += 1;
+        rest = &rest[length..];
+        if rest.starts_with('[') {
+            let key_length = instance_key_length(rest).map_err(|problem| {
+                format!(
+                    "{problem} in the instance key at character {}",
+                    address.len() - rest.len() + 1
+                )
+            })?;
+            rest = &rest[key_length..];
+        }
+        match rest.chars().next() {
+            None if names >= 2 => return Ok(()),
+            None => {
+                return Err(format!(
+                    "`{address}` has one name, and an address has at least two, such as `tier.pro`"
+                ));
+            }
+            Some('.') => rest = &rest[1..],
+            Some(ch) => {
+                let position = address.len() - rest.len() + 1;
+                return Err(format!("unexpected `{ch}` at character {position}"));
+            }
+        }
+    }
+}
+
+/// Returns the length of the instance key at the start of `text`, from `[`
+/// to `]`: a whole number, or a string in the JSON form the engine records.
+fn instance_key_length(text: &str) -> Result<usize, String> {
+    let inner = &text[1..];
+    if inner.starts_with('"') {
+        let mut escaped = false;
+        let close = inner
+            .char_indices()
+            .skip(1)
+            .find(|&(_, ch)| {
+                let closes = ch == '"' && !escaped;
+                escaped = ch == '\\' && !escaped;
+                closes
+            })
+            .map(|(index, _)| index)
+            .ok_or("missing closing `\"`")?;
+        let quoted = &inner[..=close];
+        let key: String = serde_json::from_str(quoted).map_err(|_| "invalid escape".to_owned())?;
+        if crate::config::quote_key(&key) != quoted {
+            return Err(format!(
+                "the key is not written as {}",
+                crate::config::quote_key(&key)
+            ));
+        }
+        if !inner[close + 1..].starts_with(']') {
+            return Err("missing closing `]`".to_owned());
+        }
+        return Ok(close + 3);
+    }
+    let digits = inner
+        .find(|ch: char| !ch.is_ascii_digit())
+        .unwrap_or(inner.len());
+    if digits == 0 {
+        return Err("expected a quoted string or a whole number".to_owned());
+    }
+    if !inner[digits..].starts_with(']') {
+        return Err("missing closing `]`".to_owned());
+    }
+    Ok(digits + 2)
 }
 
 /// Removes `address` and what it owns from the stored state under the state
@@ -347,6 +452,74 @@ mod tests {
         let error = move_resources(&mut state, "tenant.acme", "tenant.acme.inner").unwrap_err();
 
         assert!(matches!(error, StateError::InvalidMove { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn addresses_of_the_engine_are_valid() {
+        for address in [
+            "tier.pro",
+            "security_policy.eu_strict",
+            "tenant.acme",
+            "tenant.acme.subscription",
+            "tenant.shop[\"alpha\"]",
+            "tenant.shop[\"alpha\"].database.postgres",
+            "tenant.shop[\"a \\\"b\\\" ü\"]",
+            "tenant.acme.network.aws.subnet[1]",
+            "postgres_role.read-only",
+            "tenant.café",
+        ] {
+            assert_eq!(check_address(address), Ok(()), "{address}");
+        }
+    }
+
+    #[test]
+    fn malformed_addresses_are_invalid() {
+        let cases = [
+            ("", "empty"),
+            ("tenant", "one name"),
+            ("bad addr!", "unexpected ` ` at character 4"),
+            ("bad!", "unexpected `!` at character 4"),
+            ("tenant.", "expected a name after `tenant.`"),
+            ("tenant..x", "expected a name at character 8, found `.`"),
+            ("1tenant.x", "expected a name at character 1, found `1`"),
+            ("tenant.x[a]", "expected a quoted string or a whole number"),
+            ("tenant.x[\"a]", "missing closing `\"`"),
+            ("tenant.x[\"a\"", "missing closing `]`"),
+            ("tenant.x[\"\\u0061\"]", "not written as \"a\""),
+            ("tenant.x[\"a\"]x", "unexpected `x`"),
+        ];
+        for (address, expected) in cases {
+            let problem = check_address(address).unwrap_err();
+
+            assert!(problem.contains(expected), "{address}: {problem}");
+        }
+    }
+
+    #[test]
+    fn move_to_malformed_address_fails() {
+        let mut state = sample_state();
+        let before = state.clone();
+
+        for destination in ["bad!", "tenant.acme_corp[x]", "tenant"] {
+            let error = move_resources(&mut state, "tenant.acme", destination).unwrap_err();
+
+            assert!(
+                matches!(error, StateError::InvalidMove { .. }),
+                "{destination}: {error:?}"
+            );
+            assert!(error.to_string().contains("not a valid address"), "{error}");
+        }
+        assert_eq!(state, before);
+    }
+
+    #[test]
+    fn move_under_indexed_source_fails() {
+        let mut state = sample_state();
+
+        let error =
+            move_resources(&mut state, "tenant.studios", "tenant.studios[\"rome\"]").unwrap_err();
+
+        assert!(error.to_string().contains("inside the source"), "{error}");
     }
 
     #[test]
