@@ -721,6 +721,24 @@ fn empty_for_each_with_element_values_loads() {
     assert!(config.tenants.is_empty());
 }
 
+/// Returns the first `hcl` code block of a Markdown file.
+fn first_hcl_block(markdown: &str) -> String {
+    let start = markdown.find("```hcl\n").expect("no hcl block") + "```hcl\n".len();
+    let end = start + markdown[start..].find("```").expect("unclosed hcl block");
+    markdown[start..end].to_owned()
+}
+
+#[test]
+fn sqlite_provider_example_loads() {
+    let markdown = std::fs::read_to_string(root().join("docs/providers/sqlite.md")).unwrap();
+
+    let result = load_text(&first_hcl_block(&markdown));
+
+    if let Err(failure) = result {
+        panic!("{}", render(&failure.sources, &failure.diagnostics));
+    }
+}
+
 #[test]
 fn warning_policy_yields_counted_warning() {
     let text = "tier \"pro\" {\n  price    = 10\n  currency = \"EUR\"\n}\n\n\
