@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tenancy_sdk::{Attrs, Operation, ProviderError, ProviderResult, Value};
 
@@ -23,6 +24,11 @@ use crate::provider::Configured;
 use crate::tables::database::Databases;
 use crate::tables::{self, CatalogTable};
 use crate::tenant_file::{self, FileSettings};
+
+/// How many files left at a recorded path one provider instance warns about;
+/// the rest are logged at debug level, so a copied catalog of many tenants
+/// does not flood the terminal.
+const MAX_LEFT_BEHIND_WARNINGS: usize = 3;
 
 /// Returns the file of a tenant's database: `DATA_DIR/<tenant_id>.db`.
 pub fn file_path(data_dir: &Path, tenant_id: &str) -> PathBuf {
@@ -116,8 +122,25 @@ async fn warn_if_left_behind(
     let Some(recorded) = recorded.filter(|recorded| recorded != path) else {
         return Ok(());
     };
-    if recorded.exists() {
+    if !recorded.exists() {
+        return Ok(());
+    }
+    let earlier = configured.left_behind.fetch_add(1, Ordering::Relaxed);
+    if earlier < MAX_LEFT_BEHIND_WARNINGS {
         tracing::warn!(
+            address,
+            left = %recorded.display(),
+            path = %path.display(),
+            "the catalog recorded the tenant database at another path; that file is left in place"
+        );
+    } else {
+        if earlier == MAX_LEFT_BEHIND_WARNINGS {
+            tracing::warn!(
+                "more tenant databases are left at the paths the catalog recorded; \
+                 run with -vv to list them"
+            );
+        }
+        tracing::debug!(
             address,
             left = %recorded.display(),
             path = %path.display(),

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use async_trait::async_trait;
 use tenancy_sdk::{
@@ -34,6 +35,9 @@ pub struct Configured {
     pub catalog: Catalog,
     /// The absolute directory that contains the `<tenant_id>.db` files.
     pub data_dir: PathBuf,
+    /// How many writes found the catalog row recording a file at another
+    /// path that still exists, so the first few warn and the rest do not.
+    pub left_behind: AtomicUsize,
 }
 
 /// The embedded provider: a SQLite tenant catalog and one SQLite database
@@ -158,6 +162,7 @@ impl Provider for SqliteProvider {
             Ok(Configured {
                 catalog,
                 data_dir: settings.data_dir,
+                left_behind: AtomicUsize::new(0),
             })
         })
         .await
