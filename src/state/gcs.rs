@@ -667,8 +667,7 @@ fn string_setting(name: &str, value: &Value) -> Result<String, StateError> {
 fn seconds_setting(name: &str, value: &Value) -> Result<Duration, StateError> {
     value
         .as_f64()
-        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
         .ok_or_else(|| {
             invalid_setting(
                 name,
