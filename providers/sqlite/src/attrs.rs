@@ -409,7 +409,14 @@ mod tests {
     #[test]
     fn tenant_id_accepts_language_ids() {
         let longest = "a".repeat(MAX_TENANT_ID_LEN);
-        for id in ["acme", "studios_berlin", "_acme", "_", "a1", longest.as_str()] {
+        for id in [
+            "acme",
+            "studios_berlin",
+            "_acme",
+            "_",
+            "a1",
+            longest.as_str(),
+        ] {
             assert!(validate_tenant_id("t", id).is_ok(), "{id} should be valid");
         }
     }

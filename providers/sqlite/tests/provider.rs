@@ -546,7 +546,13 @@ async fn database_create_rejects_file_of_other_tenant() {
     let directory = tempfile::tempdir().unwrap();
     let provider = configured(&directory).await;
     with_tenant(&provider).await;
-    create(&provider, "catalog_tenant", "tenant.beta", tenant_config("beta")).await;
+    create(
+        &provider,
+        "catalog_tenant",
+        "tenant.beta",
+        tenant_config("beta"),
+    )
+    .await;
     create(
         &provider,
         "sqlite_database",
@@ -665,7 +671,13 @@ async fn unique_conflict_names_the_clashing_column() {
     let directory = tempfile::tempdir().unwrap();
     let provider = configured(&directory).await;
     with_tenant(&provider).await;
-    create(&provider, "catalog_tenant", "tenant.beta", tenant_config("beta")).await;
+    create(
+        &provider,
+        "catalog_tenant",
+        "tenant.beta",
+        tenant_config("beta"),
+    )
+    .await;
     create(
         &provider,
         "sqlite_database",
@@ -1294,9 +1306,7 @@ async fn tenant_id_outside_language_rule_is_rejected() {
 
     for id in ["Acme", "a-1", "1acme", "a\0b", ".."] {
         let config = attrs(&[("tenant_id", Value::string(id))]);
-        let error = provider
-            .plan("catalog_tenant", None, &config)
-            .unwrap_err();
+        let error = provider.plan("catalog_tenant", None, &config).unwrap_err();
 
         assert_eq!(error.kind, ErrorKind::Invalid, "{id:?}");
         assert!(
@@ -1319,7 +1329,10 @@ async fn numbers_beyond_range_are_rejected() {
         number_map(&[("connections", 9_223_372_036_854_775_807.0)]),
     );
     let cases = [
-        (long_trial, "`trial_days` is 1e300, but it must be at most 3650"),
+        (
+            long_trial,
+            "`trial_days` is 1e300, but it must be at most 3650",
+        ),
         (
             huge_limit,
             "`limits` key `connections` is 9.223372036854776e18, but it must be between \
@@ -1340,7 +1353,11 @@ async fn numbers_beyond_range_are_rejected() {
             .unwrap_err();
 
         assert_eq!(plan_error.kind, ErrorKind::Invalid);
-        assert!(plan_error.message.contains(expected), "{}", plan_error.message);
+        assert!(
+            plan_error.message.contains(expected),
+            "{}",
+            plan_error.message
+        );
         assert_eq!(apply_error.kind, ErrorKind::Invalid);
         assert!(
             apply_error.message.contains(expected),
