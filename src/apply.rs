@@ -35,13 +35,13 @@ pub trait Persist: Send {
 
 /// Receives progress events; the engine never prints.
 pub trait Reporter: Send + Sync {
-    /// A change started.
+    /// Reports that a change started.
     fn started(&self, change: &ResourceChange);
-    /// A change finished.
+    /// Reports that a change finished.
     fn finished(&self, change: &ResourceChange, elapsed: Duration);
-    /// A change failed.
+    /// Reports that a change failed.
     fn failed(&self, change: &ResourceChange, elapsed: Duration, error: &ApplyError);
-    /// A change was skipped because a change it depends on failed.
+    /// Reports that a change was skipped because a change it depends on failed.
     fn skipped(&self, change: &ResourceChange, failed_dependency: &str);
 }
 
@@ -66,7 +66,7 @@ pub struct ApplyOptions {
     pub parallelism: usize,
 }
 
-/// What an apply did.
+/// The result of an apply.
 #[derive(Debug)]
 pub struct ApplyOutcome {
     /// State with every finished change applied.

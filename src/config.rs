@@ -55,7 +55,7 @@ pub struct Settings {
     pub state: Option<BackendBlock>,
     /// Default number of concurrent operations during apply.
     pub parallelism: Option<usize>,
-    /// Where the `tenancy` block is.
+    /// Source location of the `tenancy` block.
     pub span: Option<Span>,
 }
 
@@ -66,7 +66,7 @@ pub struct BackendBlock {
     pub kind: String,
     /// The block's attributes, evaluated.
     pub attrs: Attrs,
-    /// Where the block is.
+    /// Source location of the block.
     pub span: Span,
 }
 
@@ -82,7 +82,7 @@ pub struct Variable {
     pub sensitive: bool,
     /// The `description` attribute.
     pub description: Option<String>,
-    /// Where the block is.
+    /// Source location of the block.
     pub span: Span,
 }
 
@@ -95,7 +95,7 @@ pub struct ProviderBlock {
     pub alias: Option<String>,
     /// Every other attribute, evaluated.
     pub attrs: Attrs,
-    /// Where the block is.
+    /// Source location of the block.
     pub span: Span,
 }
 
@@ -119,7 +119,7 @@ pub struct Tier {
     /// `usage_prices` (map of numbers), `limits` (map from the nested
     /// `limits` block), `features` (list of strings), `description`.
     pub attrs: Attrs,
-    /// Where the block is.
+    /// Source location of the block.
     pub span: Span,
 }
 
@@ -134,7 +134,7 @@ pub struct SecurityPolicy {
     /// `password_rotation_days`, `statement_timeout_seconds`,
     /// `idle_timeout_seconds`, `retention_days` (numbers).
     pub attrs: Attrs,
-    /// Where the block is.
+    /// Source location of the block.
     pub span: Span,
 }
 
@@ -158,7 +158,7 @@ pub struct Tenant {
     pub attrs: Attrs,
     /// Nested `database`, `storage`, `network` and `monitoring` blocks.
     pub components: Vec<Component>,
-    /// Where the block is.
+    /// Source location of the block.
     pub span: Span,
 }
 
@@ -200,7 +200,7 @@ impl ComponentKind {
 /// A block nested in a tenant, such as `database "postgres" { … }`.
 #[derive(Debug, Clone)]
 pub struct Component {
-    /// Which block it is.
+    /// The kind of nested block.
     pub kind: ComponentKind,
     /// The block label: the engine or cloud, such as `sqlite` or `aws`;
     /// `default` for the unlabeled `monitoring` block.
@@ -209,7 +209,7 @@ pub struct Component {
     pub provider: Option<String>,
     /// Every other attribute, evaluated.
     pub attrs: Attrs,
-    /// Where the block is.
+    /// Source location of the block.
     pub span: Span,
 }
 
@@ -226,7 +226,7 @@ pub struct ResourceBlock {
     pub depends_on: Vec<String>,
     /// Every other attribute, evaluated.
     pub attrs: Attrs,
-    /// Where the block is.
+    /// Source location of the block.
     pub span: Span,
 }
 
@@ -241,7 +241,7 @@ pub struct Output {
     pub sensitive: bool,
     /// The `value` expression, kept unevaluated.
     pub value: hcl_edit::expr::Expression,
-    /// Where the `value` expression is.
+    /// Source location of the `value` expression.
     pub span: Span,
 }
 
@@ -252,7 +252,7 @@ pub struct Moved {
     pub from: String,
     /// The new address.
     pub to: String,
-    /// Where the block is.
+    /// Source location of the block.
     pub span: Span,
 }
 
@@ -277,7 +277,7 @@ pub struct PolicyRule {
     pub error_message: String,
     /// The `severity` attribute.
     pub severity: Severity,
-    /// Where the block is.
+    /// Source location of the block.
     pub span: Span,
 }
 

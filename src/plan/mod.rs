@@ -20,7 +20,7 @@ use crate::lower::Desired;
 use crate::registry::Registry;
 use crate::state::State;
 
-/// What to plan.
+/// Options of one plan.
 #[derive(Debug, Clone)]
 pub struct PlanOptions {
     /// Normal or destroy.
