@@ -203,6 +203,32 @@ pub fn decode(bytes: &[u8], path: &str) -> Result<State, StateError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(damaged("the file is empty".to_owned()));
     }
+    // The direct decode handles every well-formed file of the current
+    // version in one pass; anything else takes the general path, which
+    // upgrades older versions and words the errors.
+    match decode_direct(bytes) {
+        Some(state) => Ok(state),
+        None => decode_general(bytes, path),
+    }
+}
+
+/// Decodes a well-formed state file of the current format version in one
+/// pass, or returns `None`.
+fn decode_direct(bytes: &[u8]) -> Option<State> {
+    let document = serde_json::from_slice::<DirectDocument>(bytes).ok()?;
+    if document.format_version != FORMAT_VERSION {
+        return None;
+    }
+    direct_to_state(document).ok()
+}
+
+/// Decodes any state file through a JSON tree: upgrades older format
+/// versions and says what is wrong with a damaged file.
+fn decode_general(bytes: &[u8], path: &str) -> Result<State, StateError> {
+    let damaged = |reason: String| StateError::Damaged {
+        path: path.to_owned(),
+        reason,
+    };
     let json: Json =
         serde_json::from_slice(bytes).map_err(|error| damaged(describe_json_error(&error)))?;
     let version = read_format_version(&json).map_err(damaged)?;
@@ -290,6 +316,195 @@ fn document_to_state(document: StateDocument) -> Result<State, String> {
     Ok(state)
 }
 
+/// The state document decoded straight into attribute values, without an
+/// intermediate JSON tree.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirectDocument {
+    format_version: u64,
+    tenancy_version: String,
+    lineage: String,
+    serial: u64,
+    resources: Vec<DirectRecord>,
+    outputs: BTreeMap<String, OutputRecord>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirectRecord {
+    address: String,
+    #[serde(rename = "type")]
+    type_name: String,
+    provider: String,
+    attributes: BTreeMap<String, PlainValue>,
+    sensitive_attributes: Map<String, Json>,
+    dependencies: Vec<String>,
+}
+
+/// An attribute value read from plain JSON, without marks; the same
+/// conversion as [`Value::from_json`].
+struct PlainValue(Value);
+
+impl<'de> Deserialize<'de> for PlainValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(PlainVisitor).map(PlainValue)
+    }
+}
+
+struct PlainVisitor;
+
+impl<'de> serde::de::Visitor<'de> for PlainVisitor {
+    type Value = Value;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, flag: bool) -> Result<Value, E> {
+        Ok(Value::Bool(flag))
+    }
+
+    fn visit_i64<E>(self, number: i64) -> Result<Value, E> {
+        Ok(Value::Number(number as f64))
+    }
+
+    fn visit_u64<E>(self, number: u64) -> Result<Value, E> {
+        Ok(Value::Number(number as f64))
+    }
+
+    fn visit_f64<E>(self, number: f64) -> Result<Value, E> {
+        Ok(Value::Number(number))
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<Value, E> {
+        Ok(Value::String(text.to_owned()))
+    }
+
+    fn visit_string<E>(self, text: String) -> Result<Value, E> {
+        Ok(Value::String(text))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(PlainValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::List(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries = BTreeMap::new();
+        while let Some((key, PlainValue(value))) = map.next_entry::<String, PlainValue>()? {
+            entries.insert(key, value);
+        }
+        Ok(Value::Map(entries))
+    }
+}
+
+/// Puts the sensitive marks of `mask` on a value read without marks; the
+/// same result as [`Value::from_json_with_sensitive`].
+fn mark_sensitive(value: Value, mask: &Json) -> Value {
+    match (mask, value) {
+        (Json::Bool(true), value) => Value::sensitive(value),
+        (Json::Object(marks), Value::Map(map)) => Value::Map(
+            map.into_iter()
+                .map(|(key, value)| match marks.get(&key) {
+                    Some(mark) => {
+                        let marked = mark_sensitive(value, mark);
+                        (key, marked)
+                    }
+                    None => (key, value),
+                })
+                .collect(),
+        ),
+        (Json::Array(marks), Value::List(items)) => Value::List(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(index, item)| match marks.get(index) {
+                    Some(mark) => mark_sensitive(item, mark),
+                    None => item,
+                })
+                .collect(),
+        ),
+        (_, value) => value,
+    }
+}
+
+/// Builds the state from a direct decode; an error sends the caller to the
+/// general path, which reports it.
+fn direct_to_state(document: DirectDocument) -> Result<State, ()> {
+    if document.lineage.is_empty() {
+        return Err(());
+    }
+    let mut state = State::with_lineage(document.lineage, document.serial);
+    state.tenancy_version = document.tenancy_version;
+
+    let mut previous: Option<String> = None;
+    let mut resources = Vec::with_capacity(document.resources.len());
+    let mut sorted = true;
+    for record in document.resources {
+        if record.address.is_empty() || !record.sensitive_attributes.values().all(is_mask) {
+            return Err(());
+        }
+        let mut attrs: Attrs = record
+            .attributes
+            .into_iter()
+            .map(|(name, PlainValue(value))| (name, value))
+            .collect();
+        for (name, mask) in &record.sensitive_attributes {
+            if let Some(value) = attrs.remove(name) {
+                attrs.insert(name.clone(), mark_sensitive(value, mask));
+            }
+        }
+        if let Some(previous) = &previous {
+            sorted &= previous.as_str() < record.address.as_str();
+        }
+        previous = Some(record.address.clone());
+        resources.push(ResourceState {
+            address: record.address,
+            type_name: record.type_name,
+            provider: record.provider,
+            attrs,
+            dependencies: record.dependencies,
+        });
+    }
+    if sorted {
+        // Files written by tenancy are sorted by address, so the map is
+        // built in one pass without lookups.
+        state.resources = resources
+            .into_iter()
+            .map(|resource| (resource.address.clone(), resource))
+            .collect();
+    } else {
+        for resource in resources {
+            if state.upsert_resource(resource).is_some() {
+                return Err(());
+            }
+        }
+    }
+
+    for (name, output) in document.outputs {
+        let value = match &output.sensitive_values {
+            Some(mask) if is_mask(mask) => Value::from_json_with_sensitive(&output.value, mask),
+            Some(_) => return Err(()),
+            None => Value::from_json(&output.value),
+        };
+        state.outputs.insert(
+            name,
+            OutputState {
+                value,
+                sensitive: output.sensitive,
+            },
+        );
+    }
+    Ok(state)
+}
+
 fn is_mask(mask: &Json) -> bool {
     match mask {
         Json::Bool(_) => true,
@@ -348,6 +563,45 @@ mod tests {
         let decoded = decode(&encode(&state).unwrap(), "state.json").unwrap();
 
         assert_eq!(decoded, state);
+    }
+
+    #[test]
+    fn direct_decode_matches_general_decode() {
+        let mut state = sample_state();
+        let mut attrs = Attrs::new();
+        attrs.insert(
+            "hosts".to_owned(),
+            Value::List(vec![
+                Value::string("a"),
+                Value::sensitive(Value::string("b")),
+            ]),
+        );
+        attrs.insert("ratio".to_owned(), Value::Number(0.25));
+        attrs.insert("empty".to_owned(), Value::Null);
+        state.upsert_resource(ResourceState::new("tier.pro", "catalog_tier", "sqlite", attrs));
+        let bytes = encode(&state).unwrap();
+
+        let direct = decode_direct(&bytes).expect("the direct decode accepts the file");
+        let general = decode_general(&bytes, "state.json").unwrap();
+
+        assert_eq!(direct, general);
+        assert_eq!(direct, state);
+    }
+
+    #[test]
+    fn direct_decode_leaves_unsorted_and_duplicate_files_to_the_general_path() {
+        let state = sample_state();
+        let mut json: Json = serde_json::from_slice(&encode(&state).unwrap()).unwrap();
+        json["resources"].as_array_mut().unwrap().reverse();
+        let reversed = json.to_string();
+        let first = json["resources"][0].clone();
+        json["resources"].as_array_mut().unwrap().push(first);
+        let duplicated = json.to_string();
+
+        let decoded = decode_direct(reversed.as_bytes()).unwrap();
+
+        assert_eq!(decoded, state);
+        assert!(decode_direct(duplicated.as_bytes()).is_none());
     }
 
     #[test]
