@@ -203,9 +203,9 @@ pub fn decode(bytes: &[u8], path: &str) -> Result<State, StateError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(damaged("the file is empty".to_owned()));
     }
-    // The direct decode handles every well-formed file of the current
-    // version in one pass; anything else takes the general path, which
-    // upgrades older versions and words the errors.
+    // The direct decode reads a well-formed file of the current version in
+    // one pass. Any other file takes the general path, which upgrades older
+    // versions and explains errors.
     match decode_direct(bytes) {
         Some(state) => Ok(state),
         None => decode_general(bytes, path),
@@ -222,8 +222,8 @@ fn decode_direct(bytes: &[u8]) -> Option<State> {
     direct_to_state(document).ok()
 }
 
-/// Decodes any state file through a JSON tree: upgrades older format
-/// versions and says what is wrong with a damaged file.
+/// Decodes any state file through a JSON tree, upgrading older format
+/// versions and describing what is wrong with a damaged file.
 fn decode_general(bytes: &[u8], path: &str) -> Result<State, StateError> {
     let damaged = |reason: String| StateError::Damaged {
         path: path.to_owned(),
@@ -341,8 +341,8 @@ struct DirectRecord {
     dependencies: Vec<String>,
 }
 
-/// An attribute value read from plain JSON, without marks; the same
-/// conversion as [`Value::from_json`].
+/// An attribute value read from plain JSON without marks, converted as
+/// [`Value::from_json`] converts it.
 struct PlainValue(Value);
 
 impl<'de> Deserialize<'de> for PlainValue {
@@ -405,8 +405,8 @@ impl<'de> serde::de::Visitor<'de> for PlainVisitor {
     }
 }
 
-/// Puts the sensitive marks of `mask` on a value read without marks; the
-/// same result as [`Value::from_json_with_sensitive`].
+/// Marks the parts of `value` that `mask` names as sensitive, with the
+/// result of [`Value::from_json_with_sensitive`].
 fn mark_sensitive(value: Value, mask: &Json) -> Value {
     match (mask, value) {
         (Json::Bool(true), value) => Value::sensitive(value),
@@ -435,7 +435,7 @@ fn mark_sensitive(value: Value, mask: &Json) -> Value {
     }
 }
 
-/// Builds the state from a direct decode; an error sends the caller to the
+/// Builds the state from a direct decode. An error sends the caller to the
 /// general path, which reports it.
 fn direct_to_state(document: DirectDocument) -> Result<State, ()> {
     if document.lineage.is_empty() {
@@ -566,7 +566,7 @@ mod tests {
     }
 
     #[test]
-    fn direct_decode_matches_general_decode() {
+    fn direct_decode_matches_general() {
         let mut state = sample_state();
         let mut attrs = Attrs::new();
         attrs.insert(
@@ -589,7 +589,7 @@ mod tests {
     }
 
     #[test]
-    fn direct_decode_leaves_unsorted_and_duplicate_files_to_the_general_path() {
+    fn direct_decode_rejects_duplicates() {
         let state = sample_state();
         let mut json: Json = serde_json::from_slice(&encode(&state).unwrap()).unwrap();
         json["resources"].as_array_mut().unwrap().reverse();
