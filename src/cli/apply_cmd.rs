@@ -49,12 +49,14 @@ async fn run(
             Some(format!("Use `-parallelism=N` with N of 1 or more; the default is {DEFAULT_PARALLELISM}.")),
         ));
     }
-    let workspace = workspace::load(global, &planning.vars)?;
-    workspace::print_warnings(&workspace, ui);
-    let backend = workspace::open_backend(&workspace.dir, Some(&workspace.config))?;
     let operation = if mode == PlanMode::Destroy { "destroy" } else { "apply" };
-    let lock = backend.lock(operation)?;
-    let state = workspace::read_state(&*backend)?;
+    let workspace::Opened {
+        workspace,
+        backend,
+        lock,
+        state,
+    } = workspace::load_and_lock(global, &planning.vars, operation)?;
+    workspace::print_warnings(&workspace, ui);
     let registry = workspace::configure_providers(&workspace, &state).await?;
 
     let plan = match saved {

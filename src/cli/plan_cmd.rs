@@ -14,11 +14,13 @@ use crate::state::{State, StateBackend};
 
 /// Runs `plan`.
 pub async fn plan(global: &GlobalArgs, args: &PlanArgs, ui: Ui) -> Result<u8, CliError> {
-    let workspace = workspace::load(global, &args.planning.vars)?;
+    let workspace::Opened {
+        workspace,
+        backend: _backend,
+        lock,
+        state,
+    } = workspace::load_and_lock(global, &args.planning.vars, "plan")?;
     workspace::print_warnings(&workspace, ui);
-    let backend = workspace::open_backend(&workspace.dir, Some(&workspace.config))?;
-    let lock = backend.lock("plan")?;
-    let state = workspace::read_state(&*backend)?;
     let registry = workspace::configure_providers(&workspace, &state).await?;
     let mode = if args.destroy { PlanMode::Destroy } else { PlanMode::Normal };
     let planned = make_plan(&workspace, &state, &registry, &args.planning, mode).await?;

@@ -14,7 +14,7 @@ use crate::graph::{self, ResourceGraph};
 use crate::lang::{self, VarInputs};
 use crate::lower::{self, Desired};
 use crate::registry::{self, Registry};
-use crate::state::{self, State, StateBackend};
+use crate::state::{self, LockGuard, State, StateBackend};
 
 /// A loaded configuration with its resources and graph.
 pub struct Workspace {
@@ -37,6 +37,55 @@ pub fn config_dir(global: &GlobalArgs) -> PathBuf {
 
 /// Loads, evaluates, checks and lowers the configuration.
 pub fn load(global: &GlobalArgs, vars: &VarArgs) -> Result<Workspace, CliError> {
+    let (dir, config) = load_config(global, vars)?;
+    lower_config(dir, config)
+}
+
+/// The configuration, its state backend, the state lock and the state.
+pub struct Opened {
+    /// The loaded configuration.
+    pub workspace: Workspace,
+    /// The storage of the state.
+    pub backend: Box<dyn StateBackend>,
+    /// The state lock, released on drop.
+    pub lock: Box<dyn LockGuard>,
+    /// The recorded state.
+    pub state: State,
+}
+
+/// Loads the configuration, takes the state lock for `operation` and reads
+/// state. State is read on a second thread while the configuration is
+/// lowered. A configuration error is reported before a lock or state error,
+/// as when the two steps ran in turn.
+pub fn load_and_lock(global: &GlobalArgs, vars: &VarArgs, operation: &str) -> Result<Opened, CliError> {
+    let (dir, config) = load_config(global, vars)?;
+    let backend = open_backend(&dir, Some(&config))?;
+    let (workspace, locked) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| -> Result<_, CliError> {
+            let lock = backend.lock(operation)?;
+            let state = read_state(&*backend)?;
+            Ok((lock, state))
+        });
+        let workspace = lower_config(dir, config);
+        let locked = reader.join().unwrap_or_else(|_| {
+            Err(CliError::message(
+                "the thread that reads state panicked".to_owned(),
+                Some("Run the command again; if it fails the same way, report it with the output of `-v`.".to_owned()),
+            ))
+        });
+        (workspace, locked)
+    });
+    let workspace = workspace?;
+    let (lock, state) = locked?;
+    Ok(Opened {
+        workspace,
+        backend,
+        lock,
+        state,
+    })
+}
+
+fn load_config(global: &GlobalArgs, vars: &VarArgs) -> Result<(PathBuf, Config), CliError> {
     let dir = config_dir(global);
     if !dir.is_dir() {
         return Err(CliError::message(
@@ -53,6 +102,10 @@ pub fn load(global: &GlobalArgs, vars: &VarArgs) -> Result<Workspace, CliError> 
     }
     config.warnings.extend(rules);
     tracing::debug!(elapsed = ?started.elapsed(), tenants = config.tenants.len(), "loaded the configuration");
+    Ok((dir, config))
+}
+
+fn lower_config(dir: PathBuf, config: Config) -> Result<Workspace, CliError> {
     let started = Instant::now();
     let desired = lower::lower(&config).map_err(|diagnostics| CliError::Diagnostics(config.sources.clone(), diagnostics))?;
     let graph = graph::build_desired(&desired).map_err(|diagnostics| CliError::Diagnostics(config.sources.clone(), diagnostics))?;
