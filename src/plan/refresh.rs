@@ -206,31 +206,78 @@ fn mark_attrs(mut attrs: Attrs, names: &[&str]) -> Attrs {
 /// Compares two attribute sets by their data, ignoring marks and treating a
 /// missing attribute as null.
 pub fn same_attrs(left: &Attrs, right: &Attrs) -> bool {
+    // Both maps are sorted by name, so one merged walk pairs the names. A
+    // name that only one side has is compared with null.
     let null = Value::Null;
-    let keys = left.keys().chain(right.keys());
-    for key in keys {
-        let left_value = left.get(key).unwrap_or(&null);
-        let right_value = right.get(key).unwrap_or(&null);
-        if !same_value(left_value, right_value) {
+    let mut left_entries = left.iter().peekable();
+    let mut right_entries = right.iter().peekable();
+    loop {
+        let (left_value, right_value) = match (left_entries.peek(), right_entries.peek()) {
+            (None, None) => return true,
+            (Some((left_name, _)), Some((right_name, _))) if left_name == right_name => {
+                (left_entries.next().map(|(_, value)| value), right_entries.next().map(|(_, value)| value))
+            }
+            (Some((left_name, _)), Some((right_name, _))) if left_name < right_name => {
+                (left_entries.next().map(|(_, value)| value), None)
+            }
+            (Some(_), None) => (left_entries.next().map(|(_, value)| value), None),
+            (_, Some(_)) => (None, right_entries.next().map(|(_, value)| value)),
+        };
+        if !same_value(left_value.unwrap_or(&null), right_value.unwrap_or(&null)) {
             return false;
         }
     }
-    true
 }
 
 /// Compares two values by their data, ignoring sensitive marks.
 pub fn same_value(left: &Value, right: &Value) -> bool {
-    match (left.unmarked(), right.unmarked()) {
-        (Value::List(left_items), Value::List(right_items)) => {
-            left_items.len() == right_items.len()
-                && left_items.iter().zip(right_items).all(|(left, right)| same_value(left, right))
-        }
-        (Value::Map(left_map), Value::Map(right_map)) => {
-            left_map.len() == right_map.len()
-                && left_map
-                    .iter()
-                    .all(|(key, value)| right_map.get(key).is_some_and(|other| same_value(value, other)))
-        }
-        (left, right) => left == right,
+    left.eq_unmarked(right)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(pairs: &[(&str, Value)]) -> Attrs {
+        pairs.iter().map(|(name, value)| ((*name).to_owned(), value.clone())).collect()
+    }
+
+    #[test]
+    fn same_attrs_treats_missing_as_null() {
+        let left = attrs(&[("a", Value::Null), ("b", Value::string("x"))]);
+        let right = attrs(&[("b", Value::string("x")), ("c", Value::Null)]);
+
+        assert!(same_attrs(&left, &right));
+        assert!(same_attrs(&right, &left));
+    }
+
+    #[test]
+    fn same_attrs_ignores_sensitive_marks() {
+        let left = attrs(&[("password", Value::sensitive(Value::string("s")))]);
+        let right = attrs(&[("password", Value::string("s"))]);
+
+        assert!(same_attrs(&left, &right));
+    }
+
+    #[test]
+    fn same_attrs_finds_differences() {
+        let base = attrs(&[("a", Value::string("x")), ("m", Value::Number(1.0))]);
+        let changed = attrs(&[("a", Value::string("x")), ("m", Value::Number(2.0))]);
+        let extra = attrs(&[("a", Value::string("x")), ("m", Value::Number(1.0)), ("z", Value::Bool(false))]);
+        let missing = attrs(&[("m", Value::Number(1.0))]);
+
+        assert!(!same_attrs(&base, &changed));
+        assert!(!same_attrs(&base, &extra));
+        assert!(!same_attrs(&extra, &base));
+        assert!(!same_attrs(&base, &missing));
+    }
+
+    #[test]
+    fn same_value_compares_nested_data() {
+        let map = |value: Value| Value::Map(attrs(&[("k", value)]));
+
+        assert!(same_value(&map(Value::sensitive(Value::string("v"))), &map(Value::string("v"))));
+        assert!(!same_value(&map(Value::string("v")), &map(Value::string("w"))));
+        assert!(!same_value(&Value::List(vec![Value::Null]), &Value::List(Vec::new())));
     }
 }

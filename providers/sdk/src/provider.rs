@@ -99,18 +99,30 @@ pub trait Provider: Send + Sync {
 
     /// Plans a change from the prior attributes (none for a create) to the
     /// configured ones. The default follows the schema: see [`plan_by_schema`].
-    fn plan(&self, type_name: &str, prior: Option<&Attrs>, config: &Attrs) -> ProviderResult<PlannedChange> {
+    fn plan(
+        &self,
+        type_name: &str,
+        prior: Option<&Attrs>,
+        config: &Attrs,
+    ) -> ProviderResult<PlannedChange> {
         let schema = self
             .schemas()
             .into_iter()
             .find(|schema| schema.type_name == type_name)
-            .ok_or_else(|| ProviderError::invalid(format!("unknown resource type `{type_name}`")))?;
+            .ok_or_else(|| {
+                ProviderError::invalid(format!("unknown resource type `{type_name}`"))
+            })?;
         Ok(plan_by_schema(&schema, prior, config))
     }
 
     /// Applies one operation and returns the resulting attributes (`None`
     /// after a delete).
-    async fn apply(&self, type_name: &str, address: &str, operation: Operation<'_>) -> ProviderResult<Option<Attrs>>;
+    async fn apply(
+        &self,
+        type_name: &str,
+        address: &str,
+        operation: Operation<'_>,
+    ) -> ProviderResult<Option<Attrs>>;
 
     /// Reads an existing object by its id so that state can adopt it.
     async fn import(&self, request: &ImportRequest) -> ProviderResult<Attrs>;
@@ -120,7 +132,11 @@ pub trait Provider: Send + Sync {
 /// they are, computed attributes keep their prior value or become unknown on
 /// create, sensitive attributes carry the sensitive mark, and a change to a
 /// `force_new` attribute requires replacement.
-pub fn plan_by_schema(schema: &ResourceSchema, prior: Option<&Attrs>, config: &Attrs) -> PlannedChange {
+pub fn plan_by_schema(
+    schema: &ResourceSchema,
+    prior: Option<&Attrs>,
+    config: &Attrs,
+) -> PlannedChange {
     let mut planned = Attrs::new();
     let mut requires_replace = Vec::new();
 
@@ -145,7 +161,7 @@ pub fn plan_by_schema(schema: &ResourceSchema, prior: Option<&Attrs>, config: &A
             if let Some(previous) = prior_value {
                 // An unknown value (an id of a resource being replaced) may
                 // differ from the prior one, so it forces replacement too.
-                if previous.strip_marks() != value.strip_marks() {
+                if !previous.eq_unmarked(&value) {
                     requires_replace.push(name.to_owned());
                 }
             }
@@ -154,7 +170,11 @@ pub fn plan_by_schema(schema: &ResourceSchema, prior: Option<&Attrs>, config: &A
     }
 
     if !requires_replace.is_empty() {
-        for attribute in schema.attributes.iter().filter(|attribute| attribute.is_computed_only()) {
+        for attribute in schema
+            .attributes
+            .iter()
+            .filter(|attribute| attribute.is_computed_only())
+        {
             planned.insert(attribute.name.to_owned(), Value::Unknown);
         }
     }
@@ -183,7 +203,10 @@ mod tests {
     }
 
     fn attrs(pairs: &[(&str, Value)]) -> Attrs {
-        pairs.iter().map(|(key, value)| (key.to_string(), value.clone())).collect()
+        pairs
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.clone()))
+            .collect()
     }
 
     #[test]
@@ -197,7 +220,11 @@ mod tests {
 
     #[test]
     fn changed_force_new_attribute_requires_replace() {
-        let prior = attrs(&[("id", "1".into()), ("name", "a".into()), ("secret", "s".into())]);
+        let prior = attrs(&[
+            ("id", "1".into()),
+            ("name", "a".into()),
+            ("secret", "s".into()),
+        ]);
 
         let change = plan_by_schema(&schema(), Some(&prior), &attrs(&[("name", "b".into())]));
 
@@ -207,9 +234,17 @@ mod tests {
 
     #[test]
     fn update_keeps_computed_values() {
-        let prior = attrs(&[("id", "1".into()), ("name", "a".into()), ("size", 1i64.into())]);
+        let prior = attrs(&[
+            ("id", "1".into()),
+            ("name", "a".into()),
+            ("size", 1i64.into()),
+        ]);
 
-        let change = plan_by_schema(&schema(), Some(&prior), &attrs(&[("name", "a".into()), ("size", 2i64.into())]));
+        let change = plan_by_schema(
+            &schema(),
+            Some(&prior),
+            &attrs(&[("name", "a".into()), ("size", 2i64.into())]),
+        );
 
         assert_eq!(change.planned["id"], Value::string("1"));
         assert_eq!(change.planned["size"], Value::Number(2.0));

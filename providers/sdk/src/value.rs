@@ -93,6 +93,30 @@ impl Value {
         }
     }
 
+    /// Compares two values by their data, ignoring sensitive marks, without
+    /// copying either.
+    pub fn eq_unmarked(&self, other: &Value) -> bool {
+        match (self.unmarked(), other.unmarked()) {
+            (Value::List(left), Value::List(right)) => {
+                left.len() == right.len()
+                    && left
+                        .iter()
+                        .zip(right)
+                        .all(|(left, right)| left.eq_unmarked(right))
+            }
+            (Value::Map(left), Value::Map(right)) => {
+                left.len() == right.len()
+                    && left
+                        .iter()
+                        .zip(right)
+                        .all(|((left_key, left), (right_key, right))| {
+                            left_key == right_key && left.eq_unmarked(right)
+                        })
+            }
+            (left, right) => left == right,
+        }
+    }
+
     /// Removes every sensitive mark from the tree, keeping the data.
     pub fn strip_marks(&self) -> Value {
         match self {
@@ -182,7 +206,9 @@ impl Value {
             Value::Bool(flag) => serde_json::Value::Bool(*flag),
             Value::Number(number) => number_to_json(*number),
             Value::String(text) => serde_json::Value::String(text.clone()),
-            Value::List(items) => serde_json::Value::Array(items.iter().map(Value::to_json).collect()),
+            Value::List(items) => {
+                serde_json::Value::Array(items.iter().map(Value::to_json).collect())
+            }
             Value::Map(map) => serde_json::Value::Object(
                 map.iter()
                     .map(|(key, value)| (key.clone(), value.to_json()))
@@ -199,7 +225,9 @@ impl Value {
             serde_json::Value::Bool(flag) => Value::Bool(*flag),
             serde_json::Value::Number(number) => Value::Number(number.as_f64().unwrap_or(0.0)),
             serde_json::Value::String(text) => Value::String(text.clone()),
-            serde_json::Value::Array(items) => Value::List(items.iter().map(Value::from_json).collect()),
+            serde_json::Value::Array(items) => {
+                Value::List(items.iter().map(Value::from_json).collect())
+            }
             serde_json::Value::Object(map) => Value::Map(
                 map.iter()
                     .map(|(key, value)| (key.clone(), Value::from_json(value)))
@@ -228,7 +256,10 @@ impl Value {
         match self {
             Value::List(items) => {
                 let masks: Vec<_> = items.iter().map(|item| item.mask(marked)).collect();
-                if masks.iter().all(|mask| mask == &serde_json::Value::Bool(false)) {
+                if masks
+                    .iter()
+                    .all(|mask| mask == &serde_json::Value::Bool(false))
+                {
                     serde_json::Value::Bool(false)
                 } else {
                     serde_json::Value::Array(masks)
@@ -424,17 +455,26 @@ mod tests {
     fn sensitive_mask_marks_nested_secret() {
         let mut map = BTreeMap::new();
         map.insert("user".to_owned(), Value::string("acme"));
-        map.insert("password".to_owned(), Value::sensitive(Value::string("hunter2")));
+        map.insert(
+            "password".to_owned(),
+            Value::sensitive(Value::string("hunter2")),
+        );
         let value = Value::Map(map);
 
-        assert_eq!(value.sensitive_mask(), serde_json::json!({"password": true}));
+        assert_eq!(
+            value.sensitive_mask(),
+            serde_json::json!({"password": true})
+        );
         assert_eq!(value.unknown_mask(), serde_json::json!(false));
     }
 
     #[test]
     fn json_with_mask_restores_marks() {
         let mut map = BTreeMap::new();
-        map.insert("password".to_owned(), Value::sensitive(Value::string("hunter2")));
+        map.insert(
+            "password".to_owned(),
+            Value::sensitive(Value::string("hunter2")),
+        );
         map.insert("port".to_owned(), Value::Number(5432.0));
         let value = Value::Map(map);
 
@@ -445,9 +485,15 @@ mod tests {
 
     #[test]
     fn display_hides_sensitive_data() {
-        let value = Value::List(vec![Value::sensitive(Value::string("hunter2")), Value::Unknown]);
+        let value = Value::List(vec![
+            Value::sensitive(Value::string("hunter2")),
+            Value::Unknown,
+        ]);
 
-        assert_eq!(value.to_string(), "[(sensitive value), (known after apply)]");
+        assert_eq!(
+            value.to_string(),
+            "[(sensitive value), (known after apply)]"
+        );
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! can compute before apply: defaults, ids, file paths and trial end dates.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
-use tenancy_sdk::{Attrs, PlannedChange, Value, plan_by_schema};
+use tenancy_sdk::{Attrs, PlannedChange, ResourceSchema, Value, plan_by_schema};
 
 use crate::attrs::{check_magnitude, quote_list, validate_name, validate_tenant_id};
 use crate::database::{file_path, url_for};
@@ -29,6 +30,23 @@ fn default_value(kind: ResourceType, name: &str) -> Option<Value> {
     Some(value)
 }
 
+/// Returns the schema of a resource type. The schemas are built once per
+/// process, because a plan of many resources would build them again for each.
+fn cached_schema(kind: ResourceType) -> &'static ResourceSchema {
+    static SCHEMAS: OnceLock<Vec<ResourceSchema>> = OnceLock::new();
+    let schemas = SCHEMAS.get_or_init(|| {
+        ResourceType::ALL
+            .into_iter()
+            .map(ResourceType::schema)
+            .collect()
+    });
+    let position = ResourceType::ALL
+        .iter()
+        .position(|candidate| *candidate == kind)
+        .expect("ResourceType::ALL lists every resource type");
+    &schemas[position]
+}
+
 /// Returns the string value of an attribute when it is known and set.
 fn known_str<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a str> {
     attrs
@@ -46,8 +64,8 @@ pub fn plan(
     data_dir: Option<&Path>,
 ) -> Result<PlannedChange> {
     validate_known(kind, config)?;
-    let schema = kind.schema();
-    let mut change = plan_by_schema(&schema, prior, config);
+    let schema = cached_schema(kind);
+    let mut change = plan_by_schema(schema, prior, config);
 
     for attribute in &schema.attributes {
         let Some(default) = default_value(kind, attribute.name) else {
@@ -95,16 +113,18 @@ fn plan_trial(change: &mut PlannedChange, prior: Option<&Attrs>) {
         .insert("started_at".to_owned(), Value::String(started_at));
     change.planned.insert("trial_ends_at".to_owned(), ends);
 
-    let without_status = |attrs: &Attrs| {
-        let mut attrs = attrs.clone();
-        attrs.remove("status");
-        attrs
-    };
-    let unchanged =
-        prior.is_some_and(|prior| without_status(prior) == without_status(&change.planned));
+    let unchanged = prior.is_some_and(|prior| equal_except_status(prior, &change.planned));
     if !unchanged {
         change.planned.insert("status".to_owned(), Value::Unknown);
     }
+}
+
+/// Returns true when two attribute sets are equal in everything but
+/// `status`.
+fn equal_except_status(left: &Attrs, right: &Attrs) -> bool {
+    let left = left.iter().filter(|(name, _)| name.as_str() != "status");
+    let right = right.iter().filter(|(name, _)| name.as_str() != "status");
+    left.eq(right)
 }
 
 /// Fills in the file path and URL, which follow from `data_dir` and the
