@@ -105,6 +105,7 @@ pub fn provision(
             .map_err(|error| SqliteError::io(subject, "create the directory", parent, error))?;
     }
 
+    let is_new = is_missing_or_empty(path);
     let mut connection = open(subject, path, true)?;
     if check_ownership(subject, path, tenant_id, &connection)? == Ownership::Marked {
         tracing::debug!(
@@ -130,18 +131,29 @@ pub fn provision(
     transaction.commit().map_err(fail("commit the settings"))?;
 
     // Turning secure delete on also purges what earlier deletes left in free
-    // pages: VACUUM rebuilds the file from live content only.
+    // pages: VACUUM rebuilds the file from live content only. A file that
+    // this call created has no deleted content to purge.
     let turned_on = settings.secure_delete
         && !previous
             .as_ref()
             .is_some_and(|previous| previous.secure_delete);
-    if turned_on {
+    if turned_on && !is_new {
         connection
             .execute_batch("PRAGMA secure_delete = ON; VACUUM;")
             .map_err(fail("purge free pages with VACUUM"))?;
     }
 
     inspect_connection(&connection).map_err(fail("read the settings back"))
+}
+
+/// Returns true when `path` does not exist or is empty, so SQLite will
+/// create a new database there. Other failures return false, and opening
+/// the file reports them.
+fn is_missing_or_empty(path: &Path) -> bool {
+    match fs::metadata(path) {
+        Ok(metadata) => metadata.len() == 0,
+        Err(error) => error.kind() == io::ErrorKind::NotFound,
+    }
 }
 
 /// The reason an existing file may be provisioned.
@@ -468,6 +480,34 @@ mod tests {
             })
             .unwrap();
         assert_eq!(logged, "odd \"name");
+    }
+
+    #[test]
+    fn secure_delete_purges_content_of_adopted_file() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("acme.db");
+        let secret = b"deleted-customer-record";
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(&format!(
+                "PRAGMA application_id = {APPLICATION_ID};
+                 CREATE TABLE notes (body TEXT);
+                 INSERT INTO notes VALUES ('{}');
+                 DELETE FROM notes;",
+                std::str::from_utf8(secret).unwrap()
+            ))
+            .unwrap();
+        let contains_secret = |path: &Path| {
+            fs::read(path)
+                .unwrap()
+                .windows(secret.len())
+                .any(|window| window == secret)
+        };
+        assert!(contains_secret(&path), "the delete left the bytes behind");
+
+        provision("t", &path, "acme", &settings(false)).unwrap();
+
+        assert!(!contains_secret(&path));
     }
 
     #[test]
