@@ -1,6 +1,9 @@
 //! Encoding, hashing, type conversion and the two functions that read
 //! outside the expression: `file` and `env`.
 
+use std::io::Read;
+use std::path::{Component, Path};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
@@ -92,18 +95,65 @@ fn describe(value: &Value) -> String {
     }
 }
 
-/// Reads a file relative to the configuration directory.
+/// The largest file that `file()` reads: 4 MiB.
+pub(crate) const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads a UTF-8 file inside the configuration directory, by a path
+/// relative to it. Paths that leave the directory, directly or through a
+/// symbolic link, are rejected, so a configuration change under review
+/// cannot read files such as `/proc/self/environ` into a plan.
 pub(super) fn file(args: &[Value], context: &FnContext) -> FnResult {
     let relative = string_arg(args, 0)?;
-    let path = context.dir.join(&relative);
-    std::fs::read_to_string(&path).map(Value::String).map_err(|error| {
-        let reason = match error.kind() {
-            std::io::ErrorKind::NotFound => "does not exist".to_owned(),
-            std::io::ErrorKind::InvalidData => "is not valid UTF-8".to_owned(),
-            _ => format!("cannot be read: {error}"),
-        };
-        FnError::arg(0, format!("the file `{relative}` {reason} (looked in `{}`)", context.dir.display()))
-    })
+    let dir = context.dir;
+    let fail = |reason: String| FnError::arg(0, format!("the file `{relative}` {reason} (looked in `{}`)", dir.display()));
+    let outside = || {
+        fail(
+            "is outside the configuration directory; keep the files that configuration reads inside it \
+             and name them by a relative path such as `files/banner.txt`"
+                .to_owned(),
+        )
+    };
+
+    let requested = Path::new(&relative);
+    let escapes = requested
+        .components()
+        .any(|component| !matches!(component, Component::Normal(_) | Component::CurDir));
+    if relative.is_empty() || escapes {
+        return Err(outside());
+    }
+    let describe = |error: std::io::Error| match error.kind() {
+        std::io::ErrorKind::NotFound => "does not exist".to_owned(),
+        std::io::ErrorKind::InvalidData => "is not valid UTF-8".to_owned(),
+        _ => format!("cannot be read: {error}"),
+    };
+    let root = dir.canonicalize().map_err(|error| fail(describe(error)))?;
+    let resolved = dir.join(requested).canonicalize().map_err(|error| fail(describe(error)))?;
+    if !resolved.starts_with(&root) {
+        return Err(outside());
+    }
+    let metadata = std::fs::metadata(&resolved).map_err(|error| fail(describe(error)))?;
+    if !metadata.is_file() {
+        return Err(fail("is not a regular file".to_owned()));
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(fail(format!(
+            "is {} bytes, more than the {MAX_FILE_BYTES} bytes that `file()` reads",
+            metadata.len()
+        )));
+    }
+
+    // The size can grow between the check and the read, so the read stops
+    // one byte past the limit.
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    std::fs::File::open(&resolved)
+        .and_then(|file| file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|error| fail(describe(error)))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(fail(format!("is larger than the {MAX_FILE_BYTES} bytes that `file()` reads")));
+    }
+    String::from_utf8(bytes)
+        .map(Value::String)
+        .map_err(|_| fail("is not valid UTF-8".to_owned()))
 }
 
 /// Reads an environment variable; an unset variable gives `null`.

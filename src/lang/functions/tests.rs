@@ -157,6 +157,49 @@ fn file_reads_relative_to_directory() {
     assert!(call("file(\"Cargo.toml\")").as_str().unwrap().contains("[package]"));
 }
 
+fn file_error_in(dir: &Path, argument: &str) -> String {
+    let text = format!("file({})", serde_json::Value::String(argument.to_owned()));
+    let expr = hcl_edit::parser::parse_expr(&text).unwrap();
+    let context = Context::new(0, dir);
+    let diagnostic = context.eval(&expr).expect_err(&text);
+    diagnostic.labels[0].text.clone()
+}
+
+#[test]
+fn file_stays_inside_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("config");
+    std::fs::create_dir(&config).unwrap();
+    std::fs::write(root.path().join("secret.txt"), "s3cret").unwrap();
+    std::os::unix::fs::symlink(root.path().join("secret.txt"), config.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/environ", config.join("environ")).unwrap();
+
+    for argument in ["../secret.txt", "/proc/self/environ", "link.txt", "environ", ""] {
+        let message = file_error_in(&config, argument);
+
+        assert!(message.contains("outside the configuration directory"), "{argument}: {message}");
+    }
+}
+
+#[test]
+fn file_rejects_unreadable_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("files")).unwrap();
+    let large = std::fs::File::create(dir.path().join("large.txt")).unwrap();
+    large.set_len(super::encoding::MAX_FILE_BYTES + 1).unwrap();
+    std::fs::write(dir.path().join("binary.bin"), [0xff, 0xfe, 0x00]).unwrap();
+    std::fs::write(dir.path().join("files/banner.txt"), "hello").unwrap();
+
+    assert!(file_error_in(dir.path(), "files").contains("is not a regular file"));
+    assert!(file_error_in(dir.path(), "large.txt").contains("more than the 4194304 bytes"));
+    assert!(file_error_in(dir.path(), "binary.bin").contains("is not valid UTF-8"));
+    assert!(file_error_in(dir.path(), "missing.txt").contains("does not exist"));
+
+    let expr = hcl_edit::parser::parse_expr("file(\"files/banner.txt\")").unwrap();
+    let banner = Context::new(0, dir.path()).eval(&expr).unwrap();
+    assert_eq!(banner, Value::string("hello"));
+}
+
 #[test]
 fn sensitive_argument_makes_result_sensitive() {
     assert!(call("length(var.secret)").is_sensitive());
