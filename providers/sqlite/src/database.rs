@@ -14,12 +14,15 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use tenancy_sdk::{Attrs, Operation, ProviderError, ProviderResult, Value};
 
 use crate::attrs::{Input, attrs_from, real_value, validate_tenant_id};
 use crate::error::{Result, SqliteError};
+use crate::fingerprint;
+use crate::inspections::{self, Inspection};
 use crate::provider::Configured;
 use crate::tables::database::Databases;
 use crate::tables::{self, CatalogTable};
@@ -89,8 +92,11 @@ async fn write(
 
     warn_if_left_behind(configured, address, &tenant_id, &path).await?;
     let subject = address.to_owned();
-    let file = blocking(address, move || {
-        tenant_file::provision(&subject, &path, &tenant_id, &settings)
+    let provisioned_id = tenant_id.clone();
+    let (file, inspection) = blocking(address, move || {
+        let file = tenant_file::provision(&subject, &path, &provisioned_id, &settings)?;
+        let inspection = inspection_after_write(&subject, &path, &file);
+        Ok((file, inspection))
     })
     .await?;
 
@@ -99,14 +105,46 @@ async fn write(
     let row_attrs = configured
         .catalog
         .write(address, move |connection, catalog_path| {
-            if is_create {
+            let row = if is_create {
                 tables::create::<Databases>(connection, catalog_path, &subject, &located)
             } else {
                 tables::update::<Databases>(connection, catalog_path, &subject, &located)
-            }
+            }?;
+            inspections::record(connection, &tenant_id, inspection.as_ref()).map_err(|error| {
+                SqliteError::catalog(
+                    subject,
+                    "record the file's fingerprint in `_tenancy_file_inspections`",
+                    catalog_path,
+                    error,
+                )
+            })?;
+            Ok(row)
         })
         .await?;
     Ok(merge(None, row_attrs, &file))
+}
+
+/// Pairs the settings that [`tenant_file::provision`] read back with the
+/// fingerprint of the file it wrote and closed. Returns `None`, so refresh
+/// opens the file with SQLite, when the file has no fingerprint (an
+/// application keeps a non-empty `-wal` open) or cannot be read.
+fn inspection_after_write(subject: &str, path: &Path, file: &FileSettings) -> Option<Inspection> {
+    let fingerprint = match fingerprint::take(path) {
+        Ok(fingerprint) => fingerprint?,
+        Err(error) => {
+            tracing::debug!(
+                address = subject,
+                path = %path.display(),
+                %error,
+                "could not take the fingerprint of the tenant database; refresh will open it"
+            );
+            return None;
+        }
+    };
+    Some(Inspection {
+        fingerprint,
+        settings: file.clone(),
+    })
 }
 
 /// Warns when the catalog row that a write replaces records a file at
@@ -198,7 +236,15 @@ async fn delete(configured: &Arc<Configured>, address: &str, prior: &Attrs) -> R
     configured
         .catalog
         .write(address, move |connection, catalog_path| {
-            tables::delete::<Databases>(connection, catalog_path, &subject, &tenant_id)
+            tables::delete::<Databases>(connection, catalog_path, &subject, &tenant_id)?;
+            inspections::forget(connection, &tenant_id).map_err(|error| {
+                SqliteError::catalog(
+                    subject,
+                    "remove the file's fingerprint from `_tenancy_file_inspections`",
+                    catalog_path,
+                    error,
+                )
+            })
         })
         .await?;
 
@@ -234,65 +280,90 @@ pub fn merge(prior: Option<&Attrs>, mut row: Attrs, file: &FileSettings) -> Attr
     row
 }
 
-/// Reads many tenant databases: one catalog query for the rows, then each
-/// file, spread over a few threads. Returns one result per request, in order.
+/// Reads many tenant databases: one catalog read for the rows and the
+/// recorded inspections, then each file, spread over a few threads. Returns
+/// one result per request, in order.
 pub async fn read_many(
     configured: &Arc<Configured>,
     requests: Vec<(String, Attrs)>,
 ) -> Vec<ProviderResult<Option<Attrs>>> {
     let keys: Vec<String> = requests.iter().map(|(key, _)| key.clone()).collect();
-    let rows = configured
+    let recorded = configured
         .catalog
         .read("sqlite_database", move |connection, catalog_path| {
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            tables::select_many::<Databases>(connection, &keys).map_err(|error| {
-                SqliteError::catalog(
-                    "sqlite_database",
-                    "read `database_files`",
-                    catalog_path,
-                    error,
-                )
-            })
+            let fail = |table: &str| {
+                let action = format!("read `{table}`");
+                move |error| SqliteError::catalog("sqlite_database", action, catalog_path, error)
+            };
+            let rows = tables::select_many::<Databases>(connection, &keys)
+                .map_err(fail("database_files"))?;
+            let inspections = inspections::select_many(connection, &keys)
+                .map_err(fail("_tenancy_file_inspections"))?;
+            Ok(Recorded { rows, inspections })
         })
         .await;
     let count = requests.len();
-    let rows = match rows {
-        Ok(rows) => rows,
+    let recorded = match recorded {
+        Ok(recorded) => recorded,
         Err(error) => return vec![Err(ProviderError::from(error)); count],
     };
     let data_dir = configured.data_dir.clone();
+    let started = Instant::now();
     let inspected = blocking("sqlite_database", move || {
-        Ok(inspect_all(&data_dir, &requests, &rows))
+        Ok(inspect_all(&data_dir, &requests, &recorded))
     })
     .await;
     match inspected {
-        Ok(results) => results
-            .into_iter()
-            .map(|result| result.map_err(ProviderError::from))
-            .collect(),
+        Ok((results, opened)) => {
+            configured
+                .full_inspections
+                .fetch_add(opened, Ordering::Relaxed);
+            tracing::debug!(
+                elapsed = ?started.elapsed(),
+                files = count,
+                opened,
+                "read the tenant database files; those not opened matched their recorded fingerprints"
+            );
+            results
+                .into_iter()
+                .map(|result| result.map_err(ProviderError::from))
+                .collect()
+        }
         Err(error) => vec![Err(ProviderError::from(error)); count],
     }
 }
 
+/// The catalog's records of the requested tenant databases.
+struct Recorded {
+    /// The `database_files` rows by tenant id.
+    rows: HashMap<String, Attrs>,
+    /// The recorded file inspections by tenant id.
+    inspections: HashMap<String, Inspection>,
+}
+
 /// Inspects the file of every request that has a catalog row, on up to
-/// `available_parallelism` threads.
+/// `available_parallelism` threads. Returns the results and how many files
+/// were opened with SQLite.
 fn inspect_all(
     data_dir: &Path,
     requests: &[(String, Attrs)],
-    rows: &HashMap<String, Attrs>,
-) -> Vec<Result<Option<Attrs>>> {
+    recorded: &Recorded,
+) -> (Vec<Result<Option<Attrs>>>, usize) {
     let threads = std::thread::available_parallelism()
         .map_or(1, |count| count.get())
         .clamp(1, 8);
     let chunk_size = requests.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
+    let opened = AtomicUsize::new(0);
+    let results = std::thread::scope(|scope| {
+        let opened = &opened;
         let handles: Vec<_> = requests
             .chunks(chunk_size)
             .map(|chunk| {
                 let handle = scope.spawn(move || {
                     chunk
                         .iter()
-                        .map(|(key, prior)| inspect_one(data_dir, key, prior, rows))
+                        .map(|(key, prior)| inspect_one(data_dir, key, prior, recorded, opened))
                         .collect::<Vec<_>>()
                 });
                 (chunk.len(), handle)
@@ -314,37 +385,68 @@ fn inspect_all(
             }
         }
         results
-    })
+    });
+    (results, opened.into_inner())
 }
 
 /// Reads one tenant database at the path the configured `data_dir` gives.
 /// A row that records another path reads as missing: the database is not
-/// where this configuration keeps it, so the plan creates it there.
+/// where this configuration keeps it, so the plan creates it there. The
+/// file is opened with SQLite only when its fingerprint differs from the
+/// recorded one; `opened` counts those files.
 fn inspect_one(
     data_dir: &Path,
     key: &str,
     prior: &Attrs,
-    rows: &HashMap<String, Attrs>,
+    recorded: &Recorded,
+    opened: &AtomicUsize,
 ) -> Result<Option<Attrs>> {
-    let Some(row) = rows.get(key) else {
+    let Some(row) = recorded.rows.get(key) else {
         return Ok(None);
     };
     let expected = file_path(data_dir, key);
-    let recorded = row.get("path").and_then(Value::as_str).map(Path::new);
-    if recorded != Some(expected.as_path()) {
+    let recorded_path = row.get("path").and_then(Value::as_str).map(Path::new);
+    if recorded_path != Some(expected.as_path()) {
         tracing::debug!(
             tenant_id = key,
-            recorded = ?recorded,
+            recorded = ?recorded_path,
             expected = %expected.display(),
             "the catalog records the tenant database outside the configured data_dir"
         );
         return Ok(None);
     }
+    if let Some(settings) = unchanged_settings(&expected, recorded.inspections.get(key)) {
+        return Ok(Some(merge(Some(prior), row.clone(), &settings)));
+    }
+    opened.fetch_add(1, Ordering::Relaxed);
     let subject = format!("sqlite_database `{key}`");
     let Some(file) = tenant_file::inspect(&subject, &expected)? else {
         return Ok(None);
     };
     Ok(Some(merge(Some(prior), row.clone(), &file)))
+}
+
+/// Returns the recorded settings of the file at `path` when its current
+/// fingerprint is equal to the recorded one. Returns `None`, so the caller
+/// opens the file with SQLite, when nothing is recorded, the fingerprint
+/// differs, the `-wal` file has content, or the file cannot be read.
+fn unchanged_settings(path: &Path, inspection: Option<&Inspection>) -> Option<FileSettings> {
+    let inspection = inspection?;
+    let current = match fingerprint::take(path) {
+        Ok(current) => current?,
+        Err(error) => {
+            tracing::trace!(path = %path.display(), %error, "could not take the fingerprint");
+            return None;
+        }
+    };
+    // NOTE: a change that leaves every fingerprint field alone goes unseen.
+    // Rollback mode increments the change counter on every commit, and a
+    // schema change moves the schema cookie. A row edit in WAL mode (such
+    // as an UPDATE of `_tenancy_settings`) shows only in mtime and ctime
+    // once checkpointed. So an edit checkpointed within the same file
+    // timestamp tick as apply's fingerprint, that keeps the size, reads as
+    // the recorded settings until a later write changes the fingerprint.
+    (current == inspection.fingerprint).then(|| inspection.settings.clone())
 }
 
 /// Reads an existing tenant database by tenant id so that state can adopt

@@ -5,12 +5,16 @@
 //! tiers, security policies, tenants, subscriptions, monitoring settings and
 //! where each tenant's data lives; applications and the billing ledger read
 //! it. Tenant databases are files `DATA_DIR/<tenant_id>.db`. Refresh reads
-//! both back, so hand edits of a row or a file show up as drift.
+//! both back, so hand edits of a row or a file show up as drift. A file
+//! whose fingerprint still matches the one apply recorded is not opened
+//! again: refresh uses the settings apply read back from it.
 
 mod attrs;
 mod catalog;
 mod database;
 mod error;
+mod fingerprint;
+mod inspections;
 mod migrations;
 mod plan;
 mod provider;

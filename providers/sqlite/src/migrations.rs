@@ -14,11 +14,18 @@ struct Migration {
 }
 
 /// Every migration, in version order.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "tiers, security policies, tenants, subscriptions, monitoring and tenant databases",
-    sql: SCHEMA_V1,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "tiers, security policies, tenants, subscriptions, monitoring and tenant databases",
+        sql: SCHEMA_V1,
+    },
+    Migration {
+        version: 2,
+        description: "fingerprints and settings of inspected tenant database files",
+        sql: SCHEMA_V2,
+    },
+];
 
 /// The catalog schema of version 1. Timestamps are RFC 3339 UTC text with
 /// second precision (`2025-01-31T09:30:00Z`), so text comparison orders them.
@@ -129,9 +136,42 @@ SELECT
 FROM subscriptions;
 ";
 
+/// Version 2: `_tenancy_file_inspections`, tenancy's internal record of
+/// each tenant database file's fingerprint and the settings read from it
+/// (see `crate::inspections`). `dev` and `ino` are the unsigned `st_dev` and
+/// `st_ino` reinterpreted as signed 64-bit integers.
+const SCHEMA_V2: &str = "
+CREATE TABLE _tenancy_file_inspections (
+    tenant_id       TEXT PRIMARY KEY,
+    dev             INTEGER NOT NULL,
+    ino             INTEGER NOT NULL,
+    size            INTEGER NOT NULL,
+    mtime_sec       INTEGER NOT NULL,
+    mtime_nsec      INTEGER NOT NULL,
+    ctime_sec       INTEGER NOT NULL,
+    ctime_nsec      INTEGER NOT NULL,
+    change_counter  INTEGER NOT NULL,
+    schema_cookie   INTEGER NOT NULL,
+    write_version   INTEGER NOT NULL,
+    read_version    INTEGER NOT NULL,
+    user_version    INTEGER NOT NULL,
+    application_id  INTEGER NOT NULL,
+    journal_mode    TEXT NOT NULL,
+    max_size_mb     REAL,
+    secure_delete   INTEGER NOT NULL CHECK (secure_delete IN (0, 1)),
+    audit_logging   INTEGER NOT NULL CHECK (audit_logging IN (0, 1))
+) STRICT, WITHOUT ROWID;
+";
+
 /// Brings the catalog schema up to the newest version. Returns the version
 /// the catalog has afterwards.
 pub fn migrate(connection: &mut Connection) -> rusqlite::Result<i64> {
+    run(connection, MIGRATIONS)
+}
+
+/// Runs the migrations of `migrations` that the catalog lacks, in order.
+/// Returns the version the catalog has afterwards.
+fn run(connection: &mut Connection, migrations: &[Migration]) -> rusqlite::Result<i64> {
     connection.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version      INTEGER PRIMARY KEY,
@@ -140,7 +180,7 @@ pub fn migrate(connection: &mut Connection) -> rusqlite::Result<i64> {
         ) STRICT;",
     )?;
 
-    for migration in MIGRATIONS {
+    for migration in migrations {
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let applied: Option<i64> = transaction
             .query_row(
@@ -196,6 +236,34 @@ mod tests {
             })
             .unwrap();
         assert_eq!(rows, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn catalog_at_version_one_upgrades() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        assert_eq!(run(&mut connection, &MIGRATIONS[..1]).unwrap(), 1);
+        connection
+            .execute(
+                "INSERT INTO tiers (name, created_at, updated_at) VALUES ('pro', 'x', 'x')",
+                [],
+            )
+            .unwrap();
+
+        let version = migrate(&mut connection).unwrap();
+
+        assert_eq!(version, 2);
+        let tiers: i64 = connection
+            .query_row("SELECT count(*) FROM tiers", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(tiers, 1);
+        let inspections: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM _tenancy_file_inspections",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(inspections, 0);
     }
 
     #[test]

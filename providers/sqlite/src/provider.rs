@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use tenancy_sdk::{
@@ -38,6 +38,9 @@ pub struct Configured {
     /// How many writes found the catalog row recording a file at another
     /// path that still exists, so the first few warn and the rest do not.
     pub left_behind: AtomicUsize,
+    /// How many tenant database files refresh has opened with SQLite
+    /// because their fingerprint did not match a recorded one.
+    pub full_inspections: AtomicUsize,
 }
 
 /// The embedded provider: a SQLite tenant catalog and one SQLite database
@@ -51,6 +54,15 @@ impl SqliteProvider {
     /// Returns a provider that must be configured before use.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Returns how many tenant database files refresh has opened with
+    /// SQLite since `configure`. Refresh does not count a file whose
+    /// fingerprint still matches the one recorded when apply last wrote it.
+    pub fn full_inspections(&self) -> usize {
+        self.configured.as_ref().map_or(0, |configured| {
+            configured.full_inspections.load(Ordering::Relaxed)
+        })
     }
 
     fn configured(&self) -> ProviderResult<&Arc<Configured>> {
@@ -163,6 +175,7 @@ impl Provider for SqliteProvider {
                 catalog,
                 data_dir: settings.data_dir,
                 left_behind: AtomicUsize::new(0),
+                full_inspections: AtomicUsize::new(0),
             })
         })
         .await

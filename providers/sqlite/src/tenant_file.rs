@@ -143,7 +143,14 @@ pub fn provision(
             .map_err(fail("purge free pages with VACUUM"))?;
     }
 
-    inspect_connection(&connection).map_err(fail("read the settings back"))
+    let applied = inspect_connection(&connection).map_err(fail("read the settings back"))?;
+    // Closing the last connection of a WAL database checkpoints into the
+    // main file, so callers that look at the file afterwards see its final
+    // state.
+    connection.close().map_err(|(_, error)| {
+        SqliteError::tenant_database(subject, "close the file", path, error)
+    })?;
+    Ok(applied)
 }
 
 /// Returns true when `path` does not exist or is empty, so SQLite will

@@ -178,7 +178,7 @@ async fn configure_creates_catalog_and_data_dir() {
             row.get(0)
         })
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     let mode: String = connection
         .pragma_query_value(None, "journal_mode", |row| row.get(0))
         .unwrap();
@@ -1081,6 +1081,7 @@ async fn hand_changed_journal_mode_is_drift() {
         .await
         .unwrap();
     assert_eq!(refreshed["journal_mode"], Value::string("delete"));
+    assert_eq!(provider.full_inspections(), 1);
     let change = provider
         .plan(
             "sqlite_database",
@@ -1853,4 +1854,241 @@ async fn copied_configuration_leaves_original_files_alone() {
         original_path.display().to_string()
     );
     assert!(copy_path.exists(), "the stale prior removed only the row");
+}
+
+/// Creates the tenant `id` on the `pro` tier with a database of `config`.
+async fn with_database(provider: &SqliteProvider, id: &str, config: Attrs) -> (String, Attrs) {
+    create(
+        provider,
+        "catalog_tenant",
+        &format!("tenant.{id}"),
+        tenant_config(id),
+    )
+    .await;
+    let address = format!("tenant.{id}.database.sqlite");
+    let created = create(provider, "sqlite_database", &address, config).await;
+    (address, created)
+}
+
+fn database_read(address: &str, prior: &Attrs) -> ReadRequest {
+    ReadRequest {
+        type_name: "sqlite_database".to_owned(),
+        address: address.to_owned(),
+        prior: prior.clone(),
+    }
+}
+
+/// Waits until a file written now gets a later mtime than `path` has, so a
+/// write to `path` from here on changes its mtime. File timestamps advance
+/// in coarse ticks, and writes within one tick keep the same mtime.
+fn wait_for_next_timestamp_tick(directory: &Path, path: &Path) {
+    let recorded = std::fs::metadata(path).unwrap().modified().unwrap();
+    let probe = directory.join("timestamp-probe");
+    for _ in 0..1000 {
+        std::fs::write(&probe, b"").unwrap();
+        if std::fs::metadata(&probe).unwrap().modified().unwrap() > recorded {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    panic!("file timestamps did not advance past `{}`", path.display());
+}
+
+fn set_secure_delete_off(file: &Connection) {
+    file.execute(
+        "UPDATE _tenancy_settings SET value = 0 WHERE name = 'secure_delete'",
+        [],
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn unchanged_files_are_not_reopened() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    create(&provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
+    let mut rollback = database_config("rollback");
+    rollback.insert("journal_mode".to_owned(), Value::string("delete"));
+    rollback.insert("secure_delete".to_owned(), Value::Bool(false));
+    let mut unlimited = database_config("unlimited");
+    unlimited.insert("max_size_mb".to_owned(), Value::Null);
+    unlimited.insert("audit_logging".to_owned(), Value::Bool(false));
+    let mut created = Vec::new();
+    for (id, config) in [
+        ("acme", database_config("acme")),
+        ("rollback", rollback),
+        ("unlimited", unlimited),
+    ] {
+        created.push(with_database(&provider, id, config).await);
+    }
+    let requests: Vec<ReadRequest> = created
+        .iter()
+        .map(|(address, prior)| database_read(address, prior))
+        .collect();
+
+    let fast: Vec<_> = provider.read(&requests).await;
+
+    assert_eq!(provider.full_inspections(), 0, "no file is opened");
+    for ((address, prior), result) in created.iter().zip(&fast) {
+        assert_eq!(result.as_ref().unwrap().as_ref(), Some(prior), "{address}");
+    }
+
+    // Without the recorded inspections, refresh opens every file and must
+    // read the same values.
+    Connection::open(catalog_path(&directory))
+        .unwrap()
+        .execute("DELETE FROM _tenancy_file_inspections", [])
+        .unwrap();
+    let full: Vec<_> = provider.read(&requests).await;
+
+    assert_eq!(provider.full_inspections(), 3, "every file is opened");
+    for (address, (fast, full)) in requests.iter().zip(fast.into_iter().zip(full)) {
+        assert_eq!(fast.unwrap(), full.unwrap(), "{}", address.address);
+    }
+}
+
+#[tokio::test]
+async fn hand_edited_file_settings_are_drift() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    create(&provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
+
+    // Rollback journaling increments the header's change counter on every
+    // commit, so an edit right after apply changes the fingerprint.
+    let mut rollback = database_config("rollback");
+    rollback.insert("journal_mode".to_owned(), Value::string("delete"));
+    let (rollback_address, rollback_prior) = with_database(&provider, "rollback", rollback).await;
+    set_secure_delete_off(&Connection::open(database_path(&directory, "rollback")).unwrap());
+
+    // In WAL mode, the checkpoint when the editing connection closes
+    // changes the main file's mtime, once the timestamp has moved on.
+    let (wal_address, wal_prior) =
+        with_database(&provider, "checkpointed", database_config("checkpointed")).await;
+    let wal_path = database_path(&directory, "checkpointed");
+    wait_for_next_timestamp_tick(directory.path(), &wal_path);
+    set_secure_delete_off(&Connection::open(&wal_path).unwrap());
+
+    // An edit still in the `-wal` file of an open connection.
+    let (open_address, open_prior) =
+        with_database(&provider, "open", database_config("open")).await;
+    let application = Connection::open(database_path(&directory, "open")).unwrap();
+    set_secure_delete_off(&application);
+
+    let requests = [
+        database_read(&rollback_address, &rollback_prior),
+        database_read(&wal_address, &wal_prior),
+        database_read(&open_address, &open_prior),
+    ];
+    let results = provider.read(&requests).await;
+
+    for (request, result) in requests.iter().zip(results) {
+        let refreshed = result.unwrap().unwrap();
+        assert_eq!(
+            refreshed["secure_delete"],
+            Value::Bool(false),
+            "{}",
+            request.address
+        );
+    }
+    assert_eq!(provider.full_inspections(), 3);
+}
+
+#[tokio::test]
+async fn table_added_after_apply_clears_audit_logging() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    create(&provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
+    let (address, created) = with_database(&provider, "acme", database_config("acme")).await;
+
+    // The new table changes the schema cookie, so the fingerprint differs
+    // even within one file timestamp tick.
+    Connection::open(database_path(&directory, "acme"))
+        .unwrap()
+        .execute_batch("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+        .unwrap();
+
+    let refreshed = read_one(&provider, "sqlite_database", &address, &created)
+        .await
+        .unwrap();
+    assert_eq!(refreshed["audit_logging"], Value::Bool(false));
+    assert_eq!(provider.full_inspections(), 1);
+}
+
+#[tokio::test]
+async fn journal_mode_switched_to_wal_is_drift() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    create(&provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
+    let mut config = database_config("acme");
+    config.insert("journal_mode".to_owned(), Value::string("delete"));
+    let (address, created) = with_database(&provider, "acme", config).await;
+
+    let file = Connection::open(database_path(&directory, "acme")).unwrap();
+    let _: String = file
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .unwrap();
+    drop(file);
+
+    let refreshed = read_one(&provider, "sqlite_database", &address, &created)
+        .await
+        .unwrap();
+    assert_eq!(refreshed["journal_mode"], Value::string("wal"));
+}
+
+#[tokio::test]
+async fn deleted_database_forgets_its_fingerprint() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    create(&provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
+    let (address, created) = with_database(&provider, "acme", database_config("acme")).await;
+    let catalog = Connection::open(catalog_path(&directory)).unwrap();
+    let recorded = |catalog: &Connection| -> i64 {
+        catalog
+            .query_row(
+                "SELECT count(*) FROM _tenancy_file_inspections WHERE tenant_id = 'acme'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(recorded(&catalog), 1);
+
+    delete(&provider, "sqlite_database", &address, &created).await;
+
+    assert_eq!(recorded(&catalog), 0);
+}
+
+#[tokio::test]
+async fn catalog_at_version_one_upgrades_and_reads_files() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    create(&provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
+    let (address, created) = with_database(&provider, "acme", database_config("acme")).await;
+    drop(provider);
+    wait_for_catalog_close(&catalog_path(&directory));
+    // Turn the catalog back into what version 1 created.
+    Connection::open(catalog_path(&directory))
+        .unwrap()
+        .execute_batch(
+            "DROP TABLE _tenancy_file_inspections;
+             DELETE FROM schema_migrations WHERE version = 2;",
+        )
+        .unwrap();
+
+    let provider = configured(&directory).await;
+
+    let refreshed = read_one(&provider, "sqlite_database", &address, &created).await;
+    assert_eq!(refreshed, Some(created.clone()));
+    assert_eq!(provider.full_inspections(), 1, "nothing recorded yet");
+    let updated = update(
+        &provider,
+        "sqlite_database",
+        &address,
+        &created,
+        database_config("acme"),
+    )
+    .await;
+    let refreshed = read_one(&provider, "sqlite_database", &address, &updated).await;
+    assert_eq!(refreshed, Some(updated));
+    assert_eq!(provider.full_inspections(), 1, "the update recorded one");
 }
