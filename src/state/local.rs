@@ -154,14 +154,32 @@ impl LocalBackend {
         Ok(true)
     }
 
-    /// Links the current state file as the backup, replacing the old backup
-    /// in one rename.
-    fn keep_backup(&self) -> Result<(), StateError> {
+    /// Returns the file that a write replaces: the state file, or the file
+    /// it links to when it is a symbolic link, so the link survives writes.
+    fn write_target(&self) -> Result<PathBuf, StateError> {
+        let is_link = fs::symlink_metadata(&self.path)
+            .is_ok_and(|metadata| metadata.file_type().is_symlink());
+        if !is_link {
+            return Ok(self.path.clone());
+        }
+        match fs::canonicalize(&self.path) {
+            Ok(target) => Ok(target),
+            // A link to a file not written yet: the write creates that file.
+            Err(error) if error.kind() == io::ErrorKind::NotFound => fs::read_link(&self.path)
+                .map(|target| parent_directory(&self.path).join(target))
+                .map_err(|error| StateError::io("read state file link", &self.path, error)),
+            Err(error) => Err(StateError::io("resolve state file link", &self.path, error)),
+        }
+    }
+
+    /// Links the current state file (`target`, with any symbolic link
+    /// resolved) as the backup, replacing the old backup in one rename.
+    fn keep_backup(&self, target: &Path) -> Result<(), StateError> {
         let backup = self.backup_path();
         let staging = temporary_sibling(&backup);
-        let linked = fs::hard_link(&self.path, &staging).or_else(|_| {
+        let linked = fs::hard_link(target, &staging).or_else(|_| {
             // Some filesystems have no hard links; a copy does the same job.
-            fs::copy(&self.path, &staging).and_then(|_| fs::File::open(&staging)?.sync_all())
+            fs::copy(target, &staging).and_then(|_| fs::File::open(&staging)?.sync_all())
         });
         let result = linked.and_then(|()| fs::rename(&staging, &backup));
         if let Err(error) = result {
@@ -222,10 +240,11 @@ impl StateBackend for LocalBackend {
             std::mem::replace(&mut state.tenancy_version, TENANCY_VERSION.to_owned());
         state.serial += 1;
         let written = encode(state).and_then(|bytes| {
+            let target = self.write_target()?;
             if exists {
-                self.keep_backup()?;
+                self.keep_backup(&target)?;
             }
-            write_file_atomically(&self.path, &bytes, "write state file")
+            write_file_atomically(&target, &bytes, "write state file")
         });
         if let Err(error) = written {
             state.serial = replaced_serial;
@@ -411,6 +430,30 @@ mod tests {
         let backup = decode(&first, "backup").unwrap();
         assert_eq!(backup.serial, 1);
         assert_eq!(state.serial, 2);
+    }
+
+    #[test]
+    fn write_keeps_symlinked_state_file() {
+        let directory = tempfile::tempdir().unwrap();
+        let backend = backend(&directory);
+        let shared = directory.path().join("shared");
+        fs::create_dir_all(&shared).unwrap();
+        fs::create_dir_all(backend.path().parent().unwrap()).unwrap();
+        let target = shared.join("state.json");
+        std::os::unix::fs::symlink(&target, backend.path()).unwrap();
+        let mut state = State::new();
+
+        backend.write(&mut state).unwrap();
+        let first = fs::read(&target).unwrap();
+        state.upsert_resource(resource("tenant.acme"));
+        backend.write(&mut state).unwrap();
+
+        let link = fs::symlink_metadata(backend.path()).unwrap();
+        assert!(link.file_type().is_symlink());
+        assert_eq!(backend.read().unwrap().unwrap(), state);
+        assert_eq!(decode(&fs::read(&target).unwrap(), "target").unwrap(), state);
+        assert_eq!(fs::read(backend.backup_path()).unwrap(), first);
+        assert!(!fs::symlink_metadata(backend.backup_path()).unwrap().file_type().is_symlink());
     }
 
     #[test]
