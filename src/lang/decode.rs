@@ -193,10 +193,28 @@ pub(crate) fn expect_labels(
     names: &[&str],
     diagnostics: &mut Diagnostics,
 ) -> Option<Vec<String>> {
-    if block.labels.len() == names.len() {
-        return Some(block.labels.iter().map(|label| label.as_str().to_owned()).collect());
-    }
     let kind = block.ident.as_str();
+    if block.labels.len() == names.len() {
+        let mut valid = true;
+        for (index, label) in block.labels.iter().enumerate() {
+            let label = label.as_str();
+            if is_identifier(label) {
+                continue;
+            }
+            valid = false;
+            diagnostics.push(
+                Diagnostic::error("tenancy::config::invalid_label", "Invalid block label")
+                    .with_label(label_span(file, block, index), format!("`{label}` is not a valid name"))
+                    .with_help(format!(
+                        "A label names the block in addresses such as `{kind}.NAME`, so it must start with a \
+                         letter or underscore and contain only letters, digits, underscores and dashes. \
+                         Write `\"{}\"`.",
+                        identifier_like(label)
+                    )),
+            );
+        }
+        return valid.then(|| block.labels.iter().map(|label| label.as_str().to_owned()).collect());
+    }
     let usage = if names.is_empty() {
         format!("`{kind}` takes no labels")
     } else {
@@ -212,6 +230,27 @@ pub(crate) fn expect_labels(
             .with_help(format!("{}{}.", usage[..1].to_uppercase(), &usage[1..])),
     );
     None
+}
+
+/// Returns true for a name that addresses can carry: a letter or underscore,
+/// then letters, digits, underscores and dashes.
+pub(crate) fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|rest| rest.is_ascii_alphanumeric() || rest == '_' || rest == '-')
+}
+
+/// Returns `name` with every character that an identifier cannot carry
+/// replaced by an underscore, for help texts.
+fn identifier_like(name: &str) -> String {
+    let mut replaced: String = name
+        .chars()
+        .map(|character| if character.is_ascii_alphanumeric() || character == '-' { character } else { '_' })
+        .collect();
+    if !replaced.starts_with(|first: char| first.is_ascii_alphabetic() || first == '_') {
+        replaced.insert(0, '_');
+    }
+    replaced
 }
 
 /// Returns a block's label span (the first label, or the header).
