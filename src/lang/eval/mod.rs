@@ -319,6 +319,7 @@ impl Evaluator<'_, '_> {
             _ => {}
         }
         let args = self.call_args(call)?;
+        let sensitive_args = args.iter().any(Value::contains_sensitive);
         let fn_context = FnContext {
             dir: self.ctx.dir,
             env: self.ctx.env,
@@ -328,10 +329,22 @@ impl Evaluator<'_, '_> {
                 Some(arg) => self.span(arg),
                 None => self.span(expr),
             };
-            Box::new(
-                Diagnostic::error("tenancy::expr::invalid_function_argument", "Invalid function argument")
-                    .with_label(span, format!("{name}: {}", error.message)),
-            )
+            // A function's message may quote its arguments, so a failure on
+            // a sensitive argument keeps the message to itself.
+            let (message, help) = if sensitive_args {
+                (
+                    format!("{name}: failed on a sensitive argument; the message is hidden because it may contain the value"),
+                    Some("Call the function on a test value that is not sensitive, for example one passed with `-var`, to see the message."),
+                )
+            } else {
+                (format!("{name}: {}", error.message), None)
+            };
+            let diagnostic = Diagnostic::error("tenancy::expr::invalid_function_argument", "Invalid function argument")
+                .with_label(span, message);
+            Box::new(match help {
+                Some(help) => diagnostic.with_help(help),
+                None => diagnostic,
+            })
         })
     }
 

@@ -16,7 +16,9 @@ fn call(text: &str) -> Value {
 
 fn fails(text: &str) -> String {
     let expr = hcl_edit::parser::parse_expr(text).unwrap();
-    let context = Context::new(0, Path::new(env!("CARGO_MANIFEST_DIR")));
+    let vars = Value::Map(BTreeMap::from([("secret".into(), Value::sensitive(Value::string("pw")))]));
+    let mut context = Context::new(0, Path::new(env!("CARGO_MANIFEST_DIR")));
+    context.bind("var", Cow::Borrowed(&vars));
     let diagnostic = context.eval(&expr).expect_err(text);
     diagnostic.labels[0].text.clone()
 }
@@ -213,4 +215,15 @@ fn every_function_is_documented() {
     for name in super::names() {
         assert!(docs.contains(&format!("`{name}(")), "docs/language.md does not document `{name}`");
     }
+}
+
+#[test]
+fn errors_hide_sensitive_arguments() {
+    for text in ["tonumber(var.secret)", "tobool(var.secret)", "parseint(var.secret, 10)", "regex(var.secret, \"x\")"] {
+        let message = fails(text);
+
+        assert!(!message.contains("pw"), "{text}: {message}");
+        assert!(message.contains("sensitive argument"), "{text}: {message}");
+    }
+    assert!(fails("tonumber(\"pw\")").contains("\"pw\""));
 }
