@@ -268,6 +268,17 @@ fn tenant_id(
                     return None;
                 }
             };
+            if value.contains_sensitive() {
+                diagnostics.push(
+                    Diagnostic::error("tenancy::config::sensitive_tenant_id", "Sensitive tenant id")
+                        .with_label(context.span_of(&attr.value), "`id` comes from a sensitive value")
+                        .with_help(
+                            "A tenant id appears in addresses, plans and database names, so it cannot be secret. \
+                             Set `id` from a value that is not sensitive.",
+                        ),
+                );
+                return None;
+            }
             let Some(text) = value.as_str().map(str::to_owned) else {
                 diagnostics.push(
                     Diagnostic::error("tenancy::config::wrong_type", "Wrong attribute type")
