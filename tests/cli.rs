@@ -624,3 +624,28 @@ fn zero_parallelism_is_rejected() {
     assert_eq!(apply.status.code(), Some(1));
     assert!(stderr(&apply).contains("parallelism"), "{}", stderr(&apply));
 }
+
+#[test]
+fn failed_policy_keeps_loader_warnings() {
+    let (_temp, dir) = small();
+    write(
+        &dir,
+        "policy.hcl",
+        r#"
+policy "no_free_tier" {
+  condition     = tenant.tier != "free"
+  error_message = "Free tenants need approval."
+}
+"#,
+    );
+
+    let var_file = dir.join("extra.vars");
+    fs::write(&var_file, "undeclared = 1\n").unwrap();
+
+    let output = tenancy(&dir, &["plan", "-var-file", var_file.to_str().unwrap()]);
+
+    assert!(!output.status.success());
+    let errors = stderr(&output);
+    assert!(errors.contains("Policy violation"), "{errors}");
+    assert!(errors.contains("Value for undeclared variable"), "{errors}");
+}

@@ -98,7 +98,11 @@ fn load_config(global: &GlobalArgs, vars: &VarArgs) -> Result<(PathBuf, Config),
     let mut config = lang::load(&dir, &inputs).map_err(|failure| CliError::Diagnostics(failure.sources, failure.diagnostics))?;
     let rules = lang::evaluate_policy_rules(&config);
     if rules.has_errors() {
-        return Err(CliError::Diagnostics(config.sources.clone(), rules));
+        // The loader's warnings still matter when a rule fails, so they are
+        // reported with the rule errors.
+        let mut diagnostics = std::mem::take(&mut config.warnings);
+        diagnostics.extend(rules);
+        return Err(CliError::Diagnostics(config.sources.clone(), diagnostics));
     }
     config.warnings.extend(rules);
     tracing::debug!(elapsed = ?started.elapsed(), tenants = config.tenants.len(), "loaded the configuration");
