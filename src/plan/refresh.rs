@@ -65,7 +65,9 @@ pub async fn refresh(state: &State, registry: &Registry) -> Result<Refreshed, Ve
         reads.push(async move { provider.read(&requests).await });
         batches.push((sensitive_by_type(instance), resources));
     }
+    let started = std::time::Instant::now();
     let finished = futures_join_all(reads).await;
+    tracing::debug!(elapsed = ?started.elapsed(), "providers read the recorded objects");
 
     let mut entries = kept;
     let mut drift = Vec::new();

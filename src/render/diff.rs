@@ -7,8 +7,6 @@
 //! whatever it contains, so neither its data nor its length ever reaches the
 //! output.
 
-use std::collections::BTreeSet;
-
 use serde_json::Value as Json;
 use similar::{Algorithm, ChangeTag, DiffTag, TextDiff, capture_diff_slices};
 use tenancy_sdk::{Attrs, Value};
@@ -115,14 +113,12 @@ fn map_items(
     options: &DiffOptions,
     noun: Noun,
 ) -> Vec<Item> {
-    let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     let mut items = Vec::new();
     let mut hidden = 0;
 
-    for key in keys {
-        let child_path = extend(path, Json::String(key.clone()));
-        let Some((marker, body)) =
-            diff_value(before.get(key), after.get(key), &child_path, options)
+    for (key, before_value, after_value) in merged(before, after) {
+        let child_path = child_path(path, key, options);
+        let Some((marker, body)) = diff_value(before_value, after_value, &child_path, options)
         else {
             continue;
         };
@@ -143,6 +139,48 @@ fn map_items(
         items.push(hidden_note(hidden, noun));
     }
     items
+}
+
+/// Returns every key of two maps in order, with its value on each side.
+fn merged<'a>(
+    before: &'a Attrs,
+    after: &'a Attrs,
+) -> impl Iterator<Item = (&'a String, Option<&'a Value>, Option<&'a Value>)> {
+    let mut before = before.iter().peekable();
+    let mut after = after.iter().peekable();
+    std::iter::from_fn(move || match (before.peek(), after.peek()) {
+        (None, None) => None,
+        (Some((left, _)), Some((right, _))) if left == right => {
+            let (key, left) = before.next()?;
+            let (_, right) = after.next()?;
+            Some((key, Some(left), Some(right)))
+        }
+        (Some((left, _)), Some((right, _))) if left < right => {
+            let (key, left) = before.next()?;
+            Some((key, Some(left), None))
+        }
+        (Some(_), None) => {
+            let (key, left) = before.next()?;
+            Some((key, Some(left), None))
+        }
+        (_, Some(_)) => {
+            let (key, right) = after.next()?;
+            Some((key, None, Some(right)))
+        }
+    })
+}
+
+/// A stand-in for the path below the top level when no path forces a
+/// replacement: only whether a path is empty matters then.
+static NESTED: [Json; 1] = [Json::Null];
+
+/// Returns the path of `key` under `path`. Without replace paths to match,
+/// it skips building the path and returns [`NESTED`].
+fn child_path<'a>(path: &[Json], key: &str, options: &DiffOptions) -> std::borrow::Cow<'a, [Json]> {
+    if options.replace_paths.is_empty() {
+        return std::borrow::Cow::Borrowed(&NESTED);
+    }
+    std::borrow::Cow::Owned(extend(path, Json::String(key.to_owned())))
 }
 
 /// Compares one value; `None` when it is absent (or null) on both sides.

@@ -7,6 +7,7 @@
 //! it to the first column, where GitHub's diff highlighting looks for it.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use owo_colors::OwoColorize;
 
@@ -53,20 +54,24 @@ impl Marker {
         }
     }
 
-    /// Returns the symbol right-aligned in three columns, coloured when asked.
-    fn padded(self, color: bool) -> String {
-        let padding = " ".repeat(3 - self.symbol().len());
-        if !color {
-            return format!("{padding}{}", self.symbol());
+    /// Appends the symbol right-aligned in three columns, coloured when
+    /// asked.
+    fn write_padded(self, out: &mut String, color: bool) {
+        for _ in self.symbol().len()..3 {
+            out.push(' ');
         }
-        let colored = match self {
-            Marker::None => " ".to_owned(),
-            Marker::Create => "+".green().to_string(),
-            Marker::Update => "~".yellow().to_string(),
-            Marker::Delete => "-".red().to_string(),
-            Marker::Replace => format!("{}/{}", "-".red(), "+".green()),
+        if !color {
+            out.push_str(self.symbol());
+            return;
+        }
+        // `fmt::Write` for `String` never returns an error.
+        let _ = match self {
+            Marker::None => write!(out, " "),
+            Marker::Create => write!(out, "{}", "+".green()),
+            Marker::Update => write!(out, "{}", "~".yellow()),
+            Marker::Delete => write!(out, "{}", "-".red()),
+            Marker::Replace => write!(out, "{}/{}", "-".red(), "+".green()),
         };
-        format!("{padding}{colored}")
     }
 }
 
@@ -117,22 +122,39 @@ impl Line {
         }
     }
 
+    #[cfg(test)]
     /// Lays the line out for a terminal: the marker right-aligned in three
     /// columns after the indentation, as Terraform does.
     pub(crate) fn to_terminal(&self, color: bool) -> String {
-        let indent = "    ".repeat(self.depth);
+        let mut line = String::new();
+        self.write_terminal(&mut line, color);
+        line
+    }
+
+    /// Appends the line as [`Line::to_terminal`] lays it out, without a
+    /// line break.
+    pub(crate) fn write_terminal(&self, out: &mut String, color: bool) {
+        let start = out.len();
+        for _ in 0..self.depth {
+            out.push_str("    ");
+        }
         let text = printable(&self.text);
-        let line = match self.kind {
-            LineKind::Heading if color => format!("{indent}  {}", text.bold()),
-            LineKind::Heading => format!("{indent}  {text}"),
-            LineKind::Body => format!("{indent}{} {text}", self.marker.padded(color)),
+        // `fmt::Write` for `String` never returns an error.
+        let _ = match self.kind {
+            LineKind::Heading if color => write!(out, "  {}", text.bold()),
+            LineKind::Heading => write!(out, "  {text}"),
+            LineKind::Body => {
+                self.marker.write_padded(out, color);
+                write!(out, " {text}")
+            }
         };
-        let line = match (self.forces_replacement, color) {
-            (false, _) => line,
-            (true, false) => format!("{line} {FORCES_REPLACEMENT}"),
-            (true, true) => format!("{line} {}", FORCES_REPLACEMENT.red()),
+        let _ = match (self.forces_replacement, color) {
+            (false, _) => Ok(()),
+            (true, false) => write!(out, " {FORCES_REPLACEMENT}"),
+            (true, true) => write!(out, " {}", FORCES_REPLACEMENT.red()),
         };
-        line.trim_end().to_owned()
+        let kept = out[start..].trim_end().len();
+        out.truncate(start + kept);
     }
 
     /// Lays the line out for a Markdown `diff` block: the marker in the first

@@ -40,10 +40,8 @@ pub fn render_text(plan: &Plan, options: &TextOptions) -> String {
             "tenancy will perform the following actions:",
             options,
         ));
-        for change in &changes {
-            let lines = change_lines(change, options.show_unchanged_attributes);
-            sections.push(layout(&lines, options));
-        }
+        let threads = std::thread::available_parallelism().map_or(1, |count| count.get()).min(8);
+        sections.push(render_changes(&changes, options, threads));
     }
 
     let outputs = output_lines(&plan.outputs);
@@ -146,9 +144,96 @@ fn heading(text: &str, options: &TextOptions) -> String {
 }
 
 fn layout(lines: &[Line], options: &TextOptions) -> String {
-    lines
-        .iter()
-        .map(|line| line.to_terminal(options.color))
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut text = String::new();
+    write_lines(&mut text, lines, options);
+    text
+}
+
+fn write_lines(out: &mut String, lines: &[Line], options: &TextOptions) {
+    for (index, line) in lines.iter().enumerate() {
+        if index > 0 {
+            out.push('\n');
+        }
+        line.write_terminal(out, options.color);
+    }
+}
+
+/// The number of changes below which rendering stays on one thread.
+const PARALLEL_RENDER_MIN: usize = 512;
+
+/// Renders the blocks of `changes` separated by blank lines. Large plans
+/// are rendered in chunks on `threads` threads, because each block depends
+/// on its change alone.
+fn render_changes(changes: &[&ResourceChange], options: &TextOptions, threads: usize) -> String {
+    let render_chunk = |chunk: &[&ResourceChange]| {
+        let mut text = String::with_capacity(chunk.len() * 512);
+        for (index, change) in chunk.iter().enumerate() {
+            if index > 0 {
+                text.push_str("\n\n");
+            }
+            let lines = change_lines(change, options.show_unchanged_attributes);
+            write_lines(&mut text, &lines, options);
+        }
+        text
+    };
+    if threads < 2 || changes.len() < PARALLEL_RENDER_MIN {
+        return render_chunk(changes);
+    }
+    let chunk_size = changes.len().div_ceil(threads);
+    let parts: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = changes
+            .chunks(chunk_size)
+            .map(|chunk| scope.spawn(move || render_chunk(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    });
+    parts.join("\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use tenancy_sdk::{Attrs, Value};
+
+    use super::*;
+
+    fn create(index: usize) -> ResourceChange {
+        let mut after = Attrs::new();
+        after.insert("id".to_owned(), Value::string(format!("t{index:04}")));
+        after.insert("port".to_owned(), Value::Number(index as f64));
+        ResourceChange {
+            address: format!("tenant.t{index:04}"),
+            type_name: "catalog_tenant".to_owned(),
+            provider: "sqlite".to_owned(),
+            action: Action::Create,
+            reason: None,
+            before: None,
+            after: Some(after),
+            replace_paths: Vec::new(),
+            depends_on: Vec::new(),
+            tenant: None,
+            refs: Vec::new(),
+            prior_depends_on: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn parallel_render_matches_sequential() {
+        let owned: Vec<ResourceChange> = (0..PARALLEL_RENDER_MIN + 77).map(create).collect();
+        let changes: Vec<&ResourceChange> = owned.iter().collect();
+        for color in [false, true] {
+            let options = TextOptions {
+                color,
+                show_unchanged_attributes: false,
+            };
+
+            let sequential = render_changes(&changes, &options, 1);
+            let parallel = render_changes(&changes, &options, 3);
+
+            assert_eq!(parallel, sequential);
+            assert!(sequential.contains("tenant.t0588"));
+        }
+    }
 }

@@ -97,17 +97,23 @@ pub(crate) fn push_items(items: &[Item], depth: usize, lines: &mut Vec<Line>) {
 }
 
 fn push_entry(entry: &Entry, depth: usize, key_width: usize, lines: &mut Vec<Line>) {
-    let lead = match &entry.key {
-        Some(key) => format!("{} = ", pad_to_width(key, key_width)),
-        None => String::new(),
-    };
     let comma = if entry.key.is_none() { "," } else { "" };
-
-    let mut first = match &entry.body {
-        Body::Inline(text) => Line::body(depth, entry.marker, format!("{lead}{text}{comma}")),
-        Body::Block { open, .. } => Line::body(depth, entry.marker, format!("{lead}{open}")),
-        Body::Heredoc { .. } => Line::body(depth, entry.marker, format!("{lead}<<-EOT")),
+    let rest = match &entry.body {
+        Body::Inline(text) => text.as_str(),
+        Body::Block { open, .. } => open,
+        Body::Heredoc { .. } => "<<-EOT",
     };
+    let mut text = String::with_capacity(key_width + rest.len() + 4);
+    if let Some(key) = &entry.key {
+        push_padded(&mut text, key, key_width);
+        text.push_str(" = ");
+    }
+    text.push_str(rest);
+    if matches!(entry.body, Body::Inline(_)) {
+        text.push_str(comma);
+    }
+
+    let mut first = Line::body(depth, entry.marker, text);
     first.forces_replacement = entry.forces_replacement;
     lines.push(first);
 
@@ -133,11 +139,12 @@ fn push_entry(entry: &Entry, depth: usize, key_width: usize, lines: &mut Vec<Lin
     }
 }
 
-/// Pads `text` with spaces to `width` terminal columns, so keys with wide
-/// characters still line up.
-pub(crate) fn pad_to_width(text: &str, width: usize) -> String {
+/// Appends `text` padded with spaces to `width` terminal columns, so keys
+/// with wide characters still line up.
+fn push_padded(out: &mut String, text: &str, width: usize) {
+    out.push_str(text);
     let padding = width.saturating_sub(text.width());
-    format!("{text}{}", " ".repeat(padding))
+    out.extend(std::iter::repeat_n(' ', padding));
 }
 
 #[cfg(test)]
@@ -187,8 +194,14 @@ mod tests {
 
     #[test]
     fn wide_characters_count_by_columns() {
-        assert_eq!(pad_to_width("日本", 6), "日本  ");
-        assert_eq!(pad_to_width("ab", 1), "ab");
+        let padded = |text: &str, width: usize| {
+            let mut out = String::new();
+            push_padded(&mut out, text, width);
+            out
+        };
+
+        assert_eq!(padded("日本", 6), "日本  ");
+        assert_eq!(padded("ab", 1), "ab");
     }
 
     #[test]

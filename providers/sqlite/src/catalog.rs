@@ -114,14 +114,18 @@ where
 /// runs each inside its own savepoint, so a failed operation rolls back
 /// alone. It commits once and only then sends each caller its result. So
 /// every operation is committed when its call returns, and concurrent
-/// callers share the cost of the commit. Reads use a second connection, so
-/// they see committed data without waiting for the writer.
+/// callers share the cost of the commit. Reads use [`READERS`] other
+/// connections, so they see committed data without waiting for the writer,
+/// and a refresh reads several tables at once.
 #[derive(Clone)]
 pub struct Catalog {
     path: Arc<PathBuf>,
     jobs: mpsc::Sender<Box<dyn Job>>,
-    reader: Arc<Mutex<Connection>>,
+    readers: Arc<[Mutex<Connection>]>,
 }
+
+/// The number of read connections of a catalog.
+const READERS: usize = 2;
 
 impl Catalog {
     /// Opens or creates the catalog at `path`, brings its schema up to date
@@ -145,11 +149,15 @@ impl Catalog {
             .map_err(|error| fail("turn on foreign keys", error))?;
         migrate(path, &mut writer)?;
 
-        let reader = open_connection(path)?;
-        reader
-            .pragma_update(None, "foreign_keys", true)
-            .and_then(|()| reader.pragma_update(None, "query_only", true))
-            .map_err(|error| fail("open a read-only connection", error))?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader = open_connection(path)?;
+            reader
+                .pragma_update(None, "foreign_keys", true)
+                .and_then(|()| reader.pragma_update(None, "query_only", true))
+                .map_err(|error| fail("open a read-only connection", error))?;
+            readers.push(Mutex::new(reader));
+        }
 
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
         let writer_path = path.to_path_buf();
@@ -168,7 +176,7 @@ impl Catalog {
         Ok(Self {
             path: Arc::new(path.to_path_buf()),
             jobs,
-            reader: Arc::new(Mutex::new(reader)),
+            readers: readers.into(),
         })
     }
 
@@ -211,17 +219,25 @@ impl Catalog {
         })?
     }
 
-    /// Runs `work` with the read connection on the calling thread.
+    /// Runs `work` with a free read connection on the calling thread, or
+    /// waits for the first one when all are busy.
     pub fn read_blocking<T>(
         &self,
         work: impl FnOnce(&Connection, &Path) -> Result<T>,
     ) -> Result<T> {
-        // A panic while the lock was held leaves no transaction open on a
+        // A panic while a lock was held leaves no transaction open on a
         // connection that only reads, so it stays usable after poisoning.
-        let connection = self
-            .reader
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let free = self.readers.iter().find_map(|reader| match reader.try_lock() {
+            Ok(connection) => Some(connection),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        });
+        let connection = match free {
+            Some(connection) => connection,
+            None => self.readers[0]
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        };
         work(&connection, &self.path)
     }
 }

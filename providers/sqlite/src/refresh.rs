@@ -59,25 +59,43 @@ pub async fn read(
         }
     }
 
+    // Each resource type is read as its own task, so the catalog's read
+    // connections serve several tables at once.
+    let mut reads = Vec::with_capacity(by_kind.len());
     for (kind, entries) in by_kind {
-        let answers = match kind {
-            ResourceType::Tier => read_table::<Tiers>(configured, &entries).await,
-            ResourceType::SecurityPolicy => {
-                read_table::<SecurityPolicies>(configured, &entries).await
-            }
-            ResourceType::Tenant => read_table::<Tenants>(configured, &entries).await,
-            ResourceType::Subscription => read_table::<Subscriptions>(configured, &entries).await,
-            ResourceType::Monitoring => read_table::<Monitoring>(configured, &entries).await,
-            ResourceType::Database => {
-                let with_prior = entries
-                    .iter()
-                    .map(|(index, key)| (key.clone(), requests[*index].prior.clone()))
-                    .collect();
-                database::read_many(configured, with_prior).await
-            }
+        let configured = Arc::clone(configured);
+        let with_prior: Vec<(String, Attrs)> = match kind {
+            ResourceType::Database => entries
+                .iter()
+                .map(|(index, key)| (key.clone(), requests[*index].prior.clone()))
+                .collect(),
+            _ => Vec::new(),
         };
-        for ((index, _), answer) in entries.iter().zip(answers) {
-            results[*index] = Some(answer);
+        let read = tokio::spawn(async move {
+            let answers = match kind {
+                ResourceType::Tier => read_table::<Tiers>(&configured, &entries).await,
+                ResourceType::SecurityPolicy => {
+                    read_table::<SecurityPolicies>(&configured, &entries).await
+                }
+                ResourceType::Tenant => read_table::<Tenants>(&configured, &entries).await,
+                ResourceType::Subscription => {
+                    read_table::<Subscriptions>(&configured, &entries).await
+                }
+                ResourceType::Monitoring => read_table::<Monitoring>(&configured, &entries).await,
+                ResourceType::Database => database::read_many(&configured, with_prior).await,
+            };
+            (entries, answers)
+        });
+        reads.push(read);
+    }
+    for read in reads {
+        match read.await {
+            Ok((entries, answers)) => {
+                for ((index, _), answer) in entries.iter().zip(answers) {
+                    results[*index] = Some(answer);
+                }
+            }
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
         }
     }
 
