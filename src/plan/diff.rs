@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use tenancy_sdk::{Attrs, Value};
 
-use crate::lower::Desired;
+use crate::lower::{Desired, DesiredResource};
 use crate::plan::model::{Action, ActionReason, AttrRef, PlanMode, ResourceChange};
 use crate::plan::refresh::same_attrs;
 use crate::registry::{Instance, Registry};
@@ -40,83 +40,60 @@ pub fn diff(
     registry: &Registry,
     options: &DiffOptions,
 ) -> Result<Vec<ResourceChange>, Vec<DiffError>> {
+    let threads = std::thread::available_parallelism().map_or(1, |count| count.get()).min(8);
+    diff_on(mode, desired, current, registry, options, threads)
+}
+
+/// Runs [`diff`] with up to `threads` threads.
+fn diff_on(
+    mode: PlanMode,
+    desired: &Desired,
+    current: &BTreeMap<String, ResourceState>,
+    registry: &Registry,
+    options: &DiffOptions,
+    threads: usize,
+) -> Result<Vec<ResourceChange>, Vec<DiffError>> {
     let selected = select_targets(mode, desired, current, &options.targets);
     let replace: HashSet<&str> = options.replace.iter().map(String::as_str).collect();
     let mut changes = Vec::with_capacity(desired.resources.len() + 1);
     let mut errors = Vec::new();
-    let mut planned_at: HashMap<&str, usize> = HashMap::new();
 
     if mode == PlanMode::Normal {
-        let has_refs = desired.resources.iter().any(|resource| !resource.refs.is_empty());
-        // Resources of one provider instance come in runs, so the last
-        // instance found usually serves the next resource as well.
-        let mut last_instance: Option<(&str, Option<&Instance>)> = None;
-        for resource in &desired.resources {
-            if !selected.as_ref().is_none_or(|set| set.contains(resource.address.as_str())) {
-                continue;
-            }
-            let prior = current.get(&resource.address);
-            let config = if resource.refs.is_empty() {
-                Cow::Borrowed(&resource.config)
-            } else {
-                Cow::Owned(resolve_refs(&resource.config, &resource.refs, &changes, &planned_at, current))
-            };
-            let instance = match last_instance {
-                Some((name, instance)) if name == resource.provider => instance,
-                _ => {
-                    let instance = registry.get(&resource.provider);
-                    last_instance = Some((resource.provider.as_str(), instance));
-                    instance
-                }
-            };
-            let Some(instance) = instance else {
-                errors.push(DiffError {
-                    address: resource.address.clone(),
-                    message: format!("provider `{}` is not configured", resource.provider),
-                });
-                continue;
-            };
-            let planned = instance
-                .provider
-                .plan(&resource.type_name, prior.map(|prior| &prior.attrs), &config);
-            let planned = match planned {
-                Ok(planned) => planned,
-                Err(error) => {
-                    errors.push(DiffError {
-                        address: resource.address.clone(),
-                        message: error.message,
-                    });
-                    continue;
-                }
-            };
-            let forced = replace.contains(resource.address.as_str());
-            if has_refs {
-                planned_at.insert(resource.address.as_str(), changes.len());
-            }
-            let (action, reason) = choose_action(prior, &planned.planned, &planned.requires_replace, forced);
-            changes.push(ResourceChange {
-                address: resource.address.clone(),
-                type_name: resource.type_name.clone(),
-                provider: resource.provider.clone(),
-                action,
-                reason,
-                before: prior.map(|prior| prior.attrs.clone()),
-                after: Some(planned.planned),
-                replace_paths: planned.requires_replace,
-                depends_on: resource.depends_on.clone(),
-                tenant: resource.tenant.clone(),
-                refs: resource.refs.clone(),
-                prior_depends_on: prior
-                    .map(|prior| {
-                        prior
-                            .dependencies
-                            .iter()
-                            .filter(|dependency| !resource.depends_on.contains(dependency))
-                            .cloned()
-                            .collect()
+        let resources: Vec<&DesiredResource> = desired
+            .resources
+            .iter()
+            .filter(|resource| selected.as_ref().is_none_or(|set| set.contains(resource.address.as_str())))
+            .collect();
+        let has_refs = resources.iter().any(|resource| !resource.refs.is_empty());
+        if has_refs || threads < 2 || resources.len() < PARALLEL_DIFF_MIN {
+            plan_in_order(&resources, current, registry, &replace, &mut changes, &mut errors);
+        } else {
+            // Without references between resources each plan depends on its
+            // resource alone, so chunks are planned on all cores and joined
+            // in their original order.
+            let chunk_size = resources.len().div_ceil(threads);
+            let parts: Vec<(Vec<ResourceChange>, Vec<DiffError>)> = std::thread::scope(|scope| {
+                let handles: Vec<_> = resources
+                    .chunks(chunk_size)
+                    .map(|chunk| {
+                        let replace = &replace;
+                        scope.spawn(move || {
+                            let mut changes = Vec::with_capacity(chunk.len());
+                            let mut errors = Vec::new();
+                            plan_in_order(chunk, current, registry, replace, &mut changes, &mut errors);
+                            (changes, errors)
+                        })
                     })
-                    .unwrap_or_default(),
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                    .collect()
             });
+            for (part_changes, part_errors) in parts {
+                changes.extend(part_changes);
+                errors.extend(part_errors);
+            }
         }
     }
 
@@ -152,6 +129,87 @@ pub fn diff(
     // Addresses are unique, so an unstable sort gives the same order.
     changes.sort_unstable_by(|left, right| left.address.cmp(&right.address));
     Ok(changes)
+}
+
+/// The number of resources below which the diff stays on one thread.
+const PARALLEL_DIFF_MIN: usize = 2048;
+
+/// Plans `resources` in order, appending one change or one error for each.
+/// References resolve against the changes appended before them.
+fn plan_in_order(
+    resources: &[&DesiredResource],
+    current: &BTreeMap<String, ResourceState>,
+    registry: &Registry,
+    replace: &HashSet<&str>,
+    changes: &mut Vec<ResourceChange>,
+    errors: &mut Vec<DiffError>,
+) {
+    let has_refs = resources.iter().any(|resource| !resource.refs.is_empty());
+    let mut planned_at: HashMap<&str, usize> = HashMap::new();
+    // Resources of one provider instance come in runs, so the last
+    // instance found usually serves the next resource as well.
+    let mut last_instance: Option<(&str, Option<&Instance>)> = None;
+    for resource in resources {
+        let prior = current.get(&resource.address);
+        let config = if resource.refs.is_empty() {
+            Cow::Borrowed(&resource.config)
+        } else {
+            Cow::Owned(resolve_refs(&resource.config, &resource.refs, changes, &planned_at, current))
+        };
+        let instance = match last_instance {
+            Some((name, instance)) if name == resource.provider => instance,
+            _ => {
+                let instance = registry.get(&resource.provider);
+                last_instance = Some((resource.provider.as_str(), instance));
+                instance
+            }
+        };
+        let Some(instance) = instance else {
+            errors.push(DiffError {
+                address: resource.address.clone(),
+                message: format!("provider `{}` is not configured", resource.provider),
+            });
+            continue;
+        };
+        let planned = match instance.provider.plan(&resource.type_name, prior.map(|prior| &prior.attrs), &config) {
+            Ok(planned) => planned,
+            Err(error) => {
+                errors.push(DiffError {
+                    address: resource.address.clone(),
+                    message: error.message,
+                });
+                continue;
+            }
+        };
+        let forced = replace.contains(resource.address.as_str());
+        if has_refs {
+            planned_at.insert(resource.address.as_str(), changes.len());
+        }
+        let (action, reason) = choose_action(prior, &planned.planned, &planned.requires_replace, forced);
+        changes.push(ResourceChange {
+            address: resource.address.clone(),
+            type_name: resource.type_name.clone(),
+            provider: resource.provider.clone(),
+            action,
+            reason,
+            before: prior.map(|prior| prior.attrs.clone()),
+            after: Some(planned.planned),
+            replace_paths: planned.requires_replace,
+            depends_on: resource.depends_on.clone(),
+            tenant: resource.tenant.clone(),
+            refs: resource.refs.clone(),
+            prior_depends_on: prior
+                .map(|prior| {
+                    prior
+                        .dependencies
+                        .iter()
+                        .filter(|dependency| !resource.depends_on.contains(dependency))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
+        });
+    }
 }
 
 /// Fills attributes that come from other resources: the planned value when
@@ -281,7 +339,111 @@ fn select_targets<'a>(
 
 #[cfg(test)]
 mod tests {
+    use tenancy_sdk::{
+        AttrType, AttributeSchema, ImportRequest, Operation, PlannedChange, Provider, ProviderContext, ProviderError, ProviderResult,
+        ReadRequest, ResourceSchema,
+    };
+
     use super::*;
+    use crate::lang::source::Span;
+
+    /// Plans the configuration as given, and fails for `item.bad`.
+    struct EchoProvider;
+
+    #[async_trait::async_trait]
+    impl Provider for EchoProvider {
+        fn type_name(&self) -> &'static str {
+            "echo"
+        }
+
+        fn schemas(&self) -> Vec<ResourceSchema> {
+            vec![ResourceSchema {
+                type_name: "item",
+                description: "An item.",
+                attributes: vec![AttributeSchema::required("n", AttrType::Number, "A number.")],
+            }]
+        }
+
+        async fn configure(&mut self, _: &Attrs, _: &ProviderContext) -> ProviderResult<()> {
+            Ok(())
+        }
+
+        async fn read(&self, requests: &[ReadRequest]) -> Vec<ProviderResult<Option<Attrs>>> {
+            requests.iter().map(|request| Ok(Some(request.prior.clone()))).collect()
+        }
+
+        fn plan(&self, _: &str, _: Option<&Attrs>, config: &Attrs) -> ProviderResult<PlannedChange> {
+            if config.get("n") == Some(&Value::Number(-1.0)) {
+                return Err(ProviderError::invalid("n must not be -1"));
+            }
+            Ok(PlannedChange {
+                planned: config.clone(),
+                requires_replace: Vec::new(),
+            })
+        }
+
+        async fn apply(&self, _: &str, _: &str, _: Operation<'_>) -> ProviderResult<Option<Attrs>> {
+            Ok(None)
+        }
+
+        async fn import(&self, request: &ImportRequest) -> ProviderResult<Attrs> {
+            Err(ProviderError::other(format!("cannot import `{}`", request.id)))
+        }
+    }
+
+    fn desired(count: usize) -> Desired {
+        let mut desired = Desired::default();
+        for index in 0..count {
+            let number = if index == 1234 { -1.0 } else { index as f64 };
+            desired.resources.push(DesiredResource {
+                address: format!("item.i{index:05}"),
+                type_name: "item".to_owned(),
+                provider: "echo".to_owned(),
+                config: Attrs::from([("n".to_owned(), Value::Number(number))]),
+                depends_on: Vec::new(),
+                tenant: None,
+                span: Span::new(0, 0..0),
+                refs: Vec::new(),
+            });
+            desired.index.insert(format!("item.i{index:05}"), index);
+        }
+        desired
+    }
+
+    #[test]
+    fn parallel_diff_matches_sequential() {
+        let mut registry = Registry::default();
+        registry.insert("echo", Box::new(EchoProvider));
+        let desired = desired(PARALLEL_DIFF_MIN + 100);
+        let mut current = BTreeMap::new();
+        for resource in desired.resources.iter().step_by(3) {
+            let mut attrs = resource.config.clone();
+            attrs.insert("n".to_owned(), Value::Number(7.0));
+            current.insert(
+                resource.address.clone(),
+                ResourceState::new(resource.address.clone(), "item", "echo", attrs),
+            );
+        }
+        current.insert(
+            "item.gone".to_owned(),
+            ResourceState::new("item.gone", "item", "echo", Attrs::new()),
+        );
+        let options = DiffOptions::default();
+
+        let sequential = diff_on(PlanMode::Normal, &desired, &current, &registry, &options, 1);
+        let parallel = diff_on(PlanMode::Normal, &desired, &current, &registry, &options, 3);
+
+        let (sequential, parallel) = (sequential.unwrap_err(), parallel.unwrap_err());
+        assert_eq!(sequential.len(), 1);
+        assert_eq!(parallel[0].address, sequential[0].address);
+
+        let mut fixed = desired;
+        fixed.resources[1234].config.insert("n".to_owned(), Value::Number(1234.0));
+        let sequential = diff_on(PlanMode::Normal, &fixed, &current, &registry, &options, 1).unwrap();
+        let parallel = diff_on(PlanMode::Normal, &fixed, &current, &registry, &options, 3).unwrap();
+        assert_eq!(format!("{parallel:?}"), format!("{sequential:?}"));
+        assert_eq!(parallel.len(), PARALLEL_DIFF_MIN + 101);
+    }
 
     #[test]
     fn owning_tenant_of_nested_address() {
