@@ -347,7 +347,7 @@ mod tests {
     use super::*;
     use crate::lang::source::Span;
 
-    /// Plans the configuration as given, and fails for `item.bad`.
+    /// Plans the configuration as given, and fails when `n` is -1.
     struct EchoProvider;
 
     #[async_trait::async_trait]
