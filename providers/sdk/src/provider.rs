@@ -137,7 +137,7 @@ pub fn plan_by_schema(
     prior: Option<&Attrs>,
     config: &Attrs,
 ) -> PlannedChange {
-    let mut planned = Attrs::new();
+    let mut entries = Vec::with_capacity(schema.attributes.len());
     let mut requires_replace = Vec::new();
 
     for attribute in &schema.attributes {
@@ -166,8 +166,11 @@ pub fn plan_by_schema(
                 }
             }
         }
-        planned.insert(name.to_owned(), value);
+        entries.push((name.to_owned(), value));
     }
+    // Collecting sorts the entries and builds the map in one pass, which is
+    // cheaper than inserting them one by one in schema order.
+    let mut planned: Attrs = entries.into_iter().collect();
 
     if !requires_replace.is_empty() {
         for attribute in schema

@@ -47,6 +47,17 @@ fn cached_schema(kind: ResourceType) -> &'static ResourceSchema {
     &schemas[position]
 }
 
+/// Sets an attribute, reusing the key when the plan has it already, as it
+/// has every schema attribute.
+fn set(attrs: &mut Attrs, name: &str, value: Value) {
+    match attrs.get_mut(name) {
+        Some(slot) => *slot = value,
+        None => {
+            attrs.insert(name.to_owned(), value);
+        }
+    }
+}
+
 /// Returns the string value of an attribute when it is known and set.
 fn known_str<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a str> {
     attrs
@@ -73,11 +84,11 @@ pub fn plan(
         };
         let configured = config.get(attribute.name).filter(|value| !value.is_null());
         let value = configured.cloned().unwrap_or(default);
-        change.planned.insert(attribute.name.to_owned(), value);
+        set(&mut change.planned, attribute.name, value);
     }
 
     if let Some(key) = known_str(config, kind.key_attribute()) {
-        change.planned.insert("id".to_owned(), Value::string(key));
+        set(&mut change.planned, "id", Value::string(key));
     }
     match kind {
         ResourceType::Subscription => plan_trial(&mut change, prior),
@@ -108,14 +119,12 @@ fn plan_trial(change: &mut PlannedChange, prior: Option<&Attrs>) {
     } else {
         trial_end(&started_at, trial_days.as_i64()).map_or(Value::Null, Value::String)
     };
-    change
-        .planned
-        .insert("started_at".to_owned(), Value::String(started_at));
-    change.planned.insert("trial_ends_at".to_owned(), ends);
+    set(&mut change.planned, "started_at", Value::String(started_at));
+    set(&mut change.planned, "trial_ends_at", ends);
 
     let unchanged = prior.is_some_and(|prior| equal_except_status(prior, &change.planned));
     if !unchanged {
-        change.planned.insert("status".to_owned(), Value::Unknown);
+        set(&mut change.planned, "status", Value::Unknown);
     }
 }
 
@@ -139,9 +148,7 @@ fn plan_location(change: &mut PlannedChange, prior: Option<&Attrs>, data_dir: Op
         return;
     };
     let path = file_path(data_dir, tenant_id);
-    change
-        .planned
-        .insert("url".to_owned(), Value::String(url_for(&path)));
+    set(&mut change.planned, "url", Value::String(url_for(&path)));
     let path = path.display().to_string();
     let moved = prior
         .and_then(|prior| known_str(prior, "path"))
@@ -149,9 +156,7 @@ fn plan_location(change: &mut PlannedChange, prior: Option<&Attrs>, data_dir: Op
     if moved && !change.requires_replace.iter().any(|name| name == "path") {
         change.requires_replace.push("path".to_owned());
     }
-    change
-        .planned
-        .insert("path".to_owned(), Value::String(path));
+    set(&mut change.planned, "path", Value::String(path));
 }
 
 /// Rejects known values that apply would reject, so the plan fails early.
