@@ -182,9 +182,12 @@ pub async fn configure_providers(workspace: &Workspace, state: &State) -> Result
         .chain(state.resources.values().map(|resource| resource.provider.as_str()))
         .collect();
     let instances: BTreeSet<String> = names.into_iter().map(str::to_owned).collect();
-    Registry::configure(&workspace.config, &instances, &workspace.dir)
+    let started = Instant::now();
+    let registry = Registry::configure(&workspace.config, &instances, &workspace.dir)
         .await
-        .map_err(|error| CliError::message(error.to_string(), error.hint()))
+        .map_err(|error| CliError::message(error.to_string(), error.hint()))?;
+    tracing::debug!(elapsed = ?started.elapsed(), instances = instances.len(), "configured the providers");
+    Ok(registry)
 }
 
 /// Returns the registry instance list for `state` alone, for commands that

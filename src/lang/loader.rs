@@ -58,10 +58,11 @@ pub(crate) fn read_dir(dir: &Path) -> Parsed {
         );
         return parsed;
     }
+    let mut readable = Vec::with_capacity(paths.len());
     for name in paths {
         let path = dir.join(&name);
         match std::fs::read(&path) {
-            Ok(bytes) => add_file(&mut parsed, name, bytes),
+            Ok(bytes) => readable.extend(add_source(&mut parsed, name, bytes)),
             Err(error) => {
                 parsed.incomplete = true;
                 parsed.diagnostics.push(
@@ -71,7 +72,62 @@ pub(crate) fn read_dir(dir: &Path) -> Parsed {
             }
         }
     }
+    for (file, result) in readable.iter().zip(parse_files(&parsed.sources, &readable)) {
+        match result {
+            Ok(body) => parsed.files.push(ParsedFile { file: *file, body }),
+            Err(diagnostic) => {
+                parsed.incomplete = true;
+                parsed.diagnostics.push(diagnostic);
+            }
+        }
+    }
     parsed
+}
+
+/// The configuration size from which files are parsed on several threads.
+const PARALLEL_PARSE_BYTES: usize = 64 * 1024;
+
+/// Parses `files` of the source map, on all cores when there are several
+/// files and enough text, and returns the results in the order of `files`.
+fn parse_files(sources: &SourceMap, files: &[usize]) -> Vec<Result<Body, Diagnostic>> {
+    let bytes: usize = files.iter().map(|&file| sources.files[file].text.len()).sum();
+    let threads = std::thread::available_parallelism().map_or(1, |count| count.get()).min(files.len());
+    if threads < 2 || bytes < PARALLEL_PARSE_BYTES {
+        return files.iter().map(|&file| parse_file(sources, file)).collect();
+    }
+
+    // Each thread takes the next unparsed file, so one large file does not
+    // leave the other threads idle behind it.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<Body, Diagnostic>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let position = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&file) = files.get(position) else {
+                            return done;
+                        };
+                        done.push((position, parse_file(sources, file)));
+                    }
+                })
+            })
+            .collect();
+        let mut results: Vec<Option<Result<Body, Diagnostic>>> = (0..files.len()).map(|_| None).collect();
+        for worker in workers {
+            let done = worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            for (position, result) in done {
+                results[position] = Some(result);
+            }
+        }
+        results
+    });
+    results
+        .iter_mut()
+        .zip(files)
+        .map(|(result, &file)| result.take().unwrap_or_else(|| parse_file(sources, file)))
+        .collect()
 }
 
 /// Returns the names of the `*.hcl` files of `dir`, sorted.
@@ -89,18 +145,11 @@ pub(crate) fn list_hcl_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(names)
 }
 
-fn add_file(parsed: &mut Parsed, name: PathBuf, bytes: Vec<u8>) {
+/// Adds a file's text to the source map and returns its index, or reports
+/// it and returns `None` when it is not UTF-8.
+fn add_source(parsed: &mut Parsed, name: PathBuf, bytes: Vec<u8>) -> Option<usize> {
     match String::from_utf8(bytes) {
-        Ok(text) => {
-            let file = parsed.sources.add(name, text);
-            match parse_file(&parsed.sources, file) {
-                Ok(body) => parsed.files.push(ParsedFile { file, body }),
-                Err(diagnostic) => {
-                    parsed.incomplete = true;
-                    parsed.diagnostics.push(diagnostic);
-                }
-            }
-        }
+        Ok(text) => Some(parsed.sources.add(name, text)),
         Err(error) => {
             let valid_up_to = error.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
@@ -112,6 +161,7 @@ fn add_file(parsed: &mut Parsed, name: PathBuf, bytes: Vec<u8>) {
                     .with_label(Span::new(file, valid_up_to..end), format!("invalid byte at offset {valid_up_to}"))
                     .with_help("Save the file as UTF-8 text; configuration files cannot hold binary data."),
             );
+            None
         }
     }
 }
@@ -171,6 +221,31 @@ mod tests {
         let mut sources = SourceMap::default();
         sources.add("main.hcl".into(), text);
         sources
+    }
+
+    #[test]
+    fn parallel_parse_keeps_file_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let block = |index: usize| format!("tier \"t{index}\" {{\n  price = {index}\n}}\n");
+        for name in ["a", "b", "c", "d"] {
+            let text: String = (0..1500).map(block).collect();
+            std::fs::write(dir.path().join(format!("{name}.hcl")), text).unwrap();
+        }
+        std::fs::write(dir.path().join("c.hcl"), "tier \"broken\" {\n  price = \n}\n").unwrap();
+
+        let parsed = read_dir(dir.path());
+
+        let names: Vec<String> = parsed
+            .files
+            .iter()
+            .map(|parsed_file| parsed.sources.files[parsed_file.file].path.display().to_string())
+            .collect();
+        assert_eq!(names, ["a.hcl", "b.hcl", "d.hcl"]);
+        assert!(parsed.incomplete);
+        assert_eq!(parsed.diagnostics.len(), 1);
+        let error = parsed.diagnostics.iter().next().unwrap();
+        assert_eq!(parsed.sources.files[error.labels[0].span.file].path.display().to_string(), "c.hcl");
+        assert_eq!(parsed.files[2].body.blocks().count(), 1500);
     }
 
     #[test]
