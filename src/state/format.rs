@@ -336,9 +336,21 @@ struct DirectRecord {
     #[serde(rename = "type")]
     type_name: String,
     provider: String,
-    attributes: BTreeMap<String, PlainValue>,
+    attributes: PlainAttrs,
     sensitive_attributes: Map<String, Json>,
     dependencies: Vec<String>,
+}
+
+/// Attribute values read from a JSON object straight into [`Attrs`].
+struct PlainAttrs(Attrs);
+
+impl<'de> Deserialize<'de> for PlainAttrs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match deserializer.deserialize_map(PlainVisitor)? {
+            Value::Map(attrs) => Ok(PlainAttrs(attrs)),
+            _ => Err(serde::de::Error::custom("`attributes` must be an object")),
+        }
+    }
 }
 
 /// An attribute value read from plain JSON without marks, converted as
@@ -397,11 +409,13 @@ impl<'de> serde::de::Visitor<'de> for PlainVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut entries = BTreeMap::new();
+        // Collecting builds the map in one pass; a repeated key keeps its
+        // last value, as inserting would.
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
         while let Some((key, PlainValue(value))) = map.next_entry::<String, PlainValue>()? {
-            entries.insert(key, value);
+            entries.push((key, value));
         }
-        Ok(Value::Map(entries))
+        Ok(Value::Map(entries.into_iter().collect()))
     }
 }
 
@@ -451,11 +465,7 @@ fn direct_to_state(document: DirectDocument) -> Result<State, ()> {
         if record.address.is_empty() || !record.sensitive_attributes.values().all(is_mask) {
             return Err(());
         }
-        let mut attrs: Attrs = record
-            .attributes
-            .into_iter()
-            .map(|(name, PlainValue(value))| (name, value))
-            .collect();
+        let PlainAttrs(mut attrs) = record.attributes;
         for (name, mask) in &record.sensitive_attributes {
             if let Some(value) = attrs.remove(name) {
                 attrs.insert(name.clone(), mark_sensitive(value, mask));
@@ -583,6 +593,20 @@ mod tests {
 
         let direct = decode_direct(&bytes).expect("the direct decode accepts the file");
         let general = decode_general(&bytes, "state.json").unwrap();
+
+        assert_eq!(direct, general);
+        assert_eq!(direct, state);
+    }
+
+    #[test]
+    fn direct_decode_keeps_last_repeated_key() {
+        let state = sample_state();
+        let text = String::from_utf8(encode(&state).unwrap()).unwrap();
+        let repeated = text.replacen("\"name\": \"acme\"", "\"name\": \"first\", \"name\": \"acme\"", 1);
+        assert_ne!(repeated, text);
+
+        let direct = decode_direct(repeated.as_bytes()).unwrap();
+        let general = decode_general(repeated.as_bytes(), "state.json").unwrap();
 
         assert_eq!(direct, general);
         assert_eq!(direct, state);
