@@ -203,16 +203,36 @@ impl Evaluator<'_, '_> {
         for (key, value) in object.iter() {
             let name = match key {
                 ObjectKey::Ident(ident) => ident.as_str().to_owned(),
-                ObjectKey::Expression(key_expr) => self.object_key(key_expr)?,
+                ObjectKey::Expression(key_expr) => self.object_key(key_expr, false)?.0,
             };
             map.insert(name, self.expr(value.expr())?);
         }
         Ok(Value::Map(map))
     }
 
-    fn object_key(&mut self, key_expr: &Expression) -> Result<String, Box<Diagnostic>> {
+    /// Evaluates an object key and returns it with its sensitive mark. A
+    /// sensitive key is an error unless `sensitive_allowed`, which a `for`
+    /// over a sensitive collection sets because its whole result is marked.
+    fn object_key(
+        &mut self,
+        key_expr: &Expression,
+        sensitive_allowed: bool,
+    ) -> Result<(String, bool), Box<Diagnostic>> {
         let key = self.expr(key_expr)?;
-        to_string_form(&key).ok_or_else(|| {
+        // A key carries no mark of its own, so a sensitive key would be
+        // printed in plain text wherever the map is shown.
+        if key.is_sensitive() && !sensitive_allowed {
+            return Err(Box::new(
+                Diagnostic::error("tenancy::expr::sensitive_key", "Sensitive value used as a map key")
+                    .with_label(self.span(key_expr), "this key comes from a sensitive value")
+                    .with_help(
+                        "Plans, state and outputs print map keys in plain text, so a key cannot be \
+                         secret. Use a value that is not sensitive as the key, and put the sensitive \
+                         value in the map's values instead.",
+                    ),
+            ));
+        }
+        let name = to_string_form(&key).ok_or_else(|| {
             Box::new(
                 Diagnostic::error("tenancy::expr::invalid_key", "Invalid object key")
                     .with_label(
@@ -220,7 +240,8 @@ impl Evaluator<'_, '_> {
                         format!("an object key must be a string, found {}", type_label(&key)),
                     ),
             )
-        })
+        })?;
+        Ok((name, key.is_sensitive()))
     }
 
     fn variable(&mut self, name: &str, expr: &Expression) -> EvalResult {
@@ -402,21 +423,26 @@ impl Evaluator<'_, '_> {
     fn for_expr(&mut self, for_expr: &ForExpr) -> EvalResult {
         let intro = &for_expr.intro;
         let (collection, sensitive) = split_mark(self.expr(&intro.collection_expr)?);
+        // The key and value variables keep the collection's mark, so an
+        // error inside the body cannot quote an element of a secret.
         let pairs = match collection {
             Value::Unknown => return Ok(with_mark(Value::Unknown, sensitive)),
             Value::List(items) => items
                 .into_iter()
                 .enumerate()
-                .map(|(index, item)| (Value::Number(index as f64), item))
+                .map(|(index, item)| (Value::Number(index as f64), with_mark(item, sensitive)))
                 .collect::<Vec<_>>(),
-            Value::Map(map) => map.into_iter().map(|(key, item)| (Value::String(key), item)).collect(),
+            Value::Map(map) => map
+                .into_iter()
+                .map(|(key, item)| (with_mark(Value::String(key), sensitive), with_mark(item, sensitive)))
+                .collect(),
             other => {
                 let message = format!("`for` needs a list or a map, found {}", type_label(&other));
                 return Err(self.operand_error(&intro.collection_expr, message));
             }
         };
         let result = if for_expr.key_expr.is_some() {
-            self.for_object(for_expr, pairs)?
+            self.for_object(for_expr, pairs, sensitive)?
         } else {
             self.for_list(for_expr, pairs)?
         };
@@ -467,7 +493,7 @@ impl Evaluator<'_, '_> {
         Ok(Value::List(items))
     }
 
-    fn for_object(&mut self, for_expr: &ForExpr, pairs: Vec<(Value, Value)>) -> EvalResult {
+    fn for_object(&mut self, for_expr: &ForExpr, pairs: Vec<(Value, Value)>, sensitive: bool) -> EvalResult {
         let Some(key_expr) = &for_expr.key_expr else {
             return Ok(Value::Null);
         };
@@ -475,15 +501,20 @@ impl Evaluator<'_, '_> {
         let mut groups: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for (key, item) in pairs {
             let mark = self.bind_for(for_expr, key, item);
-            let step = self.for_object_item(for_expr, key_expr);
+            let step = self.for_object_item(for_expr, key_expr, sensitive);
             self.scopes.truncate(mark);
-            let Some((name, value)) = step? else { continue };
+            let Some((name, key_sensitive, value)) = step? else { continue };
             if for_expr.grouping {
                 groups.entry(name).or_default().push(value);
             } else if map.insert(name.clone(), value).is_some() {
+                let label = if key_sensitive {
+                    "a sensitive key is produced twice".to_owned()
+                } else {
+                    format!("the key `{name}` is produced twice")
+                };
                 return Err(Box::new(
                     Diagnostic::error("tenancy::expr::duplicate_key", "Duplicate object key")
-                        .with_label(self.span(key_expr), format!("the key `{name}` is produced twice"))
+                        .with_label(self.span(key_expr), label)
                         .with_help("Add `...` after the value expression to group values by key."),
                 ));
             }
@@ -498,14 +529,15 @@ impl Evaluator<'_, '_> {
         &mut self,
         for_expr: &ForExpr,
         key_expr: &Expression,
-    ) -> Result<Option<(String, Value)>, Box<Diagnostic>> {
+        sensitive_allowed: bool,
+    ) -> Result<Option<(String, bool, Value)>, Box<Diagnostic>> {
         match self.for_condition(for_expr)? {
             Some(true) => {}
             Some(false) | None => return Ok(None),
         }
-        let name = self.object_key(key_expr)?;
+        let (name, key_sensitive) = self.object_key(key_expr, sensitive_allowed)?;
         let value = self.expr(&for_expr.value_expr)?;
-        Ok(Some((name, value)))
+        Ok(Some((name, key_sensitive, value)))
     }
 }
 

@@ -15,6 +15,14 @@ fn roots() -> Value {
     Value::Map(BTreeMap::from([
         ("name".into(), Value::string("acme")),
         ("secret".into(), Value::sensitive(Value::string("s3cr3t"))),
+        ("secret_index".into(), Value::sensitive(Value::Number(7.0))),
+        (
+            "secret_map".into(),
+            Value::sensitive(Value::Map(BTreeMap::from([
+                ("hidden_a".into(), "dup".into()),
+                ("hidden_b".into(), "dup".into()),
+            ]))),
+        ),
         ("later".into(), Value::Unknown),
         ("flag".into(), Value::Bool(true)),
         ("studios".into(), studios),
@@ -32,6 +40,14 @@ fn eval(text: &str) -> Result<Value, Box<Diagnostic>> {
 
 fn value(text: &str) -> Value {
     eval(text).unwrap_or_else(|diagnostic| panic!("{text}: {diagnostic:?}"))
+}
+
+/// Returns every label and the help of the error, to check what it shows.
+fn error_text(text: &str) -> String {
+    let diagnostic = eval(text).expect_err(text);
+    let mut parts: Vec<String> = diagnostic.labels.iter().map(|label| label.text.clone()).collect();
+    parts.extend(diagnostic.help.clone());
+    parts.join(" | ")
 }
 
 fn error_label(text: &str) -> String {
@@ -131,6 +147,64 @@ fn sensitive_marks_propagate() {
     assert!(value("{ a = var.secret }.a").is_sensitive());
     assert!(value("jsonencode({ a = var.secret })").is_sensitive());
     assert!(!value("length([var.secret])").is_sensitive());
+}
+
+#[test]
+fn sensitive_object_key_is_error() {
+    for text in [
+        "{ (var.secret) = 1 }",
+        "{ (\"x-${var.secret}\") = 1 }",
+        "jsonencode({ (var.secret) = 1 })",
+        "{ for s in var.studios : var.secret => s }",
+        "{ for k, v in { a = var.secret } : v => k }",
+    ] {
+        let diagnostic = eval(text).expect_err(text);
+        assert_eq!(diagnostic.code, "tenancy::expr::sensitive_key", "{text}");
+        assert!(!error_text(text).contains("s3cr3t"), "{text}");
+    }
+}
+
+#[test]
+fn for_over_sensitive_collection_keeps_mark() {
+    let object = value("{ for k, v in var.secret_map : k => v }");
+    assert!(object.is_sensitive());
+    assert!(value("[for k, v in var.secret_map : k][0]").is_sensitive());
+    assert!(value("[for v in [var.secret_map] : v][0]").is_sensitive());
+}
+
+#[test]
+fn functions_building_maps_mark_result() {
+    assert!(value("zipmap([var.secret], [1])").is_sensitive());
+    assert!(value("merge({ a = 1 }, var.secret_map)").is_sensitive());
+    assert!(value("tomap(var.secret_map)").is_sensitive());
+}
+
+#[test]
+fn duplicate_sensitive_key_is_not_shown() {
+    let text = error_text("{ for k, v in var.secret_map : v => k }");
+    assert!(text.contains("a sensitive key is produced twice"), "{text}");
+    assert!(!text.contains("dup"), "{text}");
+}
+
+#[test]
+fn index_errors_hide_sensitive_keys() {
+    let missing = error_text("var.labels[var.secret]");
+    assert!(missing.contains("the sensitive key does not exist"), "{missing}");
+    assert!(!missing.contains("s3cr3t"), "{missing}");
+
+    let out_of_range = error_text("[1, 2][var.secret_index]");
+    assert!(out_of_range.contains("the sensitive index is out of range"), "{out_of_range}");
+    assert!(!out_of_range.contains('7'), "{out_of_range}");
+
+    let negative = error_text("[1, 2][-1 * var.secret_index]");
+    assert!(!negative.contains('7'), "{negative}");
+}
+
+#[test]
+fn attribute_errors_hide_sensitive_keys() {
+    let text = error_text("var.secret_map.hidden_c");
+    assert!(text.contains("has no attribute `hidden_c`"), "{text}");
+    assert!(!text.contains("hidden_a"), "{text}");
 }
 
 #[test]

@@ -100,7 +100,9 @@ impl Evaluator<'_, '_> {
         if let Some(found) = map.get(name) {
             return Ok(with_mark(found.clone(), sensitive));
         }
-        Err(self.missing_attr(map.keys(), name, span, root))
+        // Suggestions would quote the keys of a sensitive object.
+        let keys = if sensitive { None } else { Some(map.keys()) };
+        Err(self.missing_attr(keys.into_iter().flatten(), name, span, root))
     }
 
     fn failed_reference(&self, root: &str, name: &str, span: Span) -> Box<Diagnostic> {
@@ -144,12 +146,15 @@ impl Evaluator<'_, '_> {
             return Ok(with_mark(Value::Unknown, sensitive));
         }
         let found = match &value {
-            Value::List(items) => list_item(items, &key),
+            Value::List(items) => list_item(items, &key, key_sensitive),
             Value::Map(map) => match to_string_form(&key) {
-                Some(name) => map
-                    .get(&name)
-                    .cloned()
-                    .ok_or_else(|| format!("the key `{name}` does not exist")),
+                Some(name) => map.get(&name).cloned().ok_or_else(|| {
+                    if key_sensitive {
+                        "the sensitive key does not exist".to_owned()
+                    } else {
+                        format!("the key `{name}` does not exist")
+                    }
+                }),
                 None => Err(format!("a map key must be a string, found {}", type_label(&key))),
             },
             other => Err(format!("a value of type {} cannot be indexed", type_label(other))),
@@ -163,17 +168,20 @@ impl Evaluator<'_, '_> {
     }
 }
 
-fn list_item(items: &[Value], key: &Value) -> Result<Value, String> {
+/// Returns the element at `key`, or why there is none. A sensitive key is
+/// never quoted in the message.
+fn list_item(items: &[Value], key: &Value, key_sensitive: bool) -> Result<Value, String> {
     let Some(number) = to_number(key) else {
         return Err(format!("a list index must be a number, found {}", type_label(key)));
     };
+    let index_text = if key_sensitive { "the sensitive index".to_owned() } else { format!("index {number}") };
     if number.fract() != 0.0 || number < 0.0 {
-        return Err(format!("a list index must be a whole number >= 0, found {number}"));
+        return Err(format!("a list index must be a whole number >= 0, but {index_text} is not"));
     }
     items
         .get(number as usize)
         .cloned()
-        .ok_or_else(|| format!("index {number} is out of range for a list of {} elements", items.len()))
+        .ok_or_else(|| format!("{index_text} is out of range for a list of {} elements", items.len()))
 }
 
 /// Returns the end of the operators a splat applies to: `.*` covers the
