@@ -220,13 +220,26 @@ fn named_reference(
             return None;
         }
     };
+    let span = context.span_of(&attr.value);
+    let noun = kind.replace('_', " ");
+    let name_sensitive = value.is_sensitive()
+        || value.unmarked().as_map().and_then(|object| object.get("name")).is_some_and(Value::is_sensitive);
+    if name_sensitive {
+        diagnostics.push(
+            Diagnostic::error(format!("tenancy::config::sensitive_{kind}"), format!("Sensitive {noun} name"))
+                .with_label(span, format!("`{kind}` comes from a sensitive value"))
+                .with_help(format!(
+                    "The {noun} name appears in plans and state, so it cannot be secret. \
+                     Write `{kind} = {kind}.NAME` or use a value that is not sensitive."
+                )),
+        );
+        return None;
+    }
     let name = match value.unmarked() {
         Value::String(name) => Some(name.clone()),
         Value::Map(object) => object.get("name").and_then(Value::as_str).map(str::to_owned),
         _ => None,
     };
-    let span = context.span_of(&attr.value);
-    let noun = kind.replace('_', " ");
     let Some(name) = name else {
         diagnostics.push(
             Diagnostic::error("tenancy::config::wrong_type", "Wrong attribute type")
