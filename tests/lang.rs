@@ -634,6 +634,75 @@ fn invalid_sensitive_input_is_not_shown() {
     assert!(!rendered.contains("s3cret"), "{rendered}");
 }
 
+const SENSITIVE_VARIABLES: &str = r#"
+variable "code" {
+  type      = string
+  sensitive = true
+
+  validation {
+    condition     = length(var.code) < 4
+    error_message = "The code is too long."
+  }
+}
+
+variable "pins" {
+  type      = list(number)
+  sensitive = true
+  default   = []
+}
+"#;
+
+fn load_with_inputs(text: &str, inputs: VarInputs) -> lang::LoadFailure {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.hcl"), text).unwrap();
+    let inputs = VarInputs {
+        var_files: inputs.var_files.iter().map(|name| dir.path().join(name)).collect(),
+        ..inputs
+    };
+    for name in &inputs.var_files {
+        std::fs::write(name, "code = \"hunter2n\"\npins = [\"hunter2n\"]\n").unwrap();
+    }
+    lang::load(dir.path(), &inputs).unwrap_err()
+}
+
+#[test]
+fn sensitive_input_errors_do_not_show_value() {
+    let flags = VarInputs {
+        vars: vec![("code".into(), "hunter2n".into()), ("pins".into(), r#"["hunter2n"]"#.into())],
+        ..VarInputs::default()
+    };
+    let environment = VarInputs {
+        env: vec![("TENANCY_VAR_code".into(), "hunter2n".into()), ("TENANCY_VAR_pins".into(), r#"["hunter2n"]"#.into())],
+        ..VarInputs::default()
+    };
+    let var_file = VarInputs { var_files: vec!["secret.tfvars".into()], ..VarInputs::default() };
+
+    for (source, inputs) in [("-var", flags), ("environment", environment), ("-var-file", var_file)] {
+        let failure = load_with_inputs(SENSITIVE_VARIABLES, inputs);
+
+        let rendered = render(&failure.sources, &failure.diagnostics);
+        assert_eq!(
+            codes(&failure),
+            ["tenancy::config::validation_failed", "tenancy::config::invalid_variable_value"],
+            "{source}: {rendered}"
+        );
+        assert!(!rendered.contains("hunter2n"), "{source}: {rendered}");
+        assert!(rendered.contains("The code is too long."), "{source}: {rendered}");
+        assert!(rendered.contains("is not of type list(number)"), "{source}: {rendered}");
+    }
+}
+
+#[test]
+fn sensitive_input_eval_error_hidden() {
+    let inputs = VarInputs { vars: vec![("pins".into(), r#"[1][7 + "hunter2n"]"#.into())], ..VarInputs::default() };
+
+    let failure = load_with_inputs(SENSITIVE_VARIABLES.replace("type      = string", "default = \"x\"").as_str(), inputs);
+
+    let rendered = render(&failure.sources, &failure.diagnostics);
+    assert_eq!(codes(&failure), ["tenancy::config::invalid_variable_value"], "{rendered}");
+    assert!(!rendered.contains("hunter2n"), "{rendered}");
+}
+
 #[test]
 fn invalid_input_does_not_fall_back_to_default() {
     let failure = load_with_vars(TYPED_VARIABLES, &[("seats", "1"), ("regions", "eu")]).unwrap_err();

@@ -297,6 +297,11 @@ fn raw_value(
     }
     match constant_context(file, dir).eval(&expr) {
         Ok(value) => Some((value, span)),
+        // The error's snippet would show the input text.
+        Err(_) if declaration.sensitive => {
+            diagnostics.push(invalid_input(declaration, input, span, text, None));
+            None
+        }
         Err(diagnostic) => {
             diagnostics.push(*diagnostic);
             None
@@ -384,7 +389,12 @@ fn read_var_file(
                 given.insert(name.to_owned(), Some((value, context.span_of(&attr.value))));
             }
             Err(diagnostic) => {
-                diagnostics.push(*diagnostic);
+                let sensitive = declarations.iter().any(|declared| declared.name == name && declared.sensitive);
+                if sensitive {
+                    diagnostics.push(sensitive_var_file_error(declarations, name, path));
+                } else {
+                    diagnostics.push(*diagnostic);
+                }
                 given.insert(name.to_owned(), None);
             }
         }
@@ -413,13 +423,27 @@ fn finish(
     if value.is_null() && !declaration.nullable {
         diagnostics.push(
             Diagnostic::error("tenancy::config::null_variable", "Null value for non-nullable variable")
-                .with_label(origin.clone(), format!("`{name}` is declared with `nullable = false`"))
+                .with_label(value_span(declaration, origin), format!("`{name}` is declared with `nullable = false`"))
                 .with_help("Give the variable a value other than `null`."),
         );
         return None;
     }
     let converted = match convert(value.clone(), &declaration.constraint) {
         Ok(converted) => converted,
+        Err(_) if declaration.sensitive => {
+            // A conversion message can quote the value or its keys.
+            let constraint = &declaration.constraint;
+            let label = format!("the value given for the sensitive `{name}` is not of type {constraint}");
+            diagnostics.push(
+                Diagnostic::error("tenancy::config::invalid_variable_value", "Invalid value for variable")
+                    .with_label(header, label)
+                    .with_help(format!(
+                        "Give `{name}` a value of type {constraint}. The details are hidden because they could \
+                         contain the value."
+                    )),
+            );
+            return None;
+        }
         Err(message) => {
             diagnostics.push(
                 Diagnostic::error("tenancy::config::invalid_variable_value", "Invalid value for variable")
@@ -440,6 +464,30 @@ fn finish(
         description: declaration.description.clone(),
         span: block_span(declaration.file, declaration.block),
     })
+}
+
+/// Returns where a diagnostic about a variable's value points: the value, or
+/// for a sensitive variable its declaration, because a source snippet of the
+/// value would show it.
+fn value_span(declaration: &Declaration, origin: &Span) -> Span {
+    if declaration.sensitive { header_span(declaration.file, declaration.block) } else { origin.clone() }
+}
+
+/// Returns the diagnostic for a sensitive variable's value in a variable file
+/// that failed to evaluate, without the evaluation error, whose snippet would
+/// show the value.
+fn sensitive_var_file_error(declarations: &[Declaration], name: &str, path: &Path) -> Diagnostic {
+    let header = declarations
+        .iter()
+        .find(|declared| declared.name == name)
+        .map(|declared| header_span(declared.file, declared.block));
+    let label = format!("the value of the sensitive `{name}` in `{}` is not valid", path.display());
+    Diagnostic::error("tenancy::config::invalid_variable_value", "Invalid value for variable")
+        .with_optional_label(header, label)
+        .with_help(format!(
+            "Fix the expression for `{name}` in the variable file. The details are hidden because they could \
+             contain the value."
+        ))
 }
 
 /// Runs the `validation` rules of a variable; returns false when one fails.
@@ -477,7 +525,7 @@ fn validate(declaration: &Declaration, value: &Value, origin: &Span, dir: &Path,
             };
             diagnostics.push(
                 Diagnostic::error("tenancy::config::validation_failed", "Variable validation failed")
-                    .with_label(origin.clone(), text)
+                    .with_label(value_span(declaration, origin), text)
                     .with_label(context.span_of(&condition.value), "this condition is false")
                     .with_help(format!("Give `{}` a value that meets its validation rule.", declaration.name)),
             );
