@@ -594,6 +594,55 @@ fn sensitive_variable_stays_hidden_after_apply() {
 }
 
 #[test]
+fn tenants_listing_hides_sensitive_region() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    write(
+        dir,
+        "main.hcl",
+        &format!(
+            "variable \"region\" {{\n  type      = string\n  default   = \"eu-central-1\"\n  sensitive = true\n}}\n{}",
+            SMALL.replace("region = \"eu-central-1\"", "region = var.region")
+        ),
+    );
+    assert_success(&tenancy(dir, &["apply", "-auto-approve"]));
+
+    let text = tenancy(dir, &["tenants"]);
+    assert_success(&text);
+    assert!(!stdout(&text).contains("eu-central-1"), "{}", stdout(&text));
+    assert!(stdout(&text).contains("(sensitive value)"), "{}", stdout(&text));
+
+    let json = tenancy(dir, &["tenants", "-json"]);
+    assert_success(&json);
+    assert!(!stdout(&json).contains("eu-central-1"), "{}", stdout(&json));
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let acme = rows.as_array().unwrap().iter().find(|row| row["address"] == "tenant.acme").unwrap();
+    assert_eq!(acme["region"], serde_json::Value::Null);
+    assert_eq!(acme["tier"], "free");
+}
+
+#[test]
+fn sensitive_input_errors_hide_value() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let config = "variable \"secret\" {\n  type      = string\n  sensitive = true\n}\n";
+    let cases = [
+        format!("{config}{}", SMALL.replace("name   = \"Acme\"", "name   = \"Acme\"\n  labels = { (var.secret) = \"a\" }")),
+        format!("{config}{}", SMALL.replace("tier   = tier.free\n  region = \"eu", "tier   = var.secret\n  region = \"eu")),
+        format!("{config}{SMALL}locals {{\n  picked = {{ a = \"1\" }}[var.secret]\n}}\n"),
+    ];
+    for text in &cases {
+        write(dir, "main.hcl", text);
+        for args in [&["plan", "-var", "secret=hunter2XYZ"][..], &["validate", "-json", "-var", "secret=hunter2XYZ"]] {
+            let output = tenancy(dir, args);
+            assert_eq!(output.status.code(), Some(1), "{args:?}\n{}\n{}", stdout(&output), stderr(&output));
+            let printed = format!("{}{}", stdout(&output), stderr(&output));
+            assert!(!printed.contains("hunter2XYZ"), "{args:?} printed the secret:\n{printed}");
+        }
+    }
+}
+
+#[test]
 fn saved_plan_rejects_planning_flags() {
     let (_temp, dir) = small();
     let plan_file = dir.join("saved.plan");

@@ -200,16 +200,7 @@ pub fn tenants(global: &GlobalArgs, args: &TenantsArgs, _ui: Ui) -> Result<u8, C
     let state = read_state_only(global)?;
     let rows = tenant_rows(&state);
     if args.json {
-        let json: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|row| {
-                serde_json::json!({
-                    "address": row[0], "id": row[1], "tier": row[2], "region": row[3],
-                    "databases": row[4].split(", ").filter(|text| !text.is_empty()).collect::<Vec<_>>(),
-                    "status": row[5],
-                })
-            })
-            .collect();
+        let json: Vec<serde_json::Value> = rows.iter().map(TenantRow::to_json).collect();
         print_stdout(&format!("{:#}\n", serde_json::Value::Array(json)));
         return Ok(EXIT_OK);
     }
@@ -217,12 +208,66 @@ pub fn tenants(global: &GlobalArgs, args: &TenantsArgs, _ui: Ui) -> Result<u8, C
         print_stdout("No tenants in state. Run `tenancy apply` to create them.\n");
         return Ok(EXIT_OK);
     }
-    print_stdout(&table(&["ADDRESS", "ID", "TIER", "REGION", "DATABASES", "STATUS"], &rows));
+    let cells: Vec<[String; 6]> = rows.iter().map(TenantRow::to_text).collect();
+    print_stdout(&table(&["ADDRESS", "ID", "TIER", "REGION", "DATABASES", "STATUS"], &cells));
     Ok(EXIT_OK)
 }
 
-fn tenant_rows(state: &State) -> Vec<[String; 6]> {
-    let text = |value: Option<&tenancy_sdk::Value>| value.and_then(|value| value.as_str()).unwrap_or("-").to_owned();
+/// One tenant of the `tenants` listing, with its attributes as stored in
+/// state, marks included.
+struct TenantRow<'s> {
+    address: &'s str,
+    id: Option<&'s tenancy_sdk::Value>,
+    tier: Option<&'s tenancy_sdk::Value>,
+    region: Option<&'s tenancy_sdk::Value>,
+    databases: Vec<&'s str>,
+    status: Option<&'s tenancy_sdk::Value>,
+}
+
+impl TenantRow<'_> {
+    fn to_text(&self) -> [String; 6] {
+        [
+            self.address.to_owned(),
+            cell_text(self.id),
+            cell_text(self.tier),
+            cell_text(self.region),
+            self.databases.join(", "),
+            cell_text(self.status),
+        ]
+    }
+
+    /// Returns the row as JSON. A sensitive attribute is `null`, as in
+    /// `plan -json`.
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "address": self.address,
+            "id": cell_json(self.id),
+            "tier": cell_json(self.tier),
+            "region": cell_json(self.region),
+            "databases": self.databases,
+            "status": cell_json(self.status),
+        })
+    }
+}
+
+/// Returns an attribute as table text: `-` when it is missing or not a
+/// string, and `(sensitive value)` when it is sensitive.
+fn cell_text(value: Option<&tenancy_sdk::Value>) -> String {
+    match value {
+        Some(value) if value.is_sensitive() => "(sensitive value)".to_owned(),
+        Some(value) => value.as_str().unwrap_or("-").to_owned(),
+        None => "-".to_owned(),
+    }
+}
+
+fn cell_json(value: Option<&tenancy_sdk::Value>) -> serde_json::Value {
+    match value {
+        Some(value) if value.is_sensitive() => serde_json::Value::Null,
+        _ => serde_json::Value::String(cell_text(value)),
+    }
+}
+
+fn tenant_rows(state: &State) -> Vec<TenantRow<'_>> {
     state
         .resources
         .values()
@@ -235,14 +280,14 @@ fn tenant_rows(state: &State) -> Vec<[String; 6]> {
                 .take_while(|(address, _)| address.starts_with(&prefix))
                 .map(|(address, _)| &address[prefix.len()..])
                 .collect();
-            [
-                resource.address.clone(),
-                text(resource.attrs.get("tenant_id")),
-                text(resource.attrs.get("tier")),
-                text(resource.attrs.get("region")),
-                databases.join(", "),
-                text(resource.attrs.get("status")),
-            ]
+            TenantRow {
+                address: &resource.address,
+                id: resource.attrs.get("tenant_id"),
+                tier: resource.attrs.get("tier"),
+                region: resource.attrs.get("region"),
+                databases,
+                status: resource.attrs.get("status"),
+            }
         })
         .collect()
 }
