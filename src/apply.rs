@@ -221,6 +221,45 @@ impl<'a> Scheduler<'a> {
     }
 }
 
+/// Returns the addresses of changes that can never start because they wait
+/// on each other in a cycle, in plan order, or an empty list when every
+/// change can run. A cycle comes from recorded dependencies, such as two
+/// resources that each depended on the other in earlier applies.
+pub fn blocked_by_cycle(plan: &Plan) -> Vec<String> {
+    let mut scheduler = Scheduler::new(plan);
+    let mut ready = scheduler.initially_ready();
+    let mut done = vec![false; scheduler.ops.len()];
+    while let Some(index) = ready.pop() {
+        done[index] = true;
+        scheduler.release(index, &mut ready);
+    }
+    let mut blocked: Vec<String> = Vec::new();
+    for (index, op) in scheduler.ops.iter().enumerate() {
+        let address = &op.change.address;
+        if !done[index] && blocked.last() != Some(address) {
+            blocked.push(address.clone());
+        }
+    }
+    blocked
+}
+
+/// Records the configured dependencies of resources that the plan leaves
+/// unchanged, so state never keeps an order the configuration dropped.
+/// Returns the resources whose dependencies changed.
+pub fn refresh_dependencies(plan: &Plan, state: &mut State) -> Vec<ResourceState> {
+    let mut updated = Vec::new();
+    for change in plan.changes.iter().filter(|change| change.action == Action::NoOp) {
+        let Some(resource) = state.resources.get_mut(&change.address) else {
+            continue;
+        };
+        if resource.dependencies != change.depends_on {
+            resource.dependencies = change.depends_on.clone();
+            updated.push(resource.clone());
+        }
+    }
+    updated
+}
+
 /// The progress of one apply: what is ready, blocked, started and running.
 struct Walk {
     /// Changes whose dependencies have finished, popped from the end.
@@ -272,6 +311,14 @@ pub async fn apply(
     options: &ApplyOptions,
     mut cancel: watch::Receiver<bool>,
 ) -> Result<ApplyOutcome, PersistError> {
+    let refreshed: Vec<Recorded> = refresh_dependencies(plan, &mut state)
+        .into_iter()
+        .map(Recorded::Upsert)
+        .collect();
+    if !refreshed.is_empty() {
+        persist.persist(&refreshed).map_err(PersistError)?;
+    }
+
     let mut scheduler = Scheduler::new(plan);
     let mut walk = Walk {
         ready: scheduler.initially_ready(),
@@ -791,5 +838,33 @@ mod tests {
         // less than the 1 s they would take one by one.
         assert!(elapsed >= Duration::from_millis(100), "{elapsed:?}");
         assert!(elapsed < Duration::from_millis(800), "{elapsed:?}");
+    }
+
+    #[test]
+    fn cycle_blocks_only_its_members() {
+        let mut first = change("tenant.a", Action::Delete, &["tenant.b"]);
+        first.after = None;
+        let mut second = change("tenant.b", Action::Delete, &["tenant.a"]);
+        second.after = None;
+        let mut free = change("tier.free", Action::Delete, &[]);
+        free.after = None;
+
+        let blocked = blocked_by_cycle(&plan(vec![first, second, free]));
+
+        assert_eq!(blocked, ["tenant.a", "tenant.b"]);
+    }
+
+    #[test]
+    fn unchanged_resources_take_new_dependencies() {
+        let mut state = State::new();
+        let mut recorded = ResourceState::new("tenant.a", "catalog_tenant", "memory", Attrs::new());
+        recorded.dependencies = vec!["tenant.b".to_owned()];
+        state.upsert_resource(recorded);
+        let unchanged = change("tenant.a", Action::NoOp, &["tier.free"]);
+
+        let updated = refresh_dependencies(&plan(vec![unchanged]), &mut state);
+
+        assert_eq!(updated.len(), 1);
+        assert_eq!(state.resources["tenant.a"].dependencies, ["tier.free"]);
     }
 }

@@ -698,3 +698,64 @@ policy "no_free_tier" {
     assert!(errors.contains("Policy violation"), "{errors}");
     assert!(errors.contains("Value for undeclared variable"), "{errors}");
 }
+
+const CYCLE_TIER: &str = r#"
+tier "free" {
+  price    = 0
+  currency = "EUR"
+}
+"#;
+
+fn cycle_tenant(label: &str, name: &str, depends_on: Option<&str>) -> String {
+    let depends_on = depends_on.map(|other| format!("  depends_on = [tenant.{other}]\n")).unwrap_or_default();
+    format!("tenant \"{label}\" {{\n  name   = \"{name}\"\n  tier   = tier.free\n  region = \"local\"\n{depends_on}}}\n")
+}
+
+#[test]
+fn swapped_dependencies_destroy_cleanly() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_path_buf();
+    let configure = |a_on: Option<&str>, b_on: Option<&str>, b_name: &str| {
+        let text = format!("{CYCLE_TIER}{}{}", cycle_tenant("a", "A", a_on), cycle_tenant("b", b_name, b_on));
+        write(&dir, "main.hcl", &text);
+    };
+
+    configure(Some("b"), None, "B");
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    configure(None, Some("a"), "B");
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    configure(None, Some("a"), "B2");
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    let destroyed = tenancy(&dir, &["destroy", "-auto-approve"]);
+
+    assert_success(&destroyed);
+    assert!(stdout(&destroyed).contains("5 destroyed"), "{}", stdout(&destroyed));
+    let listed = tenancy(&dir, &["state", "list"]);
+    assert_eq!(stdout(&listed).trim(), "");
+}
+
+#[test]
+fn dependency_cycle_in_state_fails_the_plan() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_path_buf();
+    write(&dir, "main.hcl", &format!("{CYCLE_TIER}{}", cycle_tenant("acme", "Acme", None)));
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    let path = dir.join(".tenancy/state.json");
+    let mut json: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    for resource in json["resources"].as_array_mut().unwrap() {
+        if resource["address"] == "tier.free" {
+            resource["dependencies"] = serde_json::json!(["tenant.acme"]);
+        }
+    }
+    fs::write(&path, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+
+    let output = tenancy(&dir, &["destroy", "-auto-approve"]);
+
+    assert!(!output.status.success());
+    let errors = stderr(&output);
+    assert!(errors.contains("wait on each other in a cycle"), "{errors}");
+    assert!(errors.contains("`tenant.acme`"), "{errors}");
+    assert!(errors.contains("`tier.free`"), "{errors}");
+    let listed = tenancy(&dir, &["state", "list"]);
+    assert!(stdout(&listed).contains("tenant.acme"));
+}

@@ -68,7 +68,7 @@ async fn run(
             let planned = plan_cmd::make_plan(&workspace, &state, &registry, planning, mode).await?;
             plan_cmd::print_plan(&planned.plan, PlanFormat::Text, ui);
             if !planned.plan.has_changes() {
-                write_moves(&workspace, state, &*backend)?;
+                write_unchanged(&workspace, &planned.plan, state, &*backend)?;
                 return Ok(EXIT_OK);
             }
             if !auto_approve && !approved(mode) {
@@ -163,18 +163,21 @@ fn record_moves(workspace: &Workspace, mut state: State, journal: &mut JournalPe
     Ok(state)
 }
 
-/// Writes the renames of `moved` blocks when nothing else changes.
-fn write_moves(workspace: &Workspace, mut state: State, backend: &dyn StateBackend) -> Result<(), CliError> {
-    if workspace.config.moved.is_empty() {
-        return Ok(());
-    }
+/// Writes the renames of `moved` blocks and the configured dependencies of
+/// unchanged resources when nothing else changes.
+fn write_unchanged(workspace: &Workspace, plan: &Plan, mut state: State, backend: &dyn StateBackend) -> Result<(), CliError> {
     let before: Vec<String> = state.resources.keys().cloned().collect();
     plan::apply_moved(&workspace.config, &mut state);
-    if state.resources.keys().eq(before.iter()) {
+    let moved = !state.resources.keys().eq(before.iter());
+    let refreshed = apply::refresh_dependencies(plan, &mut state);
+    if !moved && refreshed.is_empty() {
         return Ok(());
     }
     backend.write(&mut state)?;
-    print_stdout("\nRecorded the moves of `moved` blocks in state.\n");
+    if moved {
+        print_stdout("\nRecorded the moves of `moved` blocks in state.\n");
+    }
+    tracing::debug!(resources = refreshed.len(), "recorded the configured dependencies of unchanged resources");
     Ok(())
 }
 
@@ -282,7 +285,7 @@ fn report(outcome: &ApplyOutcome, state: &State, mode: PlanMode, ui: Ui) -> Resu
     let changed = count(Action::Update);
     let destroyed = count(Action::Delete) + count(Action::Replace);
     let mut text = String::new();
-    if outcome.errors.is_empty() && !outcome.interrupted {
+    if outcome.errors.is_empty() && !outcome.interrupted && outcome.not_started.is_empty() {
         let heading = if mode == PlanMode::Destroy { "Destroy complete!" } else { "Apply complete!" };
         text.push_str(&format!(
             "\n{} Resources: {added} added, {changed} changed, {destroyed} destroyed.\n",
@@ -301,6 +304,13 @@ fn report(outcome: &ApplyOutcome, state: &State, mode: PlanMode, ui: Ui) -> Resu
         message.push_str(&format!(
             "apply was interrupted: {} change(s) were not started",
             outcome.not_started.len()
+        ));
+    }
+    if !outcome.interrupted && outcome.errors.is_empty() && !outcome.not_started.is_empty() {
+        message.push_str(&format!(
+            "{} change(s) never started because they wait on each other in a cycle: {}",
+            outcome.not_started.len(),
+            summarize(&outcome.not_started)
         ));
     }
     if !outcome.errors.is_empty() {

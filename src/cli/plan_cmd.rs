@@ -113,6 +113,18 @@ fn plan_error(workspace: &Workspace, error: PlanError) -> CliError {
             let hint = errors.iter().find_map(|error| error.hint.clone());
             CliError::message(format!("failed to read the real objects:\n{}", lines.join("\n")), hint)
         }
+        PlanError::Cycle(addresses) => {
+            let listed: Vec<String> = addresses.iter().map(|address| format!("`{address}`")).collect();
+            CliError::message(
+                format!("the changes of {} wait on each other in a cycle, so none of them can start", listed.join(", ")),
+                Some(
+                    "The order comes from dependencies recorded in state. Run `tenancy state show ADDRESS` to see each \
+                     resource's dependencies, apply the configuration without one side of the cycle first, or remove \
+                     a resource from state with `tenancy state rm` and delete its object by hand."
+                        .to_owned(),
+                ),
+            )
+        }
         PlanError::Diff(errors) => {
             let lines: Vec<String> = errors.iter().map(|error| format!("  {error}")).collect();
             CliError::message(format!("failed to plan:\n{}", lines.join("\n")), None)

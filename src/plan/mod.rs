@@ -45,6 +45,9 @@ pub enum PlanError {
     /// Output expressions failed to evaluate.
     #[error("failed to evaluate outputs")]
     Outputs(Diagnostics),
+    /// Changes wait on each other in a cycle, so none of them could start.
+    #[error("{} change(s) wait on each other in a cycle", .0.len())]
+    Cycle(Vec<String>),
 }
 
 /// A plan, as [`make_plan`] returns it.
@@ -113,6 +116,10 @@ pub async fn make_plan(
             .map(|(name, variable)| (name.clone(), variable.value.clone()))
             .collect(),
     };
+    let blocked = crate::apply::blocked_by_cycle(&plan);
+    if !blocked.is_empty() {
+        return Err(PlanError::Cycle(blocked));
+    }
     Ok(Planned { plan })
 }
 
