@@ -100,8 +100,9 @@ pub(crate) const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Reads a UTF-8 file inside the configuration directory, by a path
 /// relative to it. Paths that leave the directory, directly or through a
-/// symbolic link, are rejected, so a configuration change under review
-/// cannot read files such as `/proc/self/environ` into a plan.
+/// symbolic link, and hidden files are rejected, so a configuration change
+/// under review cannot read files such as `/proc/self/environ` or the
+/// state into a plan.
 pub(super) fn file(args: &[Value], context: &FnContext) -> FnResult {
     let relative = string_arg(args, 0)?;
     let dir = context.dir;
@@ -128,8 +129,21 @@ pub(super) fn file(args: &[Value], context: &FnContext) -> FnResult {
     };
     let root = dir.canonicalize().map_err(|error| fail(describe(error)))?;
     let resolved = dir.join(requested).canonicalize().map_err(|error| fail(describe(error)))?;
-    if !resolved.starts_with(&root) {
+    let Ok(inside) = resolved.strip_prefix(&root) else {
         return Err(outside());
+    };
+    // Hidden files and directories hold state (`.tenancy/`), credentials
+    // (`.env`) and version control data (`.git/`), none of which belongs in
+    // a plan.
+    let hidden = inside
+        .components()
+        .any(|component| component.as_os_str().to_string_lossy().starts_with('.'));
+    if hidden {
+        return Err(fail(
+            "is hidden or inside a hidden directory; `file()` does not read names that start with a dot, \
+             such as `.tenancy/` or `.env`"
+                .to_owned(),
+        ));
     }
     let metadata = std::fs::metadata(&resolved).map_err(|error| fail(describe(error)))?;
     if !metadata.is_file() {

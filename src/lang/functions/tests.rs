@@ -184,6 +184,21 @@ fn file_stays_inside_directory() {
 }
 
 #[test]
+fn file_skips_hidden_names() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".tenancy")).unwrap();
+    std::fs::write(dir.path().join(".tenancy/state.json"), "{}").unwrap();
+    std::fs::write(dir.path().join(".env"), "TOKEN=1").unwrap();
+    std::os::unix::fs::symlink(dir.path().join(".tenancy/state.json"), dir.path().join("notes.txt")).unwrap();
+
+    for argument in [".tenancy/state.json", ".env", "notes.txt", "./.env"] {
+        let message = file_error_in(dir.path(), argument);
+
+        assert!(message.contains("hidden"), "{argument}: {message}");
+    }
+}
+
+#[test]
 fn file_rejects_unreadable_kinds() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("files")).unwrap();
