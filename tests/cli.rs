@@ -759,3 +759,18 @@ fn dependency_cycle_in_state_fails_the_plan() {
     let listed = tenancy(&dir, &["state", "list"]);
     assert!(stdout(&listed).contains("tenant.acme"));
 }
+
+#[test]
+fn too_deep_output_fails_the_plan() {
+    let (_temp, dir) = small();
+    let nested = format!("{}1{}", "[".repeat(110), "]".repeat(110));
+    write(&dir, "outputs.hcl", &format!("output \"deep\" {{\n  value = jsondecode(\"{nested}\")\n}}\n"));
+
+    let output = tenancy(&dir, &["apply", "-auto-approve"]);
+
+    assert!(!output.status.success());
+    let errors = stderr(&output);
+    assert!(errors.contains("`output.deep`"), "{errors}");
+    assert!(errors.contains("110 levels deep"), "{errors}");
+    assert!(!dir.join(".tenancy/state.json").exists() || tenancy(&dir, &["state", "list"]).status.success());
+}

@@ -116,11 +116,37 @@ pub async fn make_plan(
             .map(|(name, variable)| (name.clone(), variable.value.clone()))
             .collect(),
     };
+    check_depths(&plan).map_err(PlanError::Diff)?;
     let blocked = crate::apply::blocked_by_cycle(&plan);
     if !blocked.is_empty() {
         return Err(PlanError::Cycle(blocked));
     }
     Ok(Planned { plan })
+}
+
+/// Rejects planned values that state could not record, so the plan fails
+/// before apply changes anything.
+fn check_depths(plan: &Plan) -> Result<(), Vec<diff::DiffError>> {
+    let planned = plan.changes.iter().flat_map(|change| {
+        let attrs = change.after.iter().flatten();
+        attrs.map(move |(name, value)| (change.address.clone(), name.as_str(), value))
+    });
+    let outputs = plan
+        .outputs
+        .iter()
+        .filter_map(|output| output.after.as_ref().map(|value| (format!("output.{}", output.name), "value", value)));
+    let errors: Vec<diff::DiffError> = planned
+        .chain(outputs)
+        .filter_map(|(address, attribute, value)| {
+            crate::state::format::check_depth(&address, attribute, value)
+                .err()
+                .map(|error| diff::DiffError {
+                    address,
+                    message: format!("{error}. {}", error.hint().unwrap_or_default()),
+                })
+        })
+        .collect();
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 
 /// Marks creates of objects that refresh found deleted, so the plan says why.

@@ -85,6 +85,22 @@ pub enum StateError {
         read: u64,
     },
 
+    /// A value to record nests lists and maps deeper than the state file
+    /// format allows.
+    #[error(
+        "attribute `{attribute}` of `{address}` nests lists and maps {depth} levels deep, more than the {max} that state records"
+    )]
+    TooDeep {
+        /// The resource address, or `output.NAME` for an output.
+        address: String,
+        /// The attribute name.
+        attribute: String,
+        /// The value's depth.
+        depth: usize,
+        /// The deepest value state records.
+        max: usize,
+    },
+
     /// A value to record is unknown; state records only values known after apply.
     #[error("attribute `{attribute}` of `{address}` is unknown and cannot be recorded in state")]
     UnknownValue {
@@ -254,6 +270,7 @@ impl StateError {
             StateError::LineageMismatch { .. } => "tenancy::state::lineage_mismatch",
             StateError::StaleSerial { .. } => "tenancy::state::stale_serial",
             StateError::UnknownValue { .. } => "tenancy::state::unknown_value",
+            StateError::TooDeep { .. } => "tenancy::state::too_deep",
             StateError::Locked { .. } => "tenancy::state::locked",
             StateError::NotLocked { .. } => "tenancy::state::not_locked",
             StateError::LockIdMismatch { .. } => "tenancy::state::lock_id_mismatch",
@@ -290,6 +307,9 @@ impl StateError {
                 .to_owned(),
             StateError::StaleSerial { .. } => "Another command wrote the state after this one \
                 read it. Run the command again so that it starts from the current state."
+                .to_owned(),
+            StateError::TooDeep { .. } => "Flatten the value, for example by storing nested data \
+                as a JSON string with `jsonencode()`."
                 .to_owned(),
             StateError::UnknownValue { .. } => "State records values after apply, when every \
                 value is known. A provider returned an unknown value after apply, which is a \

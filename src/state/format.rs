@@ -40,6 +40,26 @@ use crate::state::model::{OutputState, ResourceState, State};
 /// The format version this build writes and the newest one it reads.
 pub const FORMAT_VERSION: u64 = 1;
 
+/// The deepest nesting of lists and maps that state records in one value.
+/// The JSON reader stops at 128 levels for the whole document, and a value
+/// sits a few levels down in it, so this leaves room.
+pub const MAX_VALUE_DEPTH: usize = 100;
+
+/// Rejects a value that nests deeper than [`MAX_VALUE_DEPTH`], which the
+/// state file could store but not read back.
+pub fn check_depth(address: &str, attribute: &str, value: &Value) -> Result<(), StateError> {
+    let depth = value.depth();
+    if depth > MAX_VALUE_DEPTH {
+        return Err(StateError::TooDeep {
+            address: address.to_owned(),
+            attribute: attribute.to_owned(),
+            depth,
+            max: MAX_VALUE_DEPTH,
+        });
+    }
+    Ok(())
+}
+
 /// One resource as the state file and the journal store it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,6 +111,7 @@ impl ResourceRecord {
                     attribute: name.clone(),
                 });
             }
+            check_depth(&resource.address, name, value)?;
             attributes.insert(name.clone(), value.to_json());
             let mask = value.sensitive_mask();
             if mask != Json::Bool(false) {
@@ -180,6 +201,7 @@ fn to_document(state: &State) -> Result<StateDocument, StateError> {
 }
 
 fn encode_output(name: &str, output: &OutputState) -> Result<OutputRecord, StateError> {
+    check_depth(&format!("output.{name}"), "value", &output.value)?;
     if output.value.contains_unknown() {
         return Err(StateError::UnknownValue {
             address: format!("output.{name}"),
@@ -656,6 +678,45 @@ mod tests {
             serde_json::json!({"token": true})
         );
         assert!(resource["sensitive_attributes"].get("name").is_none());
+    }
+
+    #[test]
+    fn too_deep_value_is_rejected() {
+        let mut deep = Value::Number(1.0);
+        for _ in 0..=MAX_VALUE_DEPTH {
+            deep = Value::List(vec![deep]);
+        }
+        let mut state = State::new();
+        let mut attrs = Attrs::new();
+        attrs.insert("nested".to_owned(), deep);
+        state.upsert_resource(ResourceState::new("tenant.acme", "catalog_tenant", "sqlite", attrs));
+
+        let error = encode(&state).unwrap_err();
+
+        assert!(matches!(error, StateError::TooDeep { depth, .. } if depth == MAX_VALUE_DEPTH + 1));
+    }
+
+    #[test]
+    fn deepest_allowed_value_round_trips() {
+        let mut deep = Value::Number(1.0);
+        for _ in 0..MAX_VALUE_DEPTH {
+            deep = Value::Map(BTreeMap::from([("k".to_owned(), deep)]));
+        }
+        let mut state = State::new();
+        state.outputs.insert(
+            "deep".to_owned(),
+            OutputState {
+                value: deep.clone(),
+                sensitive: false,
+            },
+        );
+        let mut attrs = Attrs::new();
+        attrs.insert("nested".to_owned(), deep);
+        state.upsert_resource(ResourceState::new("tenant.acme", "catalog_tenant", "sqlite", attrs));
+
+        let decoded = decode(&encode(&state).unwrap(), "state.json").unwrap();
+
+        assert_eq!(decoded, state);
     }
 
     #[test]

@@ -93,6 +93,17 @@ impl Value {
         }
     }
 
+    /// Returns how many levels of lists and maps nest in the value: 0 for a
+    /// scalar, 1 for a list of scalars, and so on.
+    pub fn depth(&self) -> usize {
+        match self {
+            Value::List(items) => 1 + items.iter().map(Value::depth).max().unwrap_or(0),
+            Value::Map(map) => 1 + map.values().map(Value::depth).max().unwrap_or(0),
+            Value::Sensitive(inner) => inner.depth(),
+            _ => 0,
+        }
+    }
+
     /// Compares two values by their data, ignoring sensitive marks, without
     /// copying either.
     pub fn eq_unmarked(&self, other: &Value) -> bool {
