@@ -99,19 +99,29 @@ impl LocalBackend {
         &self.path
     }
 
-    /// Returns the path of the backup of the previous state.
+    /// Returns the path of the backup of the previous state, beside the
+    /// state file or beside the file it links to.
     pub fn backup_path(&self) -> PathBuf {
-        with_suffix(&self.path, ".backup")
+        with_suffix(&self.real_path(), ".backup")
     }
 
-    /// Returns the path of the lock file.
+    /// Returns the path of the lock file. When the state file is a symbolic
+    /// link, the lock sits beside the file it links to, so every checkout
+    /// that links to one shared file takes the same lock.
     pub fn lock_path(&self) -> PathBuf {
-        with_suffix(&self.path, ".lock")
+        with_suffix(&self.real_path(), ".lock")
     }
 
-    /// Returns the path of the journal of a running or interrupted apply.
+    /// Returns the path of the journal of a running or interrupted apply,
+    /// beside the state file or beside the file it links to.
     pub fn journal_path(&self) -> PathBuf {
-        with_suffix(&self.path, ".journal")
+        with_suffix(&self.real_path(), ".journal")
+    }
+
+    /// Returns the file that a link at the state path points to, or the
+    /// state path itself when it is no link or cannot be resolved.
+    fn real_path(&self) -> PathBuf {
+        self.write_target().unwrap_or_else(|_| self.path.clone())
     }
 
     /// Reads the state file alone, without replaying a journal.
@@ -211,11 +221,12 @@ impl StateBackend for LocalBackend {
     }
 
     fn lock(&self, operation: &str) -> Result<Box<dyn LockGuard>, StateError> {
-        let directory = parent_directory(&self.path);
+        let lock_path = self.lock_path();
+        let directory = parent_directory(&lock_path);
         fs::create_dir_all(directory)
             .map_err(|error| StateError::io("create state directory", directory, error))?;
         let guard = lock::acquire(
-            &self.lock_path(),
+            &lock_path,
             &self.describe(),
             operation,
             self.lock_timeout,
@@ -453,7 +464,31 @@ mod tests {
         assert_eq!(backend.read().unwrap().unwrap(), state);
         assert_eq!(decode(&fs::read(&target).unwrap(), "target").unwrap(), state);
         assert_eq!(fs::read(backend.backup_path()).unwrap(), first);
+        assert_eq!(backend.backup_path(), shared.join("state.json.backup"));
         assert!(!fs::symlink_metadata(backend.backup_path()).unwrap().file_type().is_symlink());
+    }
+
+    #[test]
+    fn linked_checkouts_share_one_lock() {
+        let shared = tempfile::tempdir().unwrap();
+        let target = shared.path().join("state.json");
+        let checkouts: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let backends: Vec<LocalBackend> = checkouts
+            .iter()
+            .map(|checkout| {
+                let backend = backend(checkout);
+                fs::create_dir_all(backend.path().parent().unwrap()).unwrap();
+                std::os::unix::fs::symlink(&target, backend.path()).unwrap();
+                backend
+            })
+            .collect();
+
+        let _held = backends[0].lock("apply").unwrap();
+        let second = backends[1].lock("apply");
+
+        assert!(matches!(second, Err(StateError::Locked { .. })), "{second:?}");
+        assert_eq!(backends[1].lock_path(), shared.path().join("state.json.lock"));
+        assert_eq!(backends[1].journal_path(), shared.path().join("state.json.journal"));
     }
 
     #[test]
