@@ -774,3 +774,18 @@ fn too_deep_output_fails_the_plan() {
     assert!(errors.contains("110 levels deep"), "{errors}");
     assert!(!dir.join(".tenancy/state.json").exists() || tenancy(&dir, &["state", "list"]).status.success());
 }
+
+#[test]
+fn targeted_plan_leaves_out_other_drift() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    fs::remove_file(dir.join(".tenancy/databases/globex.db")).unwrap();
+
+    let targeted = tenancy(&dir, &["plan", "-no-color", "-detailed-exitcode", "-target=tenant.acme"]);
+    let full = tenancy(&dir, &["plan", "-no-color", "-detailed-exitcode"]);
+
+    assert_eq!(targeted.status.code(), Some(0), "{}", stdout(&targeted));
+    assert!(!stdout(&targeted).contains("globex"), "{}", stdout(&targeted));
+    assert_eq!(full.status.code(), Some(2));
+    assert!(stdout(&full).contains("tenant.globex.database.sqlite has been deleted"), "{}", stdout(&full));
+}

@@ -89,6 +89,16 @@ pub async fn make_plan(
 
     let started = Instant::now();
     let mut changes = diff::diff(options.mode, desired, current, registry, &options.diff).map_err(PlanError::Diff)?;
+    let mut drift = drift;
+    if !options.diff.targets.is_empty() {
+        // A targeted plan reports drift of the resources it covers only,
+        // since it says nothing about what happens to the others.
+        drift.retain(|entry| {
+            changes
+                .binary_search_by(|change| change.address.as_str().cmp(&entry.address))
+                .is_ok()
+        });
+    }
     mark_missing_objects(&mut changes, &drift);
     tracing::debug!(elapsed = ?started.elapsed(), changes = changes.len(), "diffed the configuration with state");
     let started = Instant::now();

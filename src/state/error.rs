@@ -85,6 +85,15 @@ pub enum StateError {
         read: u64,
     },
 
+    /// The stored serial is at its largest value, so no write can follow.
+    #[error("the serial of `{path}` is {serial}, the largest value, so no later write can be numbered")]
+    SerialExhausted {
+        /// The state's location.
+        path: String,
+        /// The stored serial.
+        serial: u64,
+    },
+
     /// A value to record nests lists and maps deeper than the state file
     /// format allows.
     #[error(
@@ -271,6 +280,7 @@ impl StateError {
             StateError::StaleSerial { .. } => "tenancy::state::stale_serial",
             StateError::UnknownValue { .. } => "tenancy::state::unknown_value",
             StateError::TooDeep { .. } => "tenancy::state::too_deep",
+            StateError::SerialExhausted { .. } => "tenancy::state::serial_exhausted",
             StateError::Locked { .. } => "tenancy::state::locked",
             StateError::NotLocked { .. } => "tenancy::state::not_locked",
             StateError::LockIdMismatch { .. } => "tenancy::state::lock_id_mismatch",
@@ -307,6 +317,10 @@ impl StateError {
                 .to_owned(),
             StateError::StaleSerial { .. } => "Another command wrote the state after this one \
                 read it. Run the command again so that it starts from the current state."
+                .to_owned(),
+            StateError::SerialExhausted { .. } => "The serial only grows by one per write, so a \
+                value this large comes from an edit of the state. Set `serial` to the serial of \
+                the backup or to a small number, then run the command again."
                 .to_owned(),
             StateError::TooDeep { .. } => "Flatten the value, for example by storing nested data \
                 as a JSON string with `jsonencode()`."

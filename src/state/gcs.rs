@@ -443,7 +443,14 @@ impl StateBackend for GcsBackend {
         let replaced_serial = state.serial;
         let previous_version =
             std::mem::replace(&mut state.tenancy_version, TENANCY_VERSION.to_owned());
-        state.serial += 1;
+        let Some(next_serial) = state.next_serial() else {
+            state.tenancy_version = previous_version;
+            return Err(StateError::SerialExhausted {
+                path: self.describe(),
+                serial: state.serial,
+            });
+        };
+        state.serial = next_serial;
         let written = encode(state).and_then(|bytes| {
             let text = String::from_utf8(bytes).expect("the state document is UTF-8 JSON");
             let store = self.store()?;

@@ -249,7 +249,14 @@ impl StateBackend for LocalBackend {
         let replaced_serial = state.serial;
         let previous_version =
             std::mem::replace(&mut state.tenancy_version, TENANCY_VERSION.to_owned());
-        state.serial += 1;
+        let Some(next_serial) = state.next_serial() else {
+            state.tenancy_version = previous_version;
+            return Err(StateError::SerialExhausted {
+                path: self.path.display().to_string(),
+                serial: state.serial,
+            });
+        };
+        state.serial = next_serial;
         let written = encode(state).and_then(|bytes| {
             let target = self.write_target()?;
             if exists {
@@ -466,6 +473,25 @@ mod tests {
         assert_eq!(fs::read(backend.backup_path()).unwrap(), first);
         assert_eq!(backend.backup_path(), shared.join("state.json.backup"));
         assert!(!fs::symlink_metadata(backend.backup_path()).unwrap().file_type().is_symlink());
+    }
+
+    #[test]
+    fn write_rejects_exhausted_serial() {
+        let directory = tempfile::tempdir().unwrap();
+        let backend = backend(&directory);
+        let mut state = State::new();
+        backend.write(&mut state).unwrap();
+        let mut json: serde_json::Value = serde_json::from_slice(&fs::read(backend.path()).unwrap()).unwrap();
+        json["serial"] = serde_json::json!(u64::MAX);
+        fs::write(backend.path(), json.to_string()).unwrap();
+        let stored = fs::read(backend.path()).unwrap();
+        let mut state = backend.read().unwrap().unwrap();
+
+        let error = backend.write(&mut state).unwrap_err();
+
+        assert!(matches!(error, StateError::SerialExhausted { serial: u64::MAX, .. }), "{error}");
+        assert_eq!(state.serial, u64::MAX);
+        assert_eq!(fs::read(backend.path()).unwrap(), stored);
     }
 
     #[test]

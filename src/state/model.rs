@@ -90,6 +90,12 @@ impl State {
         self.resources.remove(address)
     }
 
+    /// Returns the serial of the next write, or `None` when the serial is
+    /// at its largest value and no later write can be numbered.
+    pub fn next_serial(&self) -> Option<u64> {
+        self.serial.checked_add(1)
+    }
+
     /// Returns true when the state records no resource and no output.
     pub fn is_empty(&self) -> bool {
         self.resources.is_empty() && self.outputs.is_empty()
