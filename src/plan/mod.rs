@@ -92,7 +92,7 @@ pub async fn make_plan(
     let mut drift = drift;
     if !options.diff.targets.is_empty() {
         // A targeted plan reports drift of the resources it covers only,
-        // since it says nothing about what happens to the others.
+        // because it plans nothing for the others.
         drift.retain(|entry| {
             changes
                 .binary_search_by(|change| change.address.as_str().cmp(&entry.address))

@@ -347,6 +347,14 @@ pub fn format_number(number: f64) -> String {
     }
 }
 
+/// Returns true for a map key that HCL can write without quotes: a letter
+/// or underscore, then letters, digits, underscores and dashes.
+fn is_bare_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars.next().is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|rest| rest.is_ascii_alphanumeric() || rest == '_' || rest == '-')
+}
+
 impl fmt::Display for Value {
     /// Formats the value as an HCL literal; sensitive and unknown values print
     /// as placeholders and never show their data.
@@ -372,7 +380,11 @@ impl fmt::Display for Value {
                     if index > 0 {
                         formatter.write_str(", ")?;
                     }
-                    write!(formatter, "{key} = {value}")?;
+                    if is_bare_key(key) {
+                        write!(formatter, "{key} = {value}")?;
+                    } else {
+                        write!(formatter, "{} = {value}", serde_json::Value::String(key.clone()))?;
+                    }
                 }
                 formatter.write_str("}")
             }
@@ -492,6 +504,21 @@ mod tests {
         let restored = Value::from_json_with_sensitive(&value.to_json(), &value.sensitive_mask());
 
         assert_eq!(restored, value);
+    }
+
+    #[test]
+    fn display_quotes_keys_that_need_it() {
+        let map = Value::Map(BTreeMap::from([
+            ("plain".to_owned(), Value::Number(1.0)),
+            ("x = \"y\", z".to_owned(), Value::Number(2.0)),
+            (String::new(), Value::Number(3.0)),
+            ("\u{1b}[1m".to_owned(), Value::Number(4.0)),
+        ]));
+
+        let shown = map.to_string();
+
+        assert_eq!(shown, r#"{"" = 3, "\u001b[1m" = 4, plain = 1, "x = \"y\", z" = 2}"#);
+        assert!(!shown.contains('\u{1b}'));
     }
 
     #[test]
