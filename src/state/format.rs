@@ -251,6 +251,11 @@ fn decode_general(bytes: &[u8], path: &str) -> Result<State, StateError> {
         path: path.to_owned(),
         reason,
     };
+    if let Err(error) = serde_json::from_slice::<UniqueKeys>(bytes)
+        && error.to_string().starts_with(REPEATED_KEY)
+    {
+        return Err(damaged(error.to_string()));
+    }
     let json: Json =
         serde_json::from_slice(bytes).map_err(|error| damaged(describe_json_error(&error)))?;
     let version = read_format_version(&json).map_err(damaged)?;
@@ -336,6 +341,71 @@ fn document_to_state(document: StateDocument) -> Result<State, String> {
         );
     }
     Ok(state)
+}
+
+/// The start of the error that [`UniqueKeys`] raises.
+const REPEATED_KEY: &str = "the key";
+
+/// A JSON document read only to check that no object repeats a key, which
+/// a JSON tree would resolve silently by keeping the last value.
+struct UniqueKeys;
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "{REPEATED_KEY} `{key}` appears twice in one object; remove one of them"
+                )));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
 }
 
 /// The state document decoded straight into attribute values, without an
@@ -431,13 +501,19 @@ impl<'de> serde::de::Visitor<'de> for PlainVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        // Collecting builds the map in one pass; a repeated key keeps its
-        // last value, as inserting would.
+        // Collecting builds the map in one pass. A repeated key shows as a
+        // map shorter than the entries read, and sends the file to the
+        // general path, which names the key.
         let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
         while let Some((key, PlainValue(value))) = map.next_entry::<String, PlainValue>()? {
             entries.push((key, value));
         }
-        Ok(Value::Map(entries.into_iter().collect()))
+        let count = entries.len();
+        let built: Attrs = entries.into_iter().collect();
+        if built.len() != count {
+            return Err(serde::de::Error::custom("an object repeats a key"));
+        }
+        Ok(Value::Map(built))
     }
 }
 
@@ -621,17 +697,20 @@ mod tests {
     }
 
     #[test]
-    fn direct_decode_keeps_last_repeated_key() {
-        let state = sample_state();
-        let text = String::from_utf8(encode(&state).unwrap()).unwrap();
-        let repeated = text.replacen("\"name\": \"acme\"", "\"name\": \"first\", \"name\": \"acme\"", 1);
-        assert_ne!(repeated, text);
+    fn repeated_keys_are_rejected() {
+        let text = String::from_utf8(encode(&sample_state()).unwrap()).unwrap();
+        let cases = [
+            text.replacen("\"name\": \"acme\"", "\"name\": \"first\", \"name\": \"acme\"", 1),
+            text.replacen("\"serial\": 7", "\"serial\": 7, \"serial\": 8", 1),
+            text.replacen("\"resources\": [", "\"resources\": [], \"resources\": [", 1),
+        ];
+        for repeated in cases {
+            assert_ne!(repeated, text);
 
-        let direct = decode_direct(repeated.as_bytes()).unwrap();
-        let general = decode_general(repeated.as_bytes(), "state.json").unwrap();
+            let error = decode(repeated.as_bytes(), "state.json").unwrap_err();
 
-        assert_eq!(direct, general);
-        assert_eq!(direct, state);
+            assert!(error.to_string().contains("appears twice in one object"), "{error}");
+        }
     }
 
     #[test]
