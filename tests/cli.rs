@@ -789,3 +789,17 @@ fn targeted_plan_leaves_out_other_drift() {
     assert_eq!(full.status.code(), Some(2));
     assert!(stdout(&full).contains("tenant.globex.database.sqlite has been deleted"), "{}", stdout(&full));
 }
+
+#[test]
+fn state_io_error_names_the_cause() {
+    let (_temp, dir) = small();
+    fs::create_dir_all(dir.join(".tenancy")).unwrap();
+    std::os::unix::fs::symlink("state.json", dir.join(".tenancy/state.json")).unwrap();
+
+    let output = tenancy(&dir, &["plan"]);
+
+    assert!(!output.status.success());
+    let errors = stderr(&output);
+    assert!(errors.contains("state.json"), "{errors}");
+    assert!(errors.to_lowercase().contains("too many levels of symbolic links"), "{errors}");
+}

@@ -60,7 +60,15 @@ impl CliError {
 impl From<crate::state::StateError> for CliError {
     fn from(error: crate::state::StateError) -> Self {
         let hint = error.hint();
-        CliError::message(error.to_string(), hint)
+        // The operating system's reason (a link loop, a file where a
+        // directory belongs) is the part that tells the user what to fix.
+        let mut message = error.to_string();
+        let mut cause = std::error::Error::source(&error);
+        while let Some(reason) = cause {
+            message.push_str(&format!(": {reason}"));
+            cause = reason.source();
+        }
+        CliError::message(message, hint)
     }
 }
 
