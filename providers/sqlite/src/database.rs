@@ -298,8 +298,12 @@ pub async fn read_many(
             };
             let rows = tables::select_many::<Databases>(connection, &keys)
                 .map_err(fail("database_files"))?;
-            let inspections = inspections::select_many(connection, &keys)
-                .map_err(fail("_tenancy_file_inspections"))?;
+            // The records only save work: without them (a table dropped by
+            // hand, say) every file is opened and read in full.
+            let inspections = inspections::select_many(connection, &keys).unwrap_or_else(|error| {
+                tracing::warn!(%error, "failed to read `_tenancy_file_inspections`; reading every tenant database file");
+                HashMap::new()
+            });
             Ok(Recorded { rows, inspections })
         })
         .await;

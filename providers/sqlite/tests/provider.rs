@@ -1948,6 +1948,23 @@ async fn unchanged_files_are_not_reopened() {
 }
 
 #[tokio::test]
+async fn dropped_inspection_table_reopens_files() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    create(&provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
+    let (address, prior) = with_database(&provider, "acme", database_config("acme")).await;
+    Connection::open(catalog_path(&directory))
+        .unwrap()
+        .execute_batch("DROP TABLE _tenancy_file_inspections")
+        .unwrap();
+
+    let read = provider.read(&[database_read(&address, &prior)]).await;
+
+    assert_eq!(read[0].as_ref().unwrap().as_ref(), Some(&prior));
+    assert_eq!(provider.full_inspections(), 1);
+}
+
+#[tokio::test]
 async fn hand_edited_file_settings_are_drift() {
     let directory = tempfile::tempdir().unwrap();
     let provider = configured(&directory).await;
