@@ -340,8 +340,13 @@ fn number_to_json(number: f64) -> serde_json::Value {
 
 /// Formats a number the way HCL writes it: whole numbers without a fraction.
 pub fn format_number(number: f64) -> String {
-    if number.fract() == 0.0 && number.abs() < 1e15 {
+    let magnitude = number.abs();
+    if number.fract() == 0.0 && magnitude < 1e15 {
         format!("{}", number as i64)
+    } else if magnitude >= 1e21 || (magnitude != 0.0 && magnitude < 1e-6) {
+        // Rust writes every digit of a float, so 1e300 would take 301
+        // characters; the exponent form is valid HCL and JSON.
+        format!("{number:e}")
     } else {
         format!("{number}")
     }
@@ -542,6 +547,14 @@ mod tests {
         let back: Value = serde_json::from_str(&text).unwrap();
 
         assert_eq!(back, value);
+    }
+
+    #[test]
+    fn extreme_numbers_format_with_exponent() {
+        assert_eq!(format_number(1e300), "1e300");
+        assert_eq!(format_number(-2.5e-300), "-2.5e-300");
+        assert_eq!(format_number(1e20), "100000000000000000000");
+        assert_eq!(format_number(0.000_5), "0.0005");
     }
 
     #[test]
