@@ -513,10 +513,11 @@ async fn run_change(index: usize, change: ResourceChange, phase: Phase, handle: 
     let outcome = execute(&*provider, &change, phase, &mut result.records, &handle.sensitive).await;
     result.elapsed = begin.elapsed();
     if let Err((action, error)) = outcome {
+        let known = change.before.iter().chain(&change.after).flat_map(|attrs| attrs.values());
         result.error = Some(ApplyError {
             address: change.address.clone(),
             action,
-            message: error.message,
+            message: tenancy_sdk::redact_sensitive(&error.message, known),
             hint: error.hint,
         });
     }

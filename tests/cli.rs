@@ -803,3 +803,31 @@ fn state_io_error_names_the_cause() {
     assert!(errors.contains("state.json"), "{errors}");
     assert!(errors.to_lowercase().contains("too many levels of symbolic links"), "{errors}");
 }
+
+#[test]
+fn provider_errors_hide_sensitive_values() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_path_buf();
+    write(
+        &dir,
+        "main.hcl",
+        r#"
+variable "secret" {
+  type      = string
+  sensitive = true
+}
+
+resource "sqlite_database" "raw" {
+  tenant_id = var.secret
+}
+"#,
+    );
+
+    let output = tenancy(&dir, &["plan", "-no-color", "-var", "secret=Hunter2XYZ"]);
+
+    assert!(!output.status.success());
+    let errors = stderr(&output);
+    assert!(errors.contains("(sensitive value)"), "{errors}");
+    assert!(!errors.contains("Hunter2XYZ"), "{errors}");
+    assert!(!stdout(&output).contains("Hunter2XYZ"));
+}

@@ -174,9 +174,10 @@ fn plan_in_order(
         let planned = match instance.provider.plan(&resource.type_name, prior.map(|prior| &prior.attrs), &config) {
             Ok(planned) => planned,
             Err(error) => {
+                let known = config.values().chain(prior.into_iter().flat_map(|prior| prior.attrs.values()));
                 errors.push(DiffError {
                     address: resource.address.clone(),
-                    message: error.message,
+                    message: tenancy_sdk::redact_sensitive(&error.message, known),
                 });
                 continue;
             }

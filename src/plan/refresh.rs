@@ -95,7 +95,7 @@ pub async fn refresh(state: &State, registry: &Registry) -> Result<Refreshed, Ve
                 Ok(None) => drift.push(self::drift(recorded, None)),
                 Err(error) => errors.push(RefreshError {
                     address: recorded.address.clone(),
-                    message: error.message,
+                    message: tenancy_sdk::redact_sensitive(&error.message, recorded.attrs.values()),
                     hint: error.hint,
                 }),
             }

@@ -352,6 +352,35 @@ pub fn format_number(number: f64) -> String {
     }
 }
 
+/// Replaces every sensitive string or number of `values` that appears in
+/// `message` with `(sensitive value)`. Provider messages often quote the
+/// value they reject, and the engine prints them.
+pub fn redact_sensitive<'a>(message: &str, values: impl IntoIterator<Item = &'a Value>) -> String {
+    let mut secrets = Vec::new();
+    for value in values {
+        collect_secrets(value, false, &mut secrets);
+    }
+    // Longer secrets go first, so one that contains another is replaced
+    // whole.
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+    let mut redacted = message.to_owned();
+    for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+        redacted = redacted.replace(secret.as_str(), "(sensitive value)");
+    }
+    redacted
+}
+
+fn collect_secrets(value: &Value, sensitive: bool, secrets: &mut Vec<String>) {
+    match value {
+        Value::Sensitive(inner) => collect_secrets(inner, true, secrets),
+        Value::List(items) => items.iter().for_each(|item| collect_secrets(item, sensitive, secrets)),
+        Value::Map(map) => map.values().for_each(|item| collect_secrets(item, sensitive, secrets)),
+        Value::String(text) if sensitive => secrets.push(text.clone()),
+        Value::Number(number) if sensitive => secrets.push(format_number(*number)),
+        _ => {}
+    }
+}
+
 /// Returns true for a map key that HCL can write without quotes: a letter
 /// or underscore, then letters, digits, underscores and dashes.
 fn is_bare_key(key: &str) -> bool {
@@ -547,6 +576,19 @@ mod tests {
         let back: Value = serde_json::from_str(&text).unwrap();
 
         assert_eq!(back, value);
+    }
+
+    #[test]
+    fn redaction_hides_sensitive_data_in_messages() {
+        let config = Value::Map(BTreeMap::from([
+            ("tenant_id".to_owned(), Value::sensitive(Value::string("hunter2XYZ"))),
+            ("pin".to_owned(), Value::sensitive(Value::Number(4711.0))),
+            ("region".to_owned(), Value::string("eu")),
+        ]));
+
+        let message = redact_sensitive("tenant_id \"hunter2XYZ\" with pin 4711 in eu is invalid", [&config]);
+
+        assert_eq!(message, "tenant_id \"(sensitive value)\" with pin (sensitive value) in eu is invalid");
     }
 
     #[test]
