@@ -345,7 +345,7 @@ pub fn format_number(number: f64) -> String {
         format!("{}", number as i64)
     } else if magnitude >= 1e21 || (magnitude != 0.0 && magnitude < 1e-6) {
         // Rust writes every digit of a float, so 1e300 would take 301
-        // characters; the exponent form is valid HCL and JSON.
+        // characters. The exponent form is valid HCL and JSON.
         format!("{number:e}")
     } else {
         format!("{number}")
