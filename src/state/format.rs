@@ -225,6 +225,12 @@ pub fn decode(bytes: &[u8], path: &str) -> Result<State, StateError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(damaged("the file is empty".to_owned()));
     }
+    if let Some(encoding) = byte_order_mark(bytes) {
+        return Err(damaged(format!(
+            "the file starts with a {encoding} byte order mark, but state files are UTF-8 JSON without one; \
+             save it again as UTF-8 without a byte order mark"
+        )));
+    }
     // The direct decode reads a well-formed file of the current version in
     // one pass. Any other file takes the general path, which upgrades older
     // versions and explains errors.
@@ -270,6 +276,17 @@ fn decode_general(bytes: &[u8], path: &str) -> Result<State, StateError> {
     let document: StateDocument = serde_json::from_value(json)
         .map_err(|error| damaged(format!("invalid content: {error}")))?;
     document_to_state(document).map_err(damaged)
+}
+
+/// Returns the encoding whose byte order mark starts `bytes`, if any.
+fn byte_order_mark(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        Some("UTF-8")
+    } else if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        Some("UTF-16")
+    } else {
+        None
+    }
 }
 
 /// Describes a JSON syntax error, calling out a file that ends too early.
@@ -819,12 +836,14 @@ mod tests {
 
     #[test]
     fn damaged_inputs_are_rejected_with_reason() {
-        let cases: [(&[u8], &str); 6] = [
+        let cases: [(&[u8], &str); 8] = [
             (b"", "empty"),
             (b"  \n", "empty"),
             (b"{\"format_version\": 1, \"lineage\": \"x\"", "truncated"),
             (b"\x00\x01garbage", "invalid JSON"),
             (b"[1, 2]", "top level"),
+            (b"\xEF\xBB\xBF{}", "UTF-8 byte order mark"),
+            (b"\xFF\xFE{\x00}\x00", "UTF-16 byte order mark"),
             (b"{\"format_version\": 1}", "missing field"),
         ];
         for (bytes, expected) in cases {
