@@ -17,6 +17,10 @@ fn roots() -> Value {
         ("secret".into(), Value::sensitive(Value::string("s3cr3t"))),
         ("secret_index".into(), Value::sensitive(Value::Number(7.0))),
         (
+            "secret_list".into(),
+            Value::sensitive(Value::List(vec![Value::string("a"), Value::string("b"), Value::string("c")])),
+        ),
+        (
             "secret_map".into(),
             Value::sensitive(Value::Map(BTreeMap::from([
                 ("hidden_a".into(), "dup".into()),
@@ -195,6 +199,10 @@ fn index_errors_hide_sensitive_keys() {
     let out_of_range = error_text("[1, 2][var.secret_index]");
     assert!(out_of_range.contains("the sensitive index is out of range"), "{out_of_range}");
     assert!(!out_of_range.contains('7'), "{out_of_range}");
+
+    let beyond = error_text("var.secret_list[5]");
+    assert!(beyond.contains("out of range for the sensitive list"), "{beyond}");
+    assert!(!beyond.contains('3'), "{beyond}");
 
     let negative = error_text("[1, 2][-1 * var.secret_index]");
     assert!(!negative.contains('7'), "{negative}");

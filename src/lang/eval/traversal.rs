@@ -146,7 +146,7 @@ impl Evaluator<'_, '_> {
             return Ok(with_mark(Value::Unknown, sensitive));
         }
         let found = match &value {
-            Value::List(items) => list_item(items, &key, key_sensitive),
+            Value::List(items) => list_item(items, &key, key_sensitive, value_sensitive),
             Value::Map(map) => match to_string_form(&key) {
                 Some(name) => map.get(&name).cloned().ok_or_else(|| {
                     if key_sensitive {
@@ -169,8 +169,9 @@ impl Evaluator<'_, '_> {
 }
 
 /// Returns the element at `key`, or why there is none. A sensitive key is
-/// never quoted in the message.
-fn list_item(items: &[Value], key: &Value, key_sensitive: bool) -> Result<Value, String> {
+/// never quoted in the message, and the length of a sensitive list is never
+/// given.
+fn list_item(items: &[Value], key: &Value, key_sensitive: bool, list_sensitive: bool) -> Result<Value, String> {
     let Some(number) = to_number(key) else {
         return Err(format!("a list index must be a number, found {}", type_label(key)));
     };
@@ -181,7 +182,13 @@ fn list_item(items: &[Value], key: &Value, key_sensitive: bool) -> Result<Value,
     items
         .get(number as usize)
         .cloned()
-        .ok_or_else(|| format!("{index_text} is out of range for a list of {} elements", items.len()))
+        .ok_or_else(|| {
+            if list_sensitive {
+                format!("{index_text} is out of range for the sensitive list")
+            } else {
+                format!("{index_text} is out of range for a list of {} elements", items.len())
+            }
+        })
 }
 
 /// Returns the end of the operators a splat applies to: `.*` covers the
