@@ -96,6 +96,8 @@ fn describe(value: &Value) -> String {
 }
 
 /// The largest file that `file()` reads: 4 MiB.
+// NOTE: the limit holds per call, so a `for` expression that calls `file()`
+// for many files can still hold hundreds of megabytes.
 pub(crate) const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Reads a UTF-8 file inside the configuration directory, by a path
