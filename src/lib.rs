@@ -12,6 +12,7 @@ pub mod config;
 pub mod lang;
 pub mod graph;
 pub mod lower;
+pub mod parallel;
 pub mod plan;
 pub mod registry;
 pub mod render;

@@ -19,7 +19,7 @@ moto_endpoint() {
 
 # moto serves its dashboard under /moto-api/, so a page there that names
 # Moto distinguishes moto from any other HTTP server on the port. The
-# dashboard answers in milliseconds, while /moto-api/data.json builds every
+# dashboard responds in milliseconds, while /moto-api/data.json builds every
 # model and took about 3 seconds on a 2-core machine.
 moto_answers() {
     command -v curl >/dev/null || {

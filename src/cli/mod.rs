@@ -61,7 +61,7 @@ impl From<crate::state::StateError> for CliError {
     fn from(error: crate::state::StateError) -> Self {
         let hint = error.hint();
         // The operating system's reason (a link loop, a file where a
-        // directory belongs) is the part that tells the user what to fix.
+        // directory belongs) shows the user what to fix.
         let mut message = error.to_string();
         let mut cause = std::error::Error::source(&error);
         while let Some(reason) = cause {

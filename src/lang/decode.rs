@@ -198,7 +198,7 @@ pub(crate) fn expect_labels(
         let mut valid = true;
         for (index, label) in block.labels.iter().enumerate() {
             let label = label.as_str();
-            if is_identifier(label) {
+            if tenancy_sdk::is_identifier(label) {
                 continue;
             }
             valid = false;
@@ -230,14 +230,6 @@ pub(crate) fn expect_labels(
             .with_help(format!("{}{}.", usage[..1].to_uppercase(), &usage[1..])),
     );
     None
-}
-
-/// Returns true for a name that addresses can carry: a letter or underscore,
-/// then letters, digits, underscores and dashes.
-pub(crate) fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
-        && chars.all(|rest| rest.is_ascii_alphanumeric() || rest == '_' || rest == '-')
 }
 
 /// Returns `name` with every character that an identifier cannot carry

@@ -91,7 +91,7 @@ const PARALLEL_PARSE_BYTES: usize = 64 * 1024;
 /// files and enough text, and returns the results in the order of `files`.
 fn parse_files(sources: &SourceMap, files: &[usize]) -> Vec<Result<Body, Diagnostic>> {
     let bytes: usize = files.iter().map(|&file| sources.files[file].text.len()).sum();
-    let threads = std::thread::available_parallelism().map_or(1, |count| count.get()).min(files.len());
+    let threads = crate::parallel::threads().min(files.len());
     if threads < 2 || bytes < PARALLEL_PARSE_BYTES {
         return files.iter().map(|&file| parse_file(sources, file)).collect();
     }

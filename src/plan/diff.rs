@@ -40,8 +40,7 @@ pub fn diff(
     registry: &Registry,
     options: &DiffOptions,
 ) -> Result<Vec<ResourceChange>, Vec<DiffError>> {
-    let threads = std::thread::available_parallelism().map_or(1, |count| count.get()).min(8);
-    diff_on(mode, desired, current, registry, options, threads)
+    diff_on(mode, desired, current, registry, options, crate::parallel::threads())
 }
 
 /// Runs [`diff`] with up to `threads` threads.
@@ -71,24 +70,11 @@ fn diff_on(
             // Without references between resources each plan depends on its
             // resource alone, so chunks are planned on all cores and joined
             // in their original order.
-            let chunk_size = resources.len().div_ceil(threads);
-            let parts: Vec<(Vec<ResourceChange>, Vec<DiffError>)> = std::thread::scope(|scope| {
-                let handles: Vec<_> = resources
-                    .chunks(chunk_size)
-                    .map(|chunk| {
-                        let replace = &replace;
-                        scope.spawn(move || {
-                            let mut changes = Vec::with_capacity(chunk.len());
-                            let mut errors = Vec::new();
-                            plan_in_order(chunk, current, registry, replace, &mut changes, &mut errors);
-                            (changes, errors)
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                    .collect()
+            let parts = crate::parallel::map_chunks(&resources, threads, |chunk| {
+                let mut changes = Vec::with_capacity(chunk.len());
+                let mut errors = Vec::new();
+                plan_in_order(chunk, current, registry, &replace, &mut changes, &mut errors);
+                (changes, errors)
             });
             for (part_changes, part_errors) in parts {
                 changes.extend(part_changes);

@@ -153,8 +153,8 @@ impl Line {
             (true, false) => write!(out, " {FORCES_REPLACEMENT}"),
             (true, true) => write!(out, " {}", FORCES_REPLACEMENT.red()),
         };
-        let kept = out[start..].trim_end().len();
-        out.truncate(start + kept);
+        let trimmed_len = out[start..].trim_end().len();
+        out.truncate(start + trimmed_len);
     }
 
     /// Lays the line out for a Markdown `diff` block: the marker in the first

@@ -40,8 +40,7 @@ pub fn render_text(plan: &Plan, options: &TextOptions) -> String {
             "tenancy will perform the following actions:",
             options,
         ));
-        let threads = std::thread::available_parallelism().map_or(1, |count| count.get()).min(8);
-        sections.push(render_changes(&changes, options, threads));
+        sections.push(render_changes(&changes, options, crate::parallel::threads()));
     }
 
     let outputs = output_lines(&plan.outputs);
@@ -179,17 +178,7 @@ fn render_changes(changes: &[&ResourceChange], options: &TextOptions, threads: u
     if threads < 2 || changes.len() < PARALLEL_RENDER_MIN {
         return render_chunk(changes);
     }
-    let chunk_size = changes.len().div_ceil(threads);
-    let parts: Vec<String> = std::thread::scope(|scope| {
-        let handles: Vec<_> = changes
-            .chunks(chunk_size)
-            .map(|chunk| scope.spawn(move || render_chunk(chunk)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            .collect()
-    });
+    let parts = crate::parallel::map_chunks(changes, threads, render_chunk);
     parts.join("\n\n")
 }
 

@@ -509,7 +509,7 @@ mod tests {
             })
             .collect();
 
-        let _held = backends[0].lock("apply").unwrap();
+        let _first_lock = backends[0].lock("apply").unwrap();
         let second = backends[1].lock("apply");
 
         assert!(matches!(second, Err(StateError::Locked { .. })), "{second:?}");

@@ -13,4 +13,4 @@ pub mod value;
 pub use error::{ErrorKind, ProviderError, ProviderResult};
 pub use provider::{ImportRequest, Operation, PlannedChange, Provider, ProviderContext, ReadRequest, plan_by_schema};
 pub use schema::{AttrType, AttributeSchema, ResourceSchema};
-pub use value::{Attrs, Value, format_number, redact_sensitive};
+pub use value::{Attrs, Value, format_number, is_identifier, redact_sensitive};

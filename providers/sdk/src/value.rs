@@ -381,10 +381,11 @@ fn collect_secrets(value: &Value, sensitive: bool, secrets: &mut Vec<String>) {
     }
 }
 
-/// Returns true for a map key that HCL can write without quotes: a letter
-/// or underscore, then letters, digits, underscores and dashes.
-fn is_bare_key(key: &str) -> bool {
-    let mut chars = key.chars();
+/// Returns true for an HCL identifier, which addresses and map keys carry
+/// without quotes: a letter or underscore, then letters, digits, underscores
+/// and dashes.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
     chars.next().is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
         && chars.all(|rest| rest.is_ascii_alphanumeric() || rest == '_' || rest == '-')
 }
@@ -414,7 +415,7 @@ impl fmt::Display for Value {
                     if index > 0 {
                         formatter.write_str(", ")?;
                     }
-                    if is_bare_key(key) {
+                    if is_identifier(key) {
                         write!(formatter, "{key} = {value}")?;
                     } else {
                         write!(formatter, "{} = {value}", serde_json::Value::String(key.clone()))?;
@@ -549,10 +550,10 @@ mod tests {
             ("\u{1b}[1m".to_owned(), Value::Number(4.0)),
         ]));
 
-        let shown = map.to_string();
+        let displayed = map.to_string();
 
-        assert_eq!(shown, r#"{"" = 3, "\u001b[1m" = 4, plain = 1, "x = \"y\", z" = 2}"#);
-        assert!(!shown.contains('\u{1b}'));
+        assert_eq!(displayed, r#"{"" = 3, "\u001b[1m" = 4, plain = 1, "x = \"y\", z" = 2}"#);
+        assert!(!displayed.contains('\u{1b}'));
     }
 
     #[test]

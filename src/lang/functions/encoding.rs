@@ -96,8 +96,8 @@ fn describe(value: &Value) -> String {
 }
 
 /// The largest file that `file()` reads: 4 MiB.
-// NOTE: the limit holds per call, so a `for` expression that calls `file()`
-// for many files can still hold hundreds of megabytes.
+// NOTE: the limit applies per call, so a `for` expression that calls
+// `file()` for many files can still keep hundreds of megabytes in memory.
 pub(crate) const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Reads a UTF-8 file inside the configuration directory, by a path

@@ -1,0 +1,35 @@
+//! Splitting CPU-bound work of one step over the machine's cores.
+
+/// Returns how many threads one step uses: one per core, at most 8.
+pub fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |count| count.get()).min(8)
+}
+
+/// Runs `work` on contiguous chunks of `items` on up to `threads` threads
+/// and returns the chunks' results in order. A panic in a chunk resumes on
+/// the calling thread.
+pub fn map_chunks<T: Sync, R: Send>(items: &[T], threads: usize, work: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
+    let chunk_size = items.len().div_ceil(threads.max(1)).max(1);
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items.chunks(chunk_size).map(|chunk| scope.spawn(move || work(chunk))).collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_come_back_in_order() {
+        let items: Vec<usize> = (0..10).collect();
+
+        let sums = map_chunks(&items, 3, |chunk| chunk.to_vec());
+
+        assert_eq!(sums, [vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]);
+    }
+}
