@@ -28,8 +28,8 @@ mod tests {
     fn chunks_come_back_in_order() {
         let items: Vec<usize> = (0..10).collect();
 
-        let sums = map_chunks(&items, 3, |chunk| chunk.to_vec());
+        let chunks = map_chunks(&items, 3, |chunk| chunk.to_vec());
 
-        assert_eq!(sums, [vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]);
+        assert_eq!(chunks, [vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]);
     }
 }
