@@ -671,7 +671,7 @@ mod tests {
     }
 
     fn change(address: &str, action: Action, depends_on: &[&str]) -> ResourceChange {
-        let attrs: Attrs = BTreeMap::from([("name".to_owned(), Value::string(address))]);
+        let attrs = Attrs::from([("name".to_owned(), Value::string(address))]);
         ResourceChange {
             address: address.to_owned(),
             type_name: "memory_object".to_owned(),

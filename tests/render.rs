@@ -23,7 +23,7 @@ fn attrs(pairs: &[(&str, Value)]) -> Attrs {
 }
 
 fn map(pairs: &[(&str, Value)]) -> Value {
-    Value::Map(attrs(pairs))
+    Value::Map(attrs(pairs).into_map())
 }
 
 fn list(items: &[&str]) -> Value {

@@ -434,13 +434,13 @@ pub(crate) fn tenant_object(tenant: &Tenant) -> Value {
     }
     let monitoring = tenant.components.iter().find(|component| component.kind == ComponentKind::Monitoring);
     object.insert("monitoring".to_owned(), monitoring.map_or(Value::Null, component_object));
-    Value::Map(object)
+    Value::Map(object.into_map())
 }
 
 fn component_object(component: &Component) -> Value {
     let mut attrs = component.attrs.clone();
     attrs.insert("provider".to_owned(), component.provider.clone().map_or(Value::Null, Value::String));
-    Value::Map(attrs)
+    Value::Map(attrs.into_map())
 }
 
 #[cfg(test)]

@@ -173,6 +173,11 @@ fn plan_in_order(
             planned_at.insert(resource.address.as_str(), changes.len());
         }
         let (action, reason) = choose_action(prior, &planned.planned, &planned.requires_replace, forced);
+        let after = match prior {
+            // A planned set equal to the prior one shares its map.
+            Some(prior) if action == Action::NoOp && planned.planned == prior.attrs => prior.attrs.clone(),
+            _ => planned.planned,
+        };
         changes.push(ResourceChange {
             address: resource.address.clone(),
             type_name: resource.type_name.clone(),
@@ -180,7 +185,7 @@ fn plan_in_order(
             action,
             reason,
             before: prior.map(|prior| prior.attrs.clone()),
-            after: Some(planned.planned),
+            after: Some(after),
             replace_paths: planned.requires_replace,
             depends_on: resource.depends_on.clone(),
             tenant: resource.tenant.clone(),

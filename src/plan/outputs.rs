@@ -105,7 +105,7 @@ pub fn tenant_tree(config: &Config, desired: &Desired, attrs_by_address: &HashMa
     for tenant in &config.tenants {
         let address = tenant.address();
         let mut object: BTreeMap<String, Value> = match attrs_by_address.get(address.as_str()) {
-            Some(attrs) => (*attrs).clone(),
+            Some(attrs) => (*attrs).clone().into_map(),
             None => BTreeMap::new(),
         };
         object.insert("id".to_owned(), Value::string(&tenant.id));
@@ -115,7 +115,7 @@ pub fn tenant_tree(config: &Config, desired: &Desired, attrs_by_address: &HashMa
         let owned = |suffix: &str| {
             attrs_by_address
                 .get(format!("{address}.{suffix}").as_str())
-                .map_or(Value::Unknown, |attrs| Value::Map((*attrs).clone()))
+                .map_or(Value::Unknown, |attrs| Value::Map((*attrs).clone().into_map()))
         };
         object.insert("subscription".to_owned(), owned("subscription"));
         let mut groups: BTreeMap<&str, BTreeMap<String, Value>> = BTreeMap::new();

@@ -79,8 +79,13 @@ pub async fn refresh(state: &State, registry: &Registry) -> Result<Refreshed, Ve
                     let names = sensitive.get(recorded.type_name.as_str()).map_or(&[][..], Vec::as_slice);
                     let mut attrs = attrs;
                     carry_marks(&mut attrs, &recorded.attrs);
-                    let attrs = mark_attrs(attrs, names);
-                    if !same_attrs(&recorded.attrs, &attrs) {
+                    let mut attrs = mark_attrs(attrs, names);
+                    if attrs == recorded.attrs {
+                        // The recorded set serves in place of an equal one,
+                        // so state, the refreshed resource and the plan
+                        // share one copy.
+                        attrs = recorded.attrs.clone();
+                    } else if !same_attrs(&recorded.attrs, &attrs) {
                         drift.push(self::drift(recorded, Some(attrs.clone())));
                     }
                     let resource = ResourceState {
@@ -276,7 +281,7 @@ mod tests {
 
     #[test]
     fn same_value_compares_nested_data() {
-        let map = |value: Value| Value::Map(attrs(&[("k", value)]));
+        let map = |value: Value| Value::Map(attrs(&[("k", value)]).into_map());
 
         assert!(same_value(&map(Value::sensitive(Value::string("v"))), &map(Value::string("v"))));
         assert!(!same_value(&map(Value::string("v")), &map(Value::string("w"))));

@@ -7,6 +7,8 @@
 //! whatever it contains, so neither its data nor its length ever reaches the
 //! output.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value as Json;
 use similar::{Algorithm, ChangeTag, DiffTag, TextDiff, capture_diff_slices};
 use tenancy_sdk::{Attrs, Value};
@@ -107,8 +109,8 @@ fn hidden_text(count: usize, noun: Noun) -> String {
 }
 
 fn map_items(
-    before: &Attrs,
-    after: &Attrs,
+    before: &BTreeMap<String, Value>,
+    after: &BTreeMap<String, Value>,
     path: &[Json],
     options: &DiffOptions,
     noun: Noun,
@@ -143,8 +145,8 @@ fn map_items(
 
 /// Returns every key of two maps in order, with its value on each side.
 fn merged<'a>(
-    before: &'a Attrs,
-    after: &'a Attrs,
+    before: &'a BTreeMap<String, Value>,
+    after: &'a BTreeMap<String, Value>,
 ) -> impl Iterator<Item = (&'a String, Option<&'a Value>, Option<&'a Value>)> {
     let mut before = before.iter().peekable();
     let mut after = after.iter().peekable();

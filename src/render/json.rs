@@ -182,7 +182,7 @@ fn attrs_json(attrs: &Attrs) -> Json {
 /// Returns a resource-level mask: an object even when nothing is marked,
 /// as Terraform writes it.
 fn attrs_mask(attrs: &Attrs, mask: fn(&Value) -> Json) -> Json {
-    match mask(&Value::Map(attrs.clone())) {
+    match mask(&Value::Map(attrs.clone().into_map())) {
         Json::Bool(false) => json!({}),
         other => other,
     }

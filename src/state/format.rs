@@ -456,7 +456,7 @@ struct PlainAttrs(Attrs);
 impl<'de> Deserialize<'de> for PlainAttrs {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match deserializer.deserialize_map(PlainVisitor)? {
-            Value::Map(attrs) => Ok(PlainAttrs(attrs)),
+            Value::Map(attrs) => Ok(PlainAttrs(attrs.into())),
             _ => Err(serde::de::Error::custom("`attributes` must be an object")),
         }
     }
@@ -526,7 +526,7 @@ impl<'de> serde::de::Visitor<'de> for PlainVisitor {
             entries.push((key, value));
         }
         let count = entries.len();
-        let built: Attrs = entries.into_iter().collect();
+        let built: BTreeMap<String, Value> = entries.into_iter().collect();
         if built.len() != count {
             return Err(serde::de::Error::custom("an object repeats a key"));
         }

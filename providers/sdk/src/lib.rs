@@ -5,12 +5,14 @@
 //! [`ResourceSchema`], exchanges attributes as [`Value`] trees that carry
 //! unknown and sensitive marks, and implements [`Provider`].
 
+pub mod attrs;
 pub mod error;
 pub mod provider;
 pub mod schema;
 pub mod value;
 
+pub use attrs::Attrs;
 pub use error::{ErrorKind, ProviderError, ProviderResult};
 pub use provider::{ImportRequest, Operation, PlannedChange, Provider, ProviderContext, ReadRequest, plan_by_schema};
 pub use schema::{AttrType, AttributeSchema, ResourceSchema};
-pub use value::{Attrs, Value, format_number, is_identifier, redact_sensitive};
+pub use value::{Value, format_number, is_identifier, redact_sensitive};

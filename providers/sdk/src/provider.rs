@@ -6,7 +6,8 @@ use async_trait::async_trait;
 
 use crate::error::{ProviderError, ProviderResult};
 use crate::schema::ResourceSchema;
-use crate::value::{Attrs, Value};
+use crate::attrs::Attrs;
+use crate::value::Value;
 
 /// What the engine tells a provider when it configures it.
 #[derive(Debug, Clone)]

@@ -11,9 +11,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Attributes of one resource, keyed by attribute name.
-pub type Attrs = BTreeMap<String, Value>;
-
 /// A typed attribute value, possibly unknown and possibly sensitive.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Value {

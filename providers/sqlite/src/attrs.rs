@@ -5,7 +5,6 @@
 //! `*_value` functions turn column values back into attribute values, so a
 //! read returns exactly what apply stored.
 
-use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use tenancy_sdk::{Attrs, Value, format_number};
@@ -390,7 +389,7 @@ pub fn attrs_from<const N: usize>(pairs: [(&str, Value); N]) -> Attrs {
     pairs
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
-        .collect::<BTreeMap<_, _>>()
+        .collect()
 }
 
 /// Formats `values` as a list of back-quoted words for messages.
@@ -404,6 +403,8 @@ pub fn quote_list(values: &[&str]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
