@@ -261,6 +261,59 @@ fn concurrent_apply_fails_naming_lock_holder() {
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
 }
 
+#[test]
+fn state_backend_block_moves_state() {
+    let (_temp, dir) = small();
+    let settings = "tenancy {\n  state \"local\" {\n    path = \"kept/state.json\"\n  }\n}\n";
+    write(&dir, "settings.hcl", settings);
+
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    let plan = tenancy(&dir, &["plan", "-detailed-exitcode"]);
+
+    assert!(dir.join("kept/state.json").is_file());
+    assert!(!dir.join(".tenancy/state.json").exists());
+    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+}
+
+#[test]
+fn config_error_comes_before_lock_error() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    write(&dir, "main.hcl", &SMALL.replace("tier   = tier.free", "tier   = tier.pro"));
+
+    // An apply that waits at its confirmation prompt holds the lock.
+    let mut holder = Command::new(env!("CARGO_BIN_EXE_tenancy"))
+        .arg("-C")
+        .arg(&dir)
+        .args(["apply"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock_file = dir.join(".tenancy/state.json.lock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !fs::read_to_string(&lock_file).unwrap_or_default().contains("apply") {
+        assert!(Instant::now() < deadline, "the apply never took the lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    write(&dir, "broken.hcl", "tier \"broken\" {\n  price = \n}\n");
+    let broken = tenancy(&dir, &["plan"]);
+    fs::remove_file(dir.join("broken.hcl")).unwrap();
+    let locked = tenancy(&dir, &["plan"]);
+
+    use std::io::Write;
+    holder.stdin.take().unwrap().write_all(b"no\n").unwrap();
+    holder.wait_with_output().unwrap();
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(!stderr(&broken).contains("lock"), "{}", stderr(&broken));
+    assert!(stderr(&broken).contains("broken.hcl"), "{}", stderr(&broken));
+    assert_eq!(locked.status.code(), Some(1));
+    assert!(stderr(&locked).contains("lock"), "{}", stderr(&locked));
+}
+
 fn many_tenants(count: usize) -> String {
     let mut text = String::from("tier \"free\" {\n  price    = 0\n  currency = \"EUR\"\n}\n\ntenant \"t\" {\n  for_each = toset([");
     let keys: Vec<String> = (0..count).map(|index| format!("\"n{index:04}\"")).collect();

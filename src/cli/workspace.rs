@@ -57,36 +57,70 @@ pub struct Opened {
 /// state. State is read on a second thread while the configuration is
 /// lowered. A configuration error is reported before a lock or state error,
 /// as when the two steps ran in turn.
+///
+/// When no configuration file contains the word `tenancy`, no file can
+/// declare a state backend, because that takes a `tenancy` block. The
+/// second thread then starts on the default backend as soon as the files
+/// are read, while they are parsed and evaluated.
 pub fn load_and_lock(global: &GlobalArgs, vars: &VarArgs, operation: &str) -> Result<Opened, CliError> {
-    let (dir, config) = load_config(global, vars)?;
-    let backend = open_backend(&dir, Some(&config))?;
-    let (workspace, locked) = std::thread::scope(|scope| {
-        let reader = scope.spawn(|| -> Result<_, CliError> {
-            let lock = backend.lock(operation)?;
-            let state = read_state(&*backend)?;
-            Ok((lock, state))
-        });
-        let workspace = lower_config(dir, config);
+    let dir = config_dir(global);
+    std::thread::scope(|scope| {
+        let mut early = None;
+        let config = load_config_observing(&dir, vars, |sources| {
+            let may_name_backend = sources.files.iter().any(|file| file.text.contains("tenancy"));
+            if !may_name_backend {
+                early = Some(scope.spawn(|| {
+                    let backend = open_backend(&dir, None)?;
+                    lock_and_read(backend, operation)
+                }));
+            }
+        })?;
+        let reader = match early {
+            Some(reader) if config.settings.state.is_none() => reader,
+            other => {
+                // The default backend's lock must go before another
+                // backend is locked.
+                if let Some(reader) = other {
+                    drop(reader.join());
+                }
+                let backend = open_backend(&dir, Some(&config))?;
+                scope.spawn(move || lock_and_read(backend, operation))
+            }
+        };
+        let workspace = lower_config(dir.clone(), config);
         let locked = reader.join().unwrap_or_else(|_| {
             Err(CliError::message(
                 "the thread that reads state panicked".to_owned(),
                 Some("Run the command again; if it fails the same way, report it with the output of `-v`.".to_owned()),
             ))
         });
-        (workspace, locked)
-    });
-    let workspace = workspace?;
-    let (lock, state) = locked?;
-    Ok(Opened {
-        workspace,
-        backend,
-        lock,
-        state,
+        let workspace = workspace?;
+        let (backend, lock, state) = locked?;
+        Ok(Opened {
+            workspace,
+            backend,
+            lock,
+            state,
+        })
     })
+}
+
+/// A state backend with its lock taken and its state read.
+type Locked = (Box<dyn StateBackend>, Box<dyn LockGuard>, State);
+
+fn lock_and_read(backend: Box<dyn StateBackend>, operation: &str) -> Result<Locked, CliError> {
+    let lock = backend.lock(operation)?;
+    let state = read_state(&*backend)?;
+    Ok((backend, lock, state))
 }
 
 fn load_config(global: &GlobalArgs, vars: &VarArgs) -> Result<(PathBuf, Config), CliError> {
     let dir = config_dir(global);
+    let config = load_config_observing(&dir, vars, |_| {})?;
+    Ok((dir, config))
+}
+
+fn load_config_observing(dir: &Path, vars: &VarArgs, observe: impl FnOnce(&lang::SourceMap)) -> Result<Config, CliError> {
     if !dir.is_dir() {
         return Err(CliError::message(
             format!("configuration directory `{}` does not exist", dir.display()),
@@ -95,7 +129,8 @@ fn load_config(global: &GlobalArgs, vars: &VarArgs) -> Result<(PathBuf, Config),
     }
     let inputs = var_inputs(vars);
     let started = Instant::now();
-    let mut config = lang::load(&dir, &inputs).map_err(|failure| CliError::Diagnostics(failure.sources, failure.diagnostics))?;
+    let mut config = lang::load_observing(dir, &inputs, observe)
+        .map_err(|failure| CliError::Diagnostics(failure.sources, failure.diagnostics))?;
     let rules = lang::evaluate_policy_rules(&config);
     if rules.has_errors() {
         // The loader's warnings still matter when a rule fails, so they are
@@ -106,7 +141,7 @@ fn load_config(global: &GlobalArgs, vars: &VarArgs) -> Result<(PathBuf, Config),
     }
     config.warnings.extend(rules);
     tracing::debug!(elapsed = ?started.elapsed(), tenants = config.tenants.len(), "loaded the configuration");
-    Ok((dir, config))
+    Ok(config)
 }
 
 fn lower_config(dir: PathBuf, config: Config) -> Result<Workspace, CliError> {

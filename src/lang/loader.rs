@@ -34,8 +34,9 @@ pub(crate) struct Parsed {
     pub incomplete: bool,
 }
 
-/// Reads and parses every `*.hcl` file of `dir`.
-pub(crate) fn read_dir(dir: &Path) -> Parsed {
+/// Reads and parses every `*.hcl` file of `dir`, and hands the texts to
+/// `observe` once they are read, before they are parsed.
+pub(crate) fn read_dir(dir: &Path, observe: impl FnOnce(&SourceMap)) -> Parsed {
     let mut parsed = Parsed::default();
     let paths = match list_hcl_files(dir) {
         Ok(paths) => paths,
@@ -72,6 +73,7 @@ pub(crate) fn read_dir(dir: &Path) -> Parsed {
             }
         }
     }
+    observe(&parsed.sources);
     for (file, result) in readable.iter().zip(parse_files(&parsed.sources, &readable)) {
         match result {
             Ok(body) => parsed.files.push(ParsedFile { file: *file, body }),
@@ -233,7 +235,7 @@ mod tests {
         }
         std::fs::write(dir.path().join("c.hcl"), "tier \"broken\" {\n  price = \n}\n").unwrap();
 
-        let parsed = read_dir(dir.path());
+        let parsed = read_dir(dir.path(), |_| {});
 
         let names: Vec<String> = parsed
             .files

@@ -62,7 +62,18 @@ impl std::error::Error for LoadFailure {}
 ///
 /// Returns every error found, together with the warnings and the files read.
 pub fn load(dir: &Path, inputs: &VarInputs) -> Result<Config, LoadFailure> {
-    build::build(dir, inputs, loader::read_dir(dir))
+    load_observing(dir, inputs, |_| {})
+}
+
+/// Loads like [`load`], and hands the file texts to `observe` as soon as
+/// they are read, so a caller can start work that needs only the texts
+/// while they are parsed and evaluated.
+pub fn load_observing(
+    dir: &Path,
+    inputs: &VarInputs,
+    observe: impl FnOnce(&SourceMap),
+) -> Result<Config, LoadFailure> {
+    build::build(dir, inputs, loader::read_dir(dir, observe))
 }
 
 /// Parses and checks one file's text as a whole configuration, with no

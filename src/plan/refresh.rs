@@ -1,10 +1,10 @@
 //! Refresh: reads the real objects behind every resource in state.
 //!
 //! Resources are grouped by provider instance and each provider receives
-//! one batched read, so a provider that can answer many objects with one
-//! query (the catalog) does so.
+//! batched reads of up to 4,096 resources, so a provider that can read
+//! many objects with one query (the catalog) does so.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use tenancy_sdk::{Attrs, ReadRequest, Value};
 
@@ -33,6 +33,11 @@ pub struct Refreshed {
     pub drift: Vec<Drift>,
 }
 
+/// The maximum number of resources in one provider read. Each read's
+/// results are folded into the refreshed state before the next reads
+/// finish, so a large state never keeps every object read at once.
+const READ_BATCH: usize = 4096;
+
 /// Reads every resource of `state` through its provider.
 ///
 /// Resources whose provider instance is not configured are kept as
@@ -43,37 +48,106 @@ pub async fn refresh(state: &State, registry: &Registry) -> Result<Refreshed, Ve
         by_instance.entry(resource.provider.as_str()).or_default().push(resource);
     }
 
-    // Each batch keeps the recorded resources in request order, so results
-    // pair with them by position rather than by a lookup of the address.
-    let mut batches = Vec::new();
-    let mut reads = Vec::new();
-    let mut kept = Vec::new();
+    let mut folded = Folded::default();
+    let mut groups = Vec::new();
     for (instance_name, resources) in by_instance {
-        let Some(instance) = registry.get(instance_name) else {
-            kept.extend(resources.into_iter().map(|resource| (resource.address.clone(), resource.clone())));
-            continue;
-        };
-        let provider = instance.provider.clone();
-        let requests: Vec<ReadRequest> = resources
-            .iter()
-            .map(|resource| ReadRequest {
-                type_name: resource.type_name.clone(),
-                address: resource.address.clone(),
-                prior: resource.attrs.clone(),
-            })
-            .collect();
-        reads.push(async move { provider.read(&requests).await });
-        batches.push((sensitive_by_type(instance), resources));
+        match registry.get(instance_name) {
+            Some(instance) => groups.push((instance, resources)),
+            None => folded
+                .entries
+                .extend(resources.into_iter().map(|resource| (resource.address.clone(), resource.clone()))),
+        }
     }
+
+    // Batches of all instances take turns, so every provider has a read
+    // in flight from the start. One more batch than there are instances
+    // is read ahead while the oldest read's results are folded in.
+    let sensitive: Vec<HashMap<&str, Vec<&'static str>>> =
+        groups.iter().map(|(instance, _)| sensitive_by_type(instance)).collect();
+    let mut batches = Vec::new();
+    let longest = groups.iter().map(|(_, resources)| resources.len()).max().unwrap_or(0);
+    for start in (0..longest).step_by(READ_BATCH) {
+        for (group, (instance, resources)) in groups.iter().enumerate() {
+            if let Some(batch) = resources.get(start..resources.len().min(start + READ_BATCH)) {
+                if !batch.is_empty() {
+                    batches.push((group, *instance, batch));
+                }
+            }
+        }
+    }
+    let in_flight_max = groups.len() + 1;
     let started = std::time::Instant::now();
-    let finished = futures_join_all(reads).await;
+    let mut in_flight = VecDeque::new();
+    let mut waiting = batches.into_iter();
+    loop {
+        while in_flight.len() < in_flight_max {
+            let Some((group, instance, batch)) = waiting.next() else {
+                break;
+            };
+            in_flight.push_back((group, batch, start_read(instance, batch)));
+        }
+        let Some((group, batch, read)) = in_flight.pop_front() else {
+            break;
+        };
+        let results = match read.await {
+            Ok(results) => results,
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        };
+        folded.fold(batch, results, &sensitive[group]);
+    }
     tracing::debug!(elapsed = ?started.elapsed(), "providers read the recorded objects");
 
-    let mut entries = kept;
-    let mut drift = Vec::new();
-    let mut errors = Vec::new();
-    for ((sensitive, recorded), results) in batches.into_iter().zip(finished) {
-        for (recorded, result) in recorded.into_iter().zip(results) {
+    let Folded {
+        entries,
+        mut drift,
+        errors,
+    } = folded;
+    if errors.is_empty() {
+        drift.sort_by(|left, right| left.address.cmp(&right.address));
+        Ok(Refreshed {
+            resources: entries.into_iter().collect(),
+            drift,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// Starts one provider read of `batch` as its own task.
+fn start_read(
+    instance: &Instance,
+    batch: &[&ResourceState],
+) -> tokio::task::JoinHandle<Vec<tenancy_sdk::ProviderResult<Option<Attrs>>>> {
+    let provider = instance.provider.clone();
+    let requests: Vec<ReadRequest> = batch
+        .iter()
+        .map(|resource| ReadRequest {
+            type_name: resource.type_name.clone(),
+            address: resource.address.clone(),
+            prior: resource.attrs.clone(),
+        })
+        .collect();
+    tokio::spawn(async move { provider.read(&requests).await })
+}
+
+/// The refreshed resources, drift and errors of the reads folded so far.
+#[derive(Default)]
+struct Folded {
+    entries: Vec<(String, ResourceState)>,
+    drift: Vec<Drift>,
+    errors: Vec<RefreshError>,
+}
+
+impl Folded {
+    /// Adds the results of one read, which pair with `recorded` by
+    /// position.
+    fn fold(
+        &mut self,
+        recorded: &[&ResourceState],
+        results: Vec<tenancy_sdk::ProviderResult<Option<Attrs>>>,
+        sensitive: &HashMap<&str, Vec<&'static str>>,
+    ) {
+        for (recorded, result) in recorded.iter().zip(results) {
             match result {
                 Ok(Some(attrs)) => {
                     let names = sensitive.get(recorded.type_name.as_str()).map_or(&[][..], Vec::as_slice);
@@ -86,7 +160,7 @@ pub async fn refresh(state: &State, registry: &Registry) -> Result<Refreshed, Ve
                         // share one copy.
                         attrs = recorded.attrs.clone();
                     } else if !same_attrs(&recorded.attrs, &attrs) {
-                        drift.push(self::drift(recorded, Some(attrs.clone())));
+                        self.drift.push(self::drift(recorded, Some(attrs.clone())));
                     }
                     let resource = ResourceState {
                         address: recorded.address.clone(),
@@ -95,25 +169,16 @@ pub async fn refresh(state: &State, registry: &Registry) -> Result<Refreshed, Ve
                         attrs,
                         dependencies: recorded.dependencies.clone(),
                     };
-                    entries.push((recorded.address.clone(), resource));
+                    self.entries.push((recorded.address.clone(), resource));
                 }
-                Ok(None) => drift.push(self::drift(recorded, None)),
-                Err(error) => errors.push(RefreshError {
+                Ok(None) => self.drift.push(self::drift(recorded, None)),
+                Err(error) => self.errors.push(RefreshError {
                     address: recorded.address.clone(),
                     message: tenancy_sdk::redact_sensitive(&error.message, recorded.attrs.values()),
                     hint: error.hint,
                 }),
             }
         }
-    }
-    if errors.is_empty() {
-        drift.sort_by(|left, right| left.address.cmp(&right.address));
-        Ok(Refreshed {
-            resources: entries.into_iter().collect(),
-            drift,
-        })
-    } else {
-        Err(errors)
     }
 }
 
@@ -133,24 +198,6 @@ fn sensitive_by_type(instance: &Instance) -> HashMap<&str, Vec<&'static str>> {
             (type_name.as_str(), names)
         })
         .collect()
-}
-
-/// Runs futures concurrently on the current task and returns their outputs
-/// in order.
-async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
-where
-    F: Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
-    let mut outputs = Vec::with_capacity(handles.len());
-    for handle in handles {
-        match handle.await {
-            Ok(output) => outputs.push(output),
-            Err(error) => std::panic::resume_unwind(error.into_panic()),
-        }
-    }
-    outputs
 }
 
 fn drift(recorded: &ResourceState, after: Option<Attrs>) -> Drift {
@@ -213,6 +260,9 @@ fn mark_attrs(mut attrs: Attrs, names: &[&str]) -> Attrs {
 /// Compares two attribute sets by their data, ignoring marks and treating a
 /// missing attribute as null.
 pub fn same_attrs(left: &Attrs, right: &Attrs) -> bool {
+    if left.shares_with(right) {
+        return true;
+    }
     // Both maps are sorted by name, so one merged walk pairs the names. A
     // name that only one side has is compared with null.
     let null = Value::Null;
@@ -243,7 +293,88 @@ pub fn same_value(left: &Value, right: &Value) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tenancy_sdk::{
+        AttrType, AttributeSchema, ImportRequest, Operation, Provider, ProviderContext, ProviderError, ProviderResult,
+        ResourceSchema,
+    };
+
     use super::*;
+
+    /// Returns each object as recorded, except `n = 1` (changed outside
+    /// tenancy) and `n = 2` (deleted), and records the size of every read.
+    struct RecordingProvider {
+        reads: Arc<Mutex<Vec<usize>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Provider for RecordingProvider {
+        fn type_name(&self) -> &'static str {
+            "recording"
+        }
+
+        fn schemas(&self) -> Vec<ResourceSchema> {
+            vec![ResourceSchema {
+                type_name: "item",
+                description: "An item.",
+                attributes: vec![AttributeSchema::required("n", AttrType::Number, "A number.")],
+            }]
+        }
+
+        async fn configure(&mut self, _: &Attrs, _: &ProviderContext) -> ProviderResult<()> {
+            Ok(())
+        }
+
+        async fn read(&self, requests: &[ReadRequest]) -> Vec<ProviderResult<Option<Attrs>>> {
+            self.reads.lock().expect("no test thread panicked").push(requests.len());
+            requests
+                .iter()
+                .map(|request| match request.prior.get("n").and_then(Value::as_f64) {
+                    Some(1.0) => Ok(Some(Attrs::from([("n".to_owned(), Value::Number(-1.0))]))),
+                    Some(2.0) => Ok(None),
+                    _ => Ok(Some(Attrs::from([("n".to_owned(), request.prior["n"].clone())]))),
+                })
+                .collect()
+        }
+
+        async fn apply(&self, _: &str, _: &str, _: Operation<'_>) -> ProviderResult<Option<Attrs>> {
+            Ok(None)
+        }
+
+        async fn import(&self, request: &ImportRequest) -> ProviderResult<Attrs> {
+            Err(ProviderError::other(format!("cannot import `{}`", request.id)))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refresh_reads_large_state_in_batches() {
+        let reads = Arc::new(Mutex::new(Vec::new()));
+        let mut registry = Registry::default();
+        registry.insert("recording", Box::new(RecordingProvider { reads: Arc::clone(&reads) }));
+        let count = 2 * READ_BATCH + 10;
+        let mut state = State::new();
+        for index in 0..count {
+            let address = format!("item.i{index:05}");
+            let attrs = Attrs::from([("n".to_owned(), Value::Number(index as f64))]);
+            state.resources.insert(address.clone(), ResourceState::new(address, "item", "recording", attrs));
+        }
+        let unread = ResourceState::new("other.kept", "item", "unconfigured", Attrs::new());
+        state.resources.insert(unread.address.clone(), unread);
+
+        let refreshed = refresh(&state, &registry).await.expect("refresh succeeds");
+
+        let reads = reads.lock().expect("no test thread panicked").clone();
+        assert_eq!(reads, vec![READ_BATCH, READ_BATCH, 10]);
+        assert_eq!(refreshed.resources.len(), count);
+        assert!(refreshed.resources.contains_key("other.kept"));
+        assert!(!refreshed.resources.contains_key("item.i00002"));
+        let drifted: Vec<&str> = refreshed.drift.iter().map(|entry| entry.address.as_str()).collect();
+        assert_eq!(drifted, vec!["item.i00001", "item.i00002"]);
+        assert_eq!(refreshed.resources["item.i00001"].attrs["n"], Value::Number(-1.0));
+        let last = format!("item.i{:05}", count - 1);
+        assert!(refreshed.resources[&last].attrs.shares_with(&state.resources[&last].attrs));
+    }
 
     fn attrs(pairs: &[(&str, Value)]) -> Attrs {
         pairs.iter().map(|(name, value)| ((*name).to_owned(), value.clone())).collect()

@@ -13,6 +13,6 @@ pub mod value;
 
 pub use attrs::Attrs;
 pub use error::{ErrorKind, ProviderError, ProviderResult};
-pub use provider::{ImportRequest, Operation, PlannedChange, Provider, ProviderContext, ReadRequest, plan_by_schema};
+pub use provider::{ImportRequest, Operation, PlannedChange, Provider, ProviderContext, ReadRequest, plan_by_schema, plan_with_defaults};
 pub use schema::{AttrType, AttributeSchema, ResourceSchema};
 pub use value::{Value, format_number, is_identifier, redact_sensitive};

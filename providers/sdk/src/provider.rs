@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 
 use crate::error::{ProviderError, ProviderResult};
-use crate::schema::ResourceSchema;
+use crate::schema::{AttributeSchema, ResourceSchema};
 use crate::attrs::Attrs;
 use crate::value::Value;
 
@@ -138,19 +138,49 @@ pub fn plan_by_schema(
     prior: Option<&Attrs>,
     config: &Attrs,
 ) -> PlannedChange {
+    plan_with_defaults(schema, prior, config, |_| None)
+}
+
+/// Plans a change like [`plan_by_schema`], except that an attribute that
+/// configuration leaves out or sets to null takes the value `default`
+/// returns for its name, when it returns one.
+///
+/// When every planned value equals the prior one, the planned attributes
+/// are the prior set itself, shared rather than copied.
+pub fn plan_with_defaults(
+    schema: &ResourceSchema,
+    prior: Option<&Attrs>,
+    config: &Attrs,
+    default: impl Fn(&str) -> Option<Value>,
+) -> PlannedChange {
+    if let Some(prior) = prior {
+        let unchanged = prior.len() == schema.attributes.len()
+            && schema
+                .attributes
+                .iter()
+                .all(|attribute| keeps_prior(attribute, prior, config, &default));
+        if unchanged {
+            return PlannedChange {
+                planned: prior.clone(),
+                requires_replace: Vec::new(),
+            };
+        }
+    }
+
     let mut entries = Vec::with_capacity(schema.attributes.len());
     let mut requires_replace = Vec::new();
-
     for attribute in &schema.attributes {
         let name = attribute.name;
         let configured = config.get(name).filter(|value| !value.is_null());
         let prior_value = prior.and_then(|prior| prior.get(name));
 
-        let value = match (configured, prior_value) {
-            (Some(value), _) => value.clone(),
-            (None, Some(previous)) if attribute.computed => previous.clone(),
-            (None, None) if attribute.computed => Value::Unknown,
-            (None, _) => Value::Null,
+        let value = match configured {
+            Some(value) => value.clone(),
+            None => default(name).unwrap_or_else(|| match prior_value {
+                Some(previous) if attribute.computed => previous.clone(),
+                None if attribute.computed => Value::Unknown,
+                _ => Value::Null,
+            }),
         };
         let value = if attribute.sensitive && !value.is_null() {
             Value::sensitive(value)
@@ -185,6 +215,36 @@ pub fn plan_by_schema(
     PlannedChange {
         planned,
         requires_replace,
+    }
+}
+
+/// Returns true when the value [`plan_with_defaults`] would plan for
+/// `attribute` equals its prior value exactly, sensitive marks included.
+fn keeps_prior(
+    attribute: &AttributeSchema,
+    prior: &Attrs,
+    config: &Attrs,
+    default: &impl Fn(&str) -> Option<Value>,
+) -> bool {
+    let Some(previous) = prior.get(attribute.name) else {
+        return false;
+    };
+    let configured = config.get(attribute.name).filter(|value| !value.is_null());
+    let equals_planned = |value: &Value| {
+        let marked = attribute.sensitive && !value.is_null() && !value.is_sensitive();
+        if marked {
+            matches!(previous, Value::Sensitive(inner) if **inner == *value)
+        } else {
+            value == previous
+        }
+    };
+    match configured {
+        Some(value) => equals_planned(value),
+        None => match default(attribute.name) {
+            Some(value) => equals_planned(&value),
+            None if attribute.computed => equals_planned(previous),
+            None => *previous == Value::Null,
+        },
     }
 }
 
@@ -253,5 +313,73 @@ mod tests {
         assert_eq!(change.planned["id"], Value::string("1"));
         assert_eq!(change.planned["size"], Value::Number(2.0));
         assert!(change.requires_replace.is_empty());
+    }
+
+    #[test]
+    fn unchanged_plan_shares_prior() {
+        let prior = attrs(&[
+            ("id", "1".into()),
+            ("name", "a".into()),
+            ("size", Value::Null),
+            ("secret", Value::sensitive("s".into())),
+        ]);
+
+        let change = plan_by_schema(&schema(), Some(&prior), &attrs(&[("name", "a".into())]));
+
+        assert!(change.planned.shares_with(&prior));
+        assert!(change.requires_replace.is_empty());
+    }
+
+    #[test]
+    fn unmarked_prior_secret_is_not_shared() {
+        let prior = attrs(&[
+            ("id", "1".into()),
+            ("name", "a".into()),
+            ("size", Value::Null),
+            ("secret", "s".into()),
+        ]);
+
+        let change = plan_by_schema(&schema(), Some(&prior), &attrs(&[("name", "a".into())]));
+
+        assert!(!change.planned.shares_with(&prior));
+        assert_eq!(change.planned["secret"], Value::sensitive("s".into()));
+    }
+
+    #[test]
+    fn default_fills_unset_attribute() {
+        let default = |name: &str| (name == "size").then_some(Value::Number(8.0));
+        let config = attrs(&[("name", "a".into())]);
+
+        let created = plan_with_defaults(&schema(), None, &config, default);
+        let prior = attrs(&[
+            ("id", "1".into()),
+            ("name", "a".into()),
+            ("size", Value::Number(8.0)),
+            ("secret", Value::Null),
+        ]);
+        let kept = plan_with_defaults(&schema(), Some(&prior), &config, default);
+        let configured = attrs(&[("name", "a".into()), ("size", Value::Number(2.0))]);
+        let changed = plan_with_defaults(&schema(), Some(&prior), &configured, default);
+
+        assert_eq!(created.planned["size"], Value::Number(8.0));
+        assert!(kept.planned.shares_with(&prior));
+        assert_eq!(changed.planned["size"], Value::Number(2.0));
+        assert!(!changed.planned.shares_with(&prior));
+    }
+
+    #[test]
+    fn prior_with_extra_attribute_is_not_shared() {
+        let prior = attrs(&[
+            ("id", "1".into()),
+            ("name", "a".into()),
+            ("size", Value::Null),
+            ("secret", Value::Null),
+            ("retired", "x".into()),
+        ]);
+
+        let change = plan_by_schema(&schema(), Some(&prior), &attrs(&[("name", "a".into())]));
+
+        assert!(!change.planned.shares_with(&prior));
+        assert!(!change.planned.contains_key("retired"));
     }
 }

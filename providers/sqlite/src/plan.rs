@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use tenancy_sdk::{Attrs, PlannedChange, ResourceSchema, Value, plan_by_schema};
+use tenancy_sdk::{Attrs, PlannedChange, ResourceSchema, Value, plan_with_defaults};
 
 use crate::attrs::{check_magnitude, quote_list, validate_name, validate_tenant_id};
 use crate::database::{file_path, url_for};
@@ -48,8 +48,12 @@ fn cached_schema(kind: ResourceType) -> &'static ResourceSchema {
 }
 
 /// Sets an attribute, reusing the key when the plan has it already, as it
-/// has every schema attribute.
+/// has every schema attribute. An equal value is left in place, so a plan
+/// that shares the prior attributes keeps sharing them.
 fn set(attrs: &mut Attrs, name: &str, value: Value) {
+    if attrs.get(name) == Some(&value) {
+        return;
+    }
     match attrs.get_mut(name) {
         Some(slot) => *slot = value,
         None => {
@@ -76,16 +80,7 @@ pub fn plan(
 ) -> Result<PlannedChange> {
     validate_known(kind, config)?;
     let schema = cached_schema(kind);
-    let mut change = plan_by_schema(schema, prior, config);
-
-    for attribute in &schema.attributes {
-        let Some(default) = default_value(kind, attribute.name) else {
-            continue;
-        };
-        let configured = config.get(attribute.name).filter(|value| !value.is_null());
-        let value = configured.cloned().unwrap_or(default);
-        set(&mut change.planned, attribute.name, value);
-    }
+    let mut change = plan_with_defaults(schema, prior, config, |name| default_value(kind, name));
 
     if let Some(key) = known_str(config, kind.key_attribute()) {
         set(&mut change.planned, "id", Value::string(key));

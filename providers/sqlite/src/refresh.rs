@@ -60,7 +60,11 @@ pub async fn read(
     }
 
     // Each resource type is read as its own task, so the catalog's read
-    // connections serve several tables at once.
+    // connections serve several tables at once. Tenant databases start
+    // first: after their catalog query each file is checked as well, so
+    // they take longest, and the tables fill the other connection.
+    let mut by_kind: Vec<(ResourceType, Vec<(usize, String)>)> = by_kind.into_iter().collect();
+    by_kind.sort_by_key(|(kind, _)| (*kind != ResourceType::Database, *kind as u8));
     let mut reads = Vec::with_capacity(by_kind.len());
     for (kind, entries) in by_kind {
         let configured = Arc::clone(configured);
