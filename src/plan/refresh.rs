@@ -1,7 +1,7 @@
 //! Refresh: reads the real objects behind every resource in state.
 //!
 //! Resources are grouped by provider instance and each provider receives
-//! batched reads of up to 4,096 resources, so a provider that can read
+//! batched reads of up to 1,024 resources, so a provider that can read
 //! many objects with one query (the catalog) does so.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -36,7 +36,7 @@ pub struct Refreshed {
 /// The maximum number of resources in one provider read. Each read's
 /// results are folded into the refreshed state before the next reads
 /// finish, so a large state never keeps every object read at once.
-const READ_BATCH: usize = 4096;
+const READ_BATCH: usize = 1024;
 
 /// Reads every resource of `state` through its provider.
 ///
