@@ -236,6 +236,11 @@ pub fn mark_sensitive(registry: &Registry, resource: &ResourceState, attrs: Attr
 /// contains a sensitive value, so a secret that reached a resource through
 /// configuration stays hidden after the provider returns it unmarked.
 pub fn carry_marks(attrs: &mut Attrs, marked: &Attrs) {
+    // Most resources carry no secret, and the check of the values alone is
+    // cheaper than a lookup of every name.
+    if !marked.values().any(Value::contains_sensitive) {
+        return;
+    }
     for (name, value) in attrs.iter_mut() {
         let was_sensitive = marked.get(name).is_some_and(Value::contains_sensitive);
         if was_sensitive && !value.is_null() && !value.contains_sensitive() {

@@ -275,7 +275,12 @@ pub fn merge(prior: Option<&Attrs>, mut row: Attrs, file: &FileSettings) -> Attr
         } else {
             file_value
         };
-        row.insert(name.to_owned(), chosen);
+        match row.get_mut(name) {
+            Some(slot) => *slot = chosen,
+            None => {
+                row.insert(name.to_owned(), chosen);
+            }
+        }
     }
     row
 }
