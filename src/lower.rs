@@ -87,17 +87,9 @@ pub fn lower(config: &Config) -> Result<Desired, Diagnostics> {
     for policy in &config.security_policies {
         desired.push(lower_policy(policy), &mut diagnostics);
     }
-    for tenant in &config.tenants {
-        let Some(tier) = tiers.get(tenant.tier.as_str()) else {
-            diagnostics.push(
-                Diagnostic::error("tenancy::lower::unknown_tier", "Unknown tier")
-                    .with_label(tenant.span.clone(), format!("tier `{}` is not declared", tenant.tier))
-                    .with_help("Declare the tier with a `tier` block or use one that exists."),
-            );
-            continue;
-        };
-        let policy = tenant.security_policy.as_deref().and_then(|name| policies.get(name).copied());
-        for resource in lower_tenant(config, tenant, tier, policy, &mut diagnostics) {
+    for (tenant_diagnostics, resources) in lower_tenants(config, &tiers, &policies) {
+        diagnostics.extend(tenant_diagnostics);
+        for resource in resources {
             desired.push(resource, &mut diagnostics);
         }
     }
@@ -113,6 +105,40 @@ pub fn lower(config: &Config) -> Result<Desired, Diagnostics> {
     } else {
         Ok(desired)
     }
+}
+
+/// The number of tenants from which tenants are lowered on every core.
+const PARALLEL_LOWER_MIN: usize = 512;
+
+/// Lowers every tenant, on every core when there are many, and returns each
+/// tenant's diagnostics and resources in configuration order.
+fn lower_tenants(
+    config: &Config,
+    tiers: &HashMap<&str, &Tier>,
+    policies: &HashMap<&str, &SecurityPolicy>,
+) -> Vec<(Diagnostics, Vec<DesiredResource>)> {
+    let lower_one = |tenant: &Tenant| {
+        let mut diagnostics = Diagnostics::default();
+        let Some(tier) = tiers.get(tenant.tier.as_str()) else {
+            diagnostics.push(
+                Diagnostic::error("tenancy::lower::unknown_tier", "Unknown tier")
+                    .with_label(tenant.span.clone(), format!("tier `{}` is not declared", tenant.tier))
+                    .with_help("Declare the tier with a `tier` block or use one that exists."),
+            );
+            return (diagnostics, Vec::new());
+        };
+        let policy = tenant.security_policy.as_deref().and_then(|name| policies.get(name).copied());
+        let resources = lower_tenant(config, tenant, tier, policy, &mut diagnostics);
+        (diagnostics, resources)
+    };
+    let threads = crate::parallel::threads();
+    if threads < 2 || config.tenants.len() < PARALLEL_LOWER_MIN {
+        return config.tenants.iter().map(lower_one).collect();
+    }
+    crate::parallel::map_chunks(&config.tenants, threads, |chunk| chunk.iter().map(lower_one).collect::<Vec<_>>())
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 fn attrs<const N: usize>(pairs: [(&str, Value); N]) -> Attrs {
@@ -478,6 +504,42 @@ mod tests {
             split_cidr("10.0.0.0/24", 3).unwrap(),
             ["10.0.0.0/26", "10.0.0.64/26", "10.0.0.128/26"]
         );
+    }
+
+    #[test]
+    fn many_tenants_keep_configuration_order() {
+        let count = PARALLEL_LOWER_MIN + 10;
+        let mut text = String::from("tier \"pro\" {\n  price    = 1\n  currency = \"EUR\"\n}\n");
+        for index in 0..count {
+            text.push_str(&format!(
+                "tenant \"t{index:04}\" {{\n  name   = \"T\"\n  tier   = tier.pro\n  region = \"eu-central-1\"\n}}\n"
+            ));
+        }
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::write(dir.path().join("main.hcl"), text).expect("the configuration is written");
+        let config = crate::lang::load(dir.path(), &crate::lang::VarInputs::default()).expect("the configuration loads");
+        let mut broken = config.clone();
+        broken.tenants[7].tier = "missing".to_owned();
+        broken.tenants[count - 3].tier = "missing".to_owned();
+
+        let desired = lower(&config).expect("every tier exists");
+        let diagnostics = lower(&broken).expect_err("two tenants name a missing tier");
+
+        let tenants: Vec<&str> = desired
+            .resources
+            .iter()
+            .filter(|resource| resource.type_name == "catalog_tenant")
+            .map(|resource| resource.address.as_str())
+            .collect();
+        let expected: Vec<String> = (0..count).map(|index| format!("tenant.t{index:04}")).collect();
+        assert_eq!(tenants, expected);
+        for (position, resource) in desired.resources.iter().enumerate() {
+            assert_eq!(desired.index[&resource.address], position);
+        }
+        let messages: Vec<String> = diagnostics.iter().map(|diagnostic| format!("{diagnostic:?}")).collect();
+        assert_eq!(messages.len(), 2);
+        assert!(messages[0].contains(&format!("{:?}", broken.tenants[7].span)), "{}", messages[0]);
+        assert!(messages[1].contains(&format!("{:?}", broken.tenants[count - 3].span)), "{}", messages[1]);
     }
 
     #[test]
