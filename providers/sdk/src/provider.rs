@@ -154,12 +154,7 @@ pub fn plan_with_defaults(
     default: impl Fn(&str) -> Option<Value>,
 ) -> PlannedChange {
     if let Some(prior) = prior {
-        let unchanged = prior.len() == schema.attributes.len()
-            && schema
-                .attributes
-                .iter()
-                .all(|attribute| keeps_prior(attribute, prior, config, &default));
-        if unchanged {
+        if keeps_prior(schema, prior, config, &default) {
             return PlannedChange {
                 planned: prior.clone(),
                 requires_replace: Vec::new(),
@@ -218,18 +213,42 @@ pub fn plan_with_defaults(
     }
 }
 
-/// Returns true when the value [`plan_with_defaults`] would plan for
-/// `attribute` equals its prior value exactly, sensitive marks included.
+/// Returns true when [`plan_with_defaults`] would plan exactly `prior`:
+/// the same attributes, each with an equal value, sensitive marks included.
 fn keeps_prior(
-    attribute: &AttributeSchema,
+    schema: &ResourceSchema,
     prior: &Attrs,
     config: &Attrs,
     default: &impl Fn(&str) -> Option<Value>,
 ) -> bool {
-    let Some(previous) = prior.get(attribute.name) else {
+    if prior.len() != schema.attributes.len() {
         return false;
-    };
-    let configured = config.get(attribute.name).filter(|value| !value.is_null());
+    }
+    // Both maps are sorted by name, so one walk pairs each prior value with
+    // its configured one, where a lookup by name would compare strings
+    // down a B-tree twice per attribute.
+    let mut configured_entries = config.iter().peekable();
+    prior.iter().all(|(name, previous)| {
+        let Some(attribute) = schema.attributes.iter().find(|attribute| attribute.name == name) else {
+            return false;
+        };
+        while configured_entries.next_if(|(key, _)| *key < name).is_some() {}
+        let configured = configured_entries
+            .next_if(|(key, _)| *key == name)
+            .map(|(_, value)| value)
+            .filter(|value| !value.is_null());
+        keeps_prior_value(attribute, previous, configured, default)
+    })
+}
+
+/// Returns true when the value [`plan_with_defaults`] would plan for
+/// `attribute` equals `previous` exactly, sensitive marks included.
+fn keeps_prior_value(
+    attribute: &AttributeSchema,
+    previous: &Value,
+    configured: Option<&Value>,
+    default: &impl Fn(&str) -> Option<Value>,
+) -> bool {
     let equals_planned = |value: &Value| {
         let marked = attribute.sensitive && !value.is_null() && !value.is_sensitive();
         if marked {
