@@ -4,8 +4,8 @@
 Each tenant lowers to four tenancy resources on the embedded provider: a
 catalog entry, a subscription, a SQLite database and a monitoring entry. The
 Terraform twin has four `terraform_data` resources per tenant, chained by
-references in the same shape (subscription and database depend on the
-tenant, monitoring on the database).
+references in the same shape: subscription, database and monitoring each
+depend on the tenant.
 """
 
 import argparse
@@ -129,7 +129,7 @@ resource "terraform_data" "{name}_database" {{
 }}
 
 resource "terraform_data" "{name}_monitoring" {{
-  input = {{ database = terraform_data.{name}_database.output.path }}
+  input = {{ tenant = terraform_data.{name}.output.id, alert_email = "{name}@example.com" }}
 }}
 """
         )

