@@ -314,6 +314,29 @@ fn config_error_comes_before_lock_error() {
     assert!(stderr(&locked).contains("lock"), "{}", stderr(&locked));
 }
 
+#[test]
+fn config_error_in_new_directory_creates_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    write(temp.path(), "broken.hcl", "tier \"broken\" {\n  price = \n}\n");
+
+    let plan = tenancy(temp.path(), &["plan"]);
+
+    assert_eq!(plan.status.code(), Some(1));
+    assert!(!temp.path().join(".tenancy").exists());
+}
+
+#[test]
+fn plan_writes_schema_into_catalog_file() {
+    let (_temp, dir) = small();
+
+    assert_success(&tenancy(&dir, &["plan"]));
+
+    // The schema of the catalog spans many pages. Left in the `-wal` file
+    // alone, the main file would hold a single page.
+    let catalog = fs::metadata(dir.join(".tenancy/catalog.db")).unwrap();
+    assert!(catalog.len() > 4096, "catalog.db has {} bytes", catalog.len());
+}
+
 fn many_tenants(count: usize) -> String {
     let mut text = String::from("tier \"free\" {\n  price    = 0\n  currency = \"EUR\"\n}\n\ntenant \"t\" {\n  for_each = toset([");
     let keys: Vec<String> = (0..count).map(|index| format!("\"n{index:04}\"")).collect();

@@ -43,10 +43,7 @@ pub async fn plan(global: &GlobalArgs, args: &PlanArgs, ui: Ui) -> Result<u8, Cl
     } else {
         EXIT_OK
     };
-    // The providers go too: a plan writes nothing through them, so closing
-    // their connections (for the catalog, a WAL checkpoint and the removal
-    // of its `-wal` and `-shm` files) only costs time.
-    free_at_exit((workspace, state, planned, registry));
+    free_at_exit((workspace, state, planned));
     Ok(code)
 }
 

@@ -59,49 +59,62 @@ pub struct Opened {
 /// as when the two steps ran in turn.
 ///
 /// When no configuration file contains the word `tenancy`, no file can
-/// declare a state backend, because that takes a `tenancy` block. The
-/// second thread then starts on the default backend as soon as the files
-/// are read, while they are parsed and evaluated.
+/// declare a state backend, because that takes a `tenancy` block. If the
+/// default state file exists, the second thread then starts on it as soon
+/// as the files are read, while they are parsed and evaluated.
 pub fn load_and_lock(global: &GlobalArgs, vars: &VarArgs, operation: &str) -> Result<Opened, CliError> {
     let dir = config_dir(global);
-    std::thread::scope(|scope| {
-        let mut early = None;
-        let config = load_config_observing(&dir, vars, |sources| {
-            let may_name_backend = sources.files.iter().any(|file| file.text.contains("tenancy"));
-            if !may_name_backend {
-                early = Some(scope.spawn(|| {
-                    let backend = open_backend(&dir, None)?;
-                    lock_and_read(backend, operation)
-                }));
+    let mut early = None;
+    let loaded = load_config_observing(&dir, vars, |sources| {
+        let may_name_backend = sources.files.iter().any(|file| file.text.contains("tenancy"));
+        let state_exists = dir.join(state::DEFAULT_STATE_PATH).is_file();
+        if !may_name_backend && state_exists {
+            let (dir, operation) = (dir.clone(), operation.to_owned());
+            early = Some(std::thread::spawn(move || {
+                let backend = open_backend(&dir, None)?;
+                lock_and_read(backend, &operation)
+            }));
+        }
+    });
+    let config = match loaded {
+        Ok(config) => config,
+        Err(error) => {
+            // A read that is done releases its lock here. One that is still
+            // waiting on the file is left to end with the process, so a
+            // slow read never delays the configuration error.
+            if let Some(reader) = early.filter(|reader| reader.is_finished()) {
+                drop(reader.join());
             }
-        })?;
-        let reader = match early {
-            Some(reader) if config.settings.state.is_none() => reader,
-            other => {
-                // The default backend's lock must go before another
-                // backend is locked.
-                if let Some(reader) = other {
-                    drop(reader.join());
-                }
-                let backend = open_backend(&dir, Some(&config))?;
-                scope.spawn(move || lock_and_read(backend, operation))
+            return Err(error);
+        }
+    };
+    let reader = match early {
+        Some(reader) if config.settings.state.is_none() => reader,
+        other => {
+            // The default backend's lock must go before another backend is
+            // locked.
+            if let Some(reader) = other {
+                drop(reader.join());
             }
-        };
-        let workspace = lower_config(dir.clone(), config);
-        let locked = reader.join().unwrap_or_else(|_| {
-            Err(CliError::message(
-                "the thread that reads state panicked".to_owned(),
-                Some("Run the command again; if it fails the same way, report it with the output of `-v`.".to_owned()),
-            ))
-        });
-        let workspace = workspace?;
-        let (backend, lock, state) = locked?;
-        Ok(Opened {
-            workspace,
-            backend,
-            lock,
-            state,
-        })
+            let backend = open_backend(&dir, Some(&config))?;
+            let operation = operation.to_owned();
+            std::thread::spawn(move || lock_and_read(backend, &operation))
+        }
+    };
+    let workspace = lower_config(dir, config);
+    let locked = reader.join().unwrap_or_else(|_| {
+        Err(CliError::message(
+            "the thread that reads state panicked".to_owned(),
+            Some("Run the command again; if it fails the same way, report it with the output of `-v`.".to_owned()),
+        ))
+    });
+    let workspace = workspace?;
+    let (backend, lock, state) = locked?;
+    Ok(Opened {
+        workspace,
+        backend,
+        lock,
+        state,
     })
 }
 

@@ -148,6 +148,14 @@ impl Catalog {
             .pragma_update(None, "foreign_keys", true)
             .map_err(|error| fail("turn on foreign keys", error))?;
         migrate(path, &mut writer)?;
+        // A new or upgraded schema is copied from the `-wal` file into the
+        // catalog file at once. The writer thread's connection is not
+        // always closed before the process exits, and a copy of the
+        // catalog file alone must still have its tables. A passive
+        // checkpoint never waits for readers of other processes.
+        writer
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|error| fail("checkpoint the schema", error))?;
 
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
