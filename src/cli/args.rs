@@ -135,8 +135,10 @@ pub struct PlanningArgs {
     /// Read the real objects before planning.
     #[arg(long, default_value_t = true, action = ArgAction::Set, value_name = "BOOL")]
     pub refresh: bool,
-    /// Fail instead of waiting when the state is locked; wait up to this many
-    /// seconds otherwise.
+    /// Accepted for Terraform's habit but not applied yet; set
+    /// `lock_timeout` in the `state` block of the `tenancy` block instead.
+    // TODO: pass this to the state backend's lock, which reads its timeout
+    // only from the `state` block today.
     #[arg(long = "lock-timeout", default_value_t = 0, value_name = "SECONDS")]
     pub lock_timeout: u64,
     /// Variable inputs.

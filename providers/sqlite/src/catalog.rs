@@ -152,7 +152,8 @@ impl Catalog {
         // catalog file at once. The writer thread's connection is not
         // always closed before the process exits, and a copy of the
         // catalog file alone must still have its tables. A passive
-        // checkpoint never waits for readers of other processes.
+        // checkpoint does not wait for readers or writers of other
+        // processes (SQLite's documentation of `wal_checkpoint`).
         writer
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
             .map_err(|error| fail("checkpoint the schema", error))?;
