@@ -120,8 +120,12 @@ where
 #[derive(Clone)]
 pub struct Catalog {
     path: Arc<PathBuf>,
-    jobs: mpsc::Sender<Box<dyn Job>>,
+    // Fields drop in this order. The read connections close before the
+    // last sender lets the writer thread close its own, so the writer's
+    // is the catalog's last connection: SQLite then checkpoints the WAL
+    // into the catalog file and removes the `-wal` and `-shm` files.
     readers: Arc<[Mutex<Connection>]>,
+    jobs: mpsc::Sender<Box<dyn Job>>,
 }
 
 /// The number of read connections of a catalog.
