@@ -223,16 +223,12 @@ fn saved_plan_applies_and_shows() {
     assert!(stdout(&apply).contains("8 added"), "{}", stdout(&apply));
 }
 
-#[test]
-fn concurrent_apply_fails_naming_lock_holder() {
-    let (_temp, dir) = small();
-    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
-    write(&dir, "main.hcl", &SMALL.replace("tier   = tier.free", "tier   = tier.pro"));
-
-    // The first apply waits at its confirmation prompt while holding the lock.
-    let mut holder = Command::new(env!("CARGO_BIN_EXE_tenancy"))
+/// Starts an apply of `dir` that waits at its confirmation prompt, and
+/// returns once it holds the state lock.
+fn spawn_lock_holder(dir: &Path) -> std::process::Child {
+    let holder = Command::new(env!("CARGO_BIN_EXE_tenancy"))
         .arg("-C")
-        .arg(&dir)
+        .arg(dir)
         .args(["apply"])
         .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
@@ -243,9 +239,19 @@ fn concurrent_apply_fails_naming_lock_holder() {
     let lock_file = dir.join(".tenancy/state.json.lock");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !fs::read_to_string(&lock_file).unwrap_or_default().contains("apply") {
-        assert!(Instant::now() < deadline, "the first apply never took the lock");
+        assert!(Instant::now() < deadline, "the apply never took the lock");
         std::thread::sleep(Duration::from_millis(50));
     }
+    holder
+}
+
+#[test]
+fn concurrent_apply_fails_naming_lock_holder() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    write(&dir, "main.hcl", &SMALL.replace("tier   = tier.free", "tier   = tier.pro"));
+
+    let mut holder = spawn_lock_holder(&dir);
 
     let second = tenancy(&dir, &["apply", "-auto-approve"]);
     assert_eq!(second.status.code(), Some(1));
@@ -281,23 +287,7 @@ fn config_error_comes_before_lock_error() {
     assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
     write(&dir, "main.hcl", &SMALL.replace("tier   = tier.free", "tier   = tier.pro"));
 
-    // An apply that waits at its confirmation prompt holds the lock.
-    let mut holder = Command::new(env!("CARGO_BIN_EXE_tenancy"))
-        .arg("-C")
-        .arg(&dir)
-        .args(["apply"])
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lock_file = dir.join(".tenancy/state.json.lock");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !fs::read_to_string(&lock_file).unwrap_or_default().contains("apply") {
-        assert!(Instant::now() < deadline, "the apply never took the lock");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut holder = spawn_lock_holder(&dir);
 
     write(&dir, "broken.hcl", "tier \"broken\" {\n  price = \n}\n");
     let broken = tenancy(&dir, &["plan"]);

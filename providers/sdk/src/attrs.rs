@@ -16,9 +16,9 @@ use crate::value::Value;
 /// A plan keeps the same attributes in several places: recorded state, the
 /// read request that refreshes it, the refreshed resource and the plan's
 /// prior and planned values. Clones therefore share one map, and a clone
-/// costs a reference count. Reads go through [`Deref`] to the map; a write
+/// costs a reference count. Reads go through [`Deref`] to the map. A write
 /// through [`DerefMut`] first copies the map when another holder shares it
-/// (copy on write), so every holder still sees a value of its own.
+/// (copy on write), so every holder keeps a value of its own.
 #[derive(Clone, Default)]
 pub struct Attrs(Arc<BTreeMap<String, Value>>);
 
