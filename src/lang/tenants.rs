@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use hcl_edit::expr::{Expression, TraversalOperator};
 use hcl_edit::structure::{Attribute, Block};
 use tenancy_sdk::Value;
 
@@ -212,6 +213,11 @@ fn named_reference(
     declared: &[&str],
     diagnostics: &mut Diagnostics,
 ) -> Option<String> {
+    // `tier = tier.NAME` of a declared tier needs no evaluation: the name
+    // is the label, and evaluating would copy the whole tier object.
+    if let Some(name) = direct_reference(&attr.value, kind).filter(|name| declared.contains(name)) {
+        return Some(name.to_owned());
+    }
     let value = match context.eval(&attr.value) {
         Ok(value) if value.is_unknown() => return None,
         Ok(value) => value,
@@ -258,6 +264,20 @@ fn named_reference(
         None => diagnostic.with_help(format!("Declare it with a `{kind} \"{name}\"` block.")),
     });
     None
+}
+
+/// Returns NAME when `expr` is the traversal `ROOT.NAME` of `root`.
+fn direct_reference<'e>(expr: &'e Expression, root: &str) -> Option<&'e str> {
+    let Expression::Traversal(traversal) = expr else {
+        return None;
+    };
+    let [operator] = traversal.operators.as_slice() else {
+        return None;
+    };
+    let TraversalOperator::GetAttr(name) = operator.value() else {
+        return None;
+    };
+    (traversal.expr.as_variable()?.as_str() == root).then_some(name.as_str())
 }
 
 /// Computes and checks the tenant id: `id` when set, else the label, or

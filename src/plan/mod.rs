@@ -139,24 +139,32 @@ pub async fn make_plan(
 fn check_depths(plan: &Plan) -> Result<(), Vec<diff::DiffError>> {
     let planned = plan.changes.iter().flat_map(|change| {
         let attrs = change.after.iter().flatten();
-        attrs.map(move |(name, value)| (change.address.clone(), name.as_str(), value))
+        attrs.map(move |(name, value)| (change.address.as_str(), name.as_str(), value))
     });
     let outputs = plan
         .outputs
         .iter()
-        .filter_map(|output| output.after.as_ref().map(|value| (format!("output.{}", output.name), "value", value)));
-    let errors: Vec<diff::DiffError> = planned
-        .chain(outputs)
-        .filter_map(|(address, attribute, value)| {
-            crate::state::format::check_depth(&address, attribute, value)
-                .err()
-                .map(|error| diff::DiffError {
-                    address,
-                    message: format!("{error}. {}", error.hint().unwrap_or_default()),
-                })
-        })
-        .collect();
+        .filter_map(|output| output.after.as_ref().map(|value| (output.name.as_str(), "value", value)));
+    let mut errors = Vec::new();
+    for (address, attribute, value) in planned {
+        if let Err(error) = crate::state::format::check_depth(address, attribute, value) {
+            errors.push(depth_error(address.to_owned(), &error));
+        }
+    }
+    for (name, attribute, value) in outputs {
+        let address = format!("output.{name}");
+        if let Err(error) = crate::state::format::check_depth(&address, attribute, value) {
+            errors.push(depth_error(address, &error));
+        }
+    }
     if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+fn depth_error(address: String, error: &crate::state::StateError) -> diff::DiffError {
+    diff::DiffError {
+        address,
+        message: format!("{error}. {}", error.hint().unwrap_or_default()),
+    }
 }
 
 /// Marks creates of objects that refresh found deleted, so the plan says why.

@@ -268,18 +268,18 @@ pub fn merge(prior: Option<&Attrs>, mut row: Attrs, file: &FileSettings) -> Attr
         ("audit_logging", Value::Bool(file.audit_logging)),
     ];
     for (name, file_value) in from_file {
-        let catalog_value = row.get(name).cloned().unwrap_or(Value::Null);
+        let catalog_value = row.get(name);
         let prior_value = prior.and_then(|prior| prior.get(name));
-        let chosen = if catalog_value != file_value && prior_value == Some(&file_value) {
-            catalog_value
+        let differs = catalog_value.unwrap_or(&Value::Null) != &file_value;
+        let chosen = if differs && prior_value == Some(&file_value) {
+            catalog_value.cloned().unwrap_or(Value::Null)
         } else {
             file_value
         };
-        match row.get_mut(name) {
-            Some(slot) => *slot = chosen,
-            None => {
-                row.insert(name.to_owned(), chosen);
-            }
+        // An equal value is left in place, so a row that shares the prior
+        // set keeps sharing it.
+        if row.get(name) != Some(&chosen) {
+            row.insert(name.to_owned(), chosen);
         }
     }
     row
@@ -292,16 +292,18 @@ pub async fn read_many(
     configured: &Arc<Configured>,
     requests: Vec<(String, Attrs)>,
 ) -> Vec<ProviderResult<Option<Attrs>>> {
-    let keys: Vec<String> = requests.iter().map(|(key, _)| key.clone()).collect();
+    let requests = Arc::new(requests);
+    let shared = Arc::clone(&requests);
     let recorded = configured
         .catalog
         .read("sqlite_database", move |connection, catalog_path| {
-            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let keys: Vec<&str> = shared.iter().map(|(key, _)| key.as_str()).collect();
+            let priors = crate::refresh::recorded_by_key(&shared);
             let fail = |table: &str| {
                 let action = format!("read `{table}`");
                 move |error| SqliteError::catalog("sqlite_database", action, catalog_path, error)
             };
-            let rows = tables::select_many::<Databases>(connection, &keys)
+            let rows = tables::select_many::<Databases>(connection, &keys, &priors)
                 .map_err(fail("database_files"))?;
             // The records only save work: without them (a table dropped by
             // hand, say) every file is opened and read in full.

@@ -36,6 +36,14 @@ fn request_key(kind: ResourceType, request: &ReadRequest) -> ProviderResult<Stri
     })
 }
 
+/// Returns the recorded attributes by key.
+pub fn recorded_by_key(with_prior: &[(String, Attrs)]) -> HashMap<&str, &Attrs> {
+    with_prior
+        .iter()
+        .map(|(key, prior)| (key.as_str(), prior))
+        .collect()
+}
+
 /// Reads every request, one catalog query per resource type. Returns one
 /// result per request, in order.
 pub async fn read(
@@ -68,24 +76,25 @@ pub async fn read(
     let mut reads = Vec::with_capacity(by_kind.len());
     for (kind, entries) in by_kind {
         let configured = Arc::clone(configured);
-        let with_prior: Vec<(String, Attrs)> = match kind {
-            ResourceType::Database => entries
-                .iter()
-                .map(|(index, key)| (key.clone(), requests[*index].prior.clone()))
-                .collect(),
-            _ => Vec::new(),
-        };
+        let with_prior: Vec<(String, Attrs)> = entries
+            .iter()
+            .map(|(index, key)| (key.clone(), requests[*index].prior.clone()))
+            .collect();
         let read = tokio::spawn(async move {
             let answers = match kind {
-                ResourceType::Tier => read_table::<Tiers>(&configured, &entries).await,
+                ResourceType::Tier => read_table::<Tiers>(&configured, &entries, with_prior).await,
                 ResourceType::SecurityPolicy => {
-                    read_table::<SecurityPolicies>(&configured, &entries).await
+                    read_table::<SecurityPolicies>(&configured, &entries, with_prior).await
                 }
-                ResourceType::Tenant => read_table::<Tenants>(&configured, &entries).await,
+                ResourceType::Tenant => {
+                    read_table::<Tenants>(&configured, &entries, with_prior).await
+                }
                 ResourceType::Subscription => {
-                    read_table::<Subscriptions>(&configured, &entries).await
+                    read_table::<Subscriptions>(&configured, &entries, with_prior).await
                 }
-                ResourceType::Monitoring => read_table::<Monitoring>(&configured, &entries).await,
+                ResourceType::Monitoring => {
+                    read_table::<Monitoring>(&configured, &entries, with_prior).await
+                }
                 ResourceType::Database => database::read_many(&configured, with_prior).await,
             };
             (entries, answers)
@@ -115,18 +124,20 @@ pub async fn read(
         .collect()
 }
 
-/// Reads the rows of one catalog table for `entries` (request index, key).
+/// Reads the rows of one catalog table for `entries` (request index, key);
+/// `with_prior` holds each entry's key and recorded attributes.
 async fn read_table<T: CatalogTable + 'static>(
     configured: &Arc<Configured>,
     entries: &[(usize, String)],
+    with_prior: Vec<(String, Attrs)>,
 ) -> Vec<ProviderResult<Option<Attrs>>> {
-    let keys: Vec<String> = entries.iter().map(|(_, key)| key.clone()).collect();
     let type_name = T::KIND.name();
     let found = configured
         .catalog
         .read(type_name, move |connection, catalog_path| {
-            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            tables::select_many::<T>(connection, &keys).map_err(|error| {
+            let keys: Vec<&str> = with_prior.iter().map(|(key, _)| key.as_str()).collect();
+            let recorded = recorded_by_key(&with_prior);
+            tables::select_many::<T>(connection, &keys, &recorded).map_err(|error| {
                 SqliteError::catalog(
                     type_name,
                     format!("read `{}`", T::TABLE),

@@ -1161,6 +1161,90 @@ async fn hand_edited_row_is_drift() {
 }
 
 #[tokio::test]
+async fn unchanged_rows_read_as_the_recorded_sets() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    let tier = create(&provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
+    let tenant = create(
+        &provider,
+        "catalog_tenant",
+        "tenant.acme",
+        tenant_config("acme"),
+    )
+    .await;
+    let subscription = attrs(&[
+        ("tenant_id", Value::string("acme")),
+        ("tier", Value::string("pro")),
+        ("trial_days", Value::Number(14.0)),
+    ]);
+    let subscription = create(
+        &provider,
+        "catalog_subscription",
+        "tenant.acme.subscription",
+        subscription,
+    )
+    .await;
+    let monitoring = attrs(&[("tenant_id", Value::string("acme"))]);
+    let monitoring = create(
+        &provider,
+        "catalog_monitoring",
+        "tenant.acme.monitoring",
+        monitoring,
+    )
+    .await;
+    let database = create(
+        &provider,
+        "sqlite_database",
+        "tenant.acme.database.sqlite",
+        database_config("acme"),
+    )
+    .await;
+
+    let recorded = [
+        ("catalog_tier", "tier.pro", tier),
+        ("catalog_tenant", "tenant.acme", tenant),
+        (
+            "catalog_subscription",
+            "tenant.acme.subscription",
+            subscription,
+        ),
+        ("catalog_monitoring", "tenant.acme.monitoring", monitoring),
+        ("sqlite_database", "tenant.acme.database.sqlite", database),
+    ];
+    for (type_name, address, prior) in recorded {
+        let refreshed = read_one(&provider, type_name, address, &prior)
+            .await
+            .unwrap();
+
+        assert!(
+            refreshed.shares_with(&prior),
+            "{address} was read into a copy"
+        );
+    }
+}
+
+#[tokio::test]
+async fn reformatted_json_column_reads_as_equal_values() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    let tier = create(&provider, "catalog_tier", "tier.pro", tier_config("pro")).await;
+
+    let connection = Connection::open(catalog_path(&directory)).unwrap();
+    connection
+        .execute(
+            "UPDATE tiers SET limits = '{ \"storage_gb\": 50, \"connections\": 20 }' WHERE name = 'pro'",
+            [],
+        )
+        .unwrap();
+
+    let refreshed = read_one(&provider, "catalog_tier", "tier.pro", &tier)
+        .await
+        .unwrap();
+    assert_eq!(refreshed, tier);
+    assert!(!refreshed.shares_with(&tier));
+}
+
+#[tokio::test]
 async fn hand_deleted_row_reads_as_none() {
     let directory = tempfile::tempdir().unwrap();
     let provider = configured(&directory).await;

@@ -2,12 +2,12 @@
 //! lives and the settings it was given. The file itself is handled by
 //! [`crate::tenant_file`].
 
-use rusqlite::{Connection, Row, params};
-use tenancy_sdk::{Attrs, Value};
+use rusqlite::{Connection, params};
 
 use super::CatalogTable;
+use super::fields::{Column, Field};
 use super::tenant::missing_tenant;
-use crate::attrs::{Input, attrs_from, bool_value, real_value, text_value};
+use crate::attrs::Input;
 use crate::error::Result;
 use crate::schemas::ResourceType;
 use crate::tenant_file::JOURNAL_MODES;
@@ -43,6 +43,18 @@ impl CatalogTable for Databases {
     const KEY: &'static str = "tenant_id";
     const COLUMNS: &'static str = "tenant_id, path, url, journal_mode, max_size_mb, secure_delete, \
          audit_logging, encryption_at_rest, tls_min_version";
+    const FIELDS: &'static [Field] = &[
+        Field::new("audit_logging", Column::Bool(6)),
+        Field::new("encryption_at_rest", Column::Bool(7)),
+        Field::new("id", Column::Key(0)),
+        Field::new("journal_mode", Column::Text(3)),
+        Field::new("max_size_mb", Column::Real(4)),
+        Field::new("path", Column::Text(1)),
+        Field::new("secure_delete", Column::Bool(5)),
+        Field::new("tenant_id", Column::Key(0)),
+        Field::new("tls_min_version", Column::Text(8)),
+        Field::new("url", Column::Text(2)),
+    ];
 
     type Row = DatabaseRow;
 
@@ -110,22 +122,6 @@ impl CatalogTable for Databases {
     fn update(connection: &Connection, row: &DatabaseRow, now: &str) -> rusqlite::Result<usize> {
         Self::insert(connection, row, now)?;
         Ok(1)
-    }
-
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Attrs> {
-        let tenant_id: String = row.get(0)?;
-        Ok(attrs_from([
-            ("id", Value::String(tenant_id.clone())),
-            ("tenant_id", Value::String(tenant_id)),
-            ("path", text_value(row.get(1)?)),
-            ("url", text_value(row.get(2)?)),
-            ("journal_mode", text_value(row.get(3)?)),
-            ("max_size_mb", real_value(row.get(4)?)),
-            ("secure_delete", bool_value(row.get(5)?)),
-            ("audit_logging", bool_value(row.get(6)?)),
-            ("encryption_at_rest", bool_value(row.get(7)?)),
-            ("tls_min_version", text_value(row.get(8)?)),
-        ]))
     }
 
     fn missing_reference(

@@ -9,6 +9,7 @@
 //! constants of this crate; every value is bound as a parameter.
 
 pub mod database;
+pub mod fields;
 pub mod monitoring;
 pub mod security_policy;
 pub mod subscription;
@@ -24,6 +25,7 @@ use tenancy_sdk::Attrs;
 use crate::attrs::{Input, now_timestamp};
 use crate::error::{Result, SqliteError};
 use crate::schemas::ResourceType;
+use crate::tables::fields::Field;
 
 /// A catalog table that stores one resource type, one row per resource.
 pub trait CatalogTable {
@@ -35,6 +37,9 @@ pub trait CatalogTable {
     const KEY: &'static str;
     /// The select list that [`CatalogTable::from_row`] reads.
     const COLUMNS: &'static str;
+    /// The attributes of a row, sorted by name, with the columns of
+    /// [`CatalogTable::COLUMNS`] they read.
+    const FIELDS: &'static [Field];
 
     /// The validated values of one row, ready to bind.
     type Row;
@@ -52,7 +57,9 @@ pub trait CatalogTable {
     fn update(connection: &Connection, row: &Self::Row, now: &str) -> rusqlite::Result<usize>;
 
     /// Builds attributes from a row selected with [`CatalogTable::COLUMNS`].
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Attrs>;
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Attrs> {
+        fields::build(row, Self::FIELDS)
+    }
 
     /// Explains a foreign key violation of a write: which referenced row is
     /// missing, in words a user can act on.
@@ -222,10 +229,13 @@ pub fn select_one<T: CatalogTable>(
 }
 
 /// Reads every row whose key is in `keys` with one statement; returns the
-/// attributes by key.
+/// attributes by key. A row that contains exactly the attributes `recorded`
+/// has for its key returns that set itself, shared, without building a
+/// copy.
 pub fn select_many<T: CatalogTable>(
     connection: &Connection,
     keys: &[&str],
+    recorded: &HashMap<&str, &Attrs>,
 ) -> rusqlite::Result<HashMap<String, Attrs>> {
     let sql = format!(
         "SELECT {} FROM {} WHERE {} IN (SELECT value FROM json_each(?1))",
@@ -235,13 +245,17 @@ pub fn select_many<T: CatalogTable>(
     );
     let keys_json = serde_json::to_string(keys).unwrap_or_else(|_| "[]".to_owned());
     let mut statement = connection.prepare_cached(&sql)?;
-    let rows = statement.query_map([keys_json], |row| {
-        let key: String = row.get(0)?;
-        Ok((key, T::from_row(row)?))
-    })?;
+    let mut rows = statement.query([keys_json])?;
     let mut found = HashMap::with_capacity(keys.len());
-    for row in rows {
-        let (key, attrs) = row?;
+    while let Some(row) = rows.next()? {
+        let key: String = row.get(0)?;
+        let kept = recorded
+            .get(key.as_str())
+            .filter(|attrs| fields::matches(row, T::FIELDS, attrs));
+        let attrs = match kept {
+            Some(attrs) => Attrs::clone(attrs),
+            None => T::from_row(row)?,
+        };
         found.insert(key, attrs);
     }
     Ok(found)
@@ -394,6 +408,53 @@ pub fn tables_with_tenant(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Returns the names of `T`'s fields when they are sorted and unique,
+    /// as [`fields::matches`] needs to walk them beside a recorded set.
+    fn sorted_names<T: CatalogTable>() -> Vec<&'static str> {
+        let names: Vec<&str> = T::FIELDS.iter().map(|field| field.name).collect();
+        assert!(
+            names.is_sorted_by(|left, right| left < right),
+            "{}: {names:?}",
+            T::TABLE
+        );
+        names
+    }
+
+    #[test]
+    fn fields_are_sorted_and_cover_the_schema() {
+        let tables = [
+            (ResourceType::Tier, sorted_names::<tier::Tiers>()),
+            (
+                ResourceType::SecurityPolicy,
+                sorted_names::<security_policy::SecurityPolicies>(),
+            ),
+            (ResourceType::Tenant, sorted_names::<tenant::Tenants>()),
+            (
+                ResourceType::Subscription,
+                sorted_names::<subscription::Subscriptions>(),
+            ),
+            (
+                ResourceType::Monitoring,
+                sorted_names::<monitoring::Monitoring>(),
+            ),
+            (
+                ResourceType::Database,
+                sorted_names::<database::Databases>(),
+            ),
+        ];
+        for (kind, names) in tables {
+            let mut schema: Vec<&str> = kind
+                .schema()
+                .attributes
+                .iter()
+                .map(|attribute| attribute.name)
+                .collect();
+            schema.sort_unstable();
+
+            assert_eq!(names, schema, "{}", kind.name());
+        }
+    }
 
     #[test]
     fn unique_violation_names_table_and_columns() {

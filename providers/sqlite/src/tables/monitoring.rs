@@ -1,12 +1,12 @@
 //! `catalog_monitoring`: each tenant's monitoring settings in the
 //! `monitoring` table.
 
-use rusqlite::{Connection, Row, params};
-use tenancy_sdk::{Attrs, Value};
+use rusqlite::{Connection, params};
 
 use super::CatalogTable;
+use super::fields::{Column, Field};
 use super::tenant::missing_tenant;
-use crate::attrs::{Input, attrs_from, bool_value, integer_value, text_value};
+use crate::attrs::Input;
 use crate::error::Result;
 use crate::schemas::ResourceType;
 
@@ -26,6 +26,13 @@ impl CatalogTable for Monitoring {
     const TABLE: &'static str = "monitoring";
     const KEY: &'static str = "tenant_id";
     const COLUMNS: &'static str = "tenant_id, enabled, alert_email, metrics_retention_days";
+    const FIELDS: &'static [Field] = &[
+        Field::new("alert_email", Column::Text(2)),
+        Field::new("enabled", Column::Bool(1)),
+        Field::new("id", Column::Key(0)),
+        Field::new("metrics_retention_days", Column::Integer(3)),
+        Field::new("tenant_id", Column::Key(0)),
+    ];
 
     type Row = MonitoringRow;
 
@@ -71,17 +78,6 @@ impl CatalogTable for Monitoring {
             row.metrics_retention_days,
             now
         ])
-    }
-
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Attrs> {
-        let tenant_id: String = row.get(0)?;
-        Ok(attrs_from([
-            ("id", Value::String(tenant_id.clone())),
-            ("tenant_id", Value::String(tenant_id)),
-            ("enabled", bool_value(row.get(1)?)),
-            ("alert_email", text_value(row.get(2)?)),
-            ("metrics_retention_days", integer_value(row.get(3)?)),
-        ]))
     }
 
     fn missing_reference(

@@ -1,11 +1,11 @@
 //! `catalog_security_policy`: security policies in the `security_policies`
 //! table.
 
-use rusqlite::{Connection, Row, params};
-use tenancy_sdk::{Attrs, Value};
+use rusqlite::{Connection, params};
 
 use super::CatalogTable;
-use crate::attrs::{Input, attrs_from, bool_value, integer_value, json_value, text_value};
+use super::fields::{Column, Field};
+use crate::attrs::Input;
 use crate::error::Result;
 use crate::schemas::ResourceType;
 
@@ -35,6 +35,21 @@ impl CatalogTable for SecurityPolicies {
     const COLUMNS: &'static str = "name, encryption_at_rest, audit_logging, mfa_required, tls_min_version, \
          allowed_networks, data_residency, compliance, password_rotation_days, \
          statement_timeout_seconds, idle_timeout_seconds, retention_days";
+    const FIELDS: &'static [Field] = &[
+        Field::new("allowed_networks", Column::Json(5)),
+        Field::new("audit_logging", Column::Bool(2)),
+        Field::new("compliance", Column::Json(7)),
+        Field::new("data_residency", Column::Json(6)),
+        Field::new("encryption_at_rest", Column::Bool(1)),
+        Field::new("id", Column::Key(0)),
+        Field::new("idle_timeout_seconds", Column::Integer(10)),
+        Field::new("mfa_required", Column::Bool(3)),
+        Field::new("name", Column::Key(0)),
+        Field::new("password_rotation_days", Column::Integer(8)),
+        Field::new("retention_days", Column::Integer(11)),
+        Field::new("statement_timeout_seconds", Column::Integer(9)),
+        Field::new("tls_min_version", Column::Text(4)),
+    ];
 
     type Row = PolicyRow;
 
@@ -109,25 +124,6 @@ impl CatalogTable for SecurityPolicies {
             row.retention_days,
             now
         ])
-    }
-
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Attrs> {
-        let name: String = row.get(0)?;
-        Ok(attrs_from([
-            ("id", Value::String(name.clone())),
-            ("name", Value::String(name)),
-            ("encryption_at_rest", bool_value(row.get(1)?)),
-            ("audit_logging", bool_value(row.get(2)?)),
-            ("mfa_required", bool_value(row.get(3)?)),
-            ("tls_min_version", text_value(row.get(4)?)),
-            ("allowed_networks", json_value(row.get(5)?)),
-            ("data_residency", json_value(row.get(6)?)),
-            ("compliance", json_value(row.get(7)?)),
-            ("password_rotation_days", integer_value(row.get(8)?)),
-            ("statement_timeout_seconds", integer_value(row.get(9)?)),
-            ("idle_timeout_seconds", integer_value(row.get(10)?)),
-            ("retention_days", integer_value(row.get(11)?)),
-        ]))
     }
 
     fn dependent_rows(connection: &Connection, key: &str) -> rusqlite::Result<Option<String>> {

@@ -2,14 +2,12 @@
 //! `subscriptions` table, with its trial period.
 
 use chrono::{Duration, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
-use tenancy_sdk::{Attrs, Value};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::CatalogTable;
+use super::fields::{Column, Field};
 use super::tenant::{missing_tenant, missing_tier_or_policy};
-use crate::attrs::{
-    Input, attrs_from, format_timestamp, integer_value, parse_timestamp, real_value, text_value,
-};
+use crate::attrs::{Input, format_timestamp, parse_timestamp};
 use crate::error::Result;
 use crate::schemas::ResourceType;
 
@@ -50,6 +48,18 @@ impl CatalogTable for Subscriptions {
     const KEY: &'static str = "tenant_id";
     const COLUMNS: &'static str =
         "tenant_id, tier, price, currency, billing_cycle, trial_days, started_at, trial_ends_at";
+    const FIELDS: &'static [Field] = &[
+        Field::new("billing_cycle", Column::Text(4)),
+        Field::new("currency", Column::Text(3)),
+        Field::new("id", Column::Key(0)),
+        Field::new("price", Column::Real(2)),
+        Field::new("started_at", Column::Text(6)),
+        Field::new("status", Column::TrialStatus(7)),
+        Field::new("tenant_id", Column::Key(0)),
+        Field::new("tier", Column::Text(1)),
+        Field::new("trial_days", Column::Integer(5)),
+        Field::new("trial_ends_at", Column::Text(7)),
+    ];
 
     type Row = SubscriptionRow;
 
@@ -117,24 +127,6 @@ impl CatalogTable for Subscriptions {
             trial_end(&started_at, row.trial_days),
             now
         ])
-    }
-
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Attrs> {
-        let tenant_id: String = row.get(0)?;
-        let trial_ends_at: Option<String> = row.get(7)?;
-        let status = status_at_now(trial_ends_at.as_deref());
-        Ok(attrs_from([
-            ("id", Value::String(tenant_id.clone())),
-            ("tenant_id", Value::String(tenant_id)),
-            ("tier", text_value(row.get(1)?)),
-            ("price", real_value(row.get(2)?)),
-            ("currency", text_value(row.get(3)?)),
-            ("billing_cycle", text_value(row.get(4)?)),
-            ("trial_days", integer_value(row.get(5)?)),
-            ("started_at", text_value(row.get(6)?)),
-            ("trial_ends_at", text_value(trial_ends_at)),
-            ("status", Value::string(status)),
-        ]))
     }
 
     fn missing_reference(

@@ -1,11 +1,11 @@
 //! `catalog_tenant`: tenants in the `tenants` table, and the database
 //! engines that hold each tenant's data in `tenant_databases`.
 
-use rusqlite::{Connection, Row, params};
-use tenancy_sdk::{Attrs, Value};
+use rusqlite::{Connection, params};
 
+use super::fields::{Column, Field};
 use super::{CatalogTable, row_exists, tables_with_tenant};
-use crate::attrs::{Input, attrs_from, json_value, text_value};
+use crate::attrs::Input;
 use crate::error::{Result, SqliteError};
 use crate::schemas::ResourceType;
 
@@ -36,6 +36,19 @@ impl CatalogTable for Tenants {
          contact_email, created_at, \
          (SELECT json_group_array(engine ORDER BY position) FROM tenant_databases AS d \
           WHERE d.tenant_id = tenants.tenant_id)";
+    const FIELDS: &'static [Field] = &[
+        Field::new("contact_email", Column::Text(7)),
+        Field::new("created_at", Column::Text(8)),
+        Field::new("databases", Column::Json(9)),
+        Field::new("display_name", Column::Text(1)),
+        Field::new("id", Column::Key(0)),
+        Field::new("labels", Column::Json(5)),
+        Field::new("region", Column::Text(4)),
+        Field::new("security_policy", Column::Text(3)),
+        Field::new("status", Column::Text(6)),
+        Field::new("tenant_id", Column::Key(0)),
+        Field::new("tier", Column::Text(2)),
+    ];
 
     type Row = TenantRow;
 
@@ -107,23 +120,6 @@ impl CatalogTable for Tenants {
             replace_databases(connection, row)?;
         }
         Ok(changed)
-    }
-
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Attrs> {
-        let tenant_id: String = row.get(0)?;
-        Ok(attrs_from([
-            ("id", Value::String(tenant_id.clone())),
-            ("tenant_id", Value::String(tenant_id)),
-            ("display_name", text_value(row.get(1)?)),
-            ("tier", text_value(row.get(2)?)),
-            ("security_policy", text_value(row.get(3)?)),
-            ("region", text_value(row.get(4)?)),
-            ("labels", json_value(row.get(5)?)),
-            ("status", text_value(row.get(6)?)),
-            ("contact_email", text_value(row.get(7)?)),
-            ("created_at", text_value(row.get(8)?)),
-            ("databases", json_value(row.get(9)?)),
-        ]))
     }
 
     fn missing_reference(

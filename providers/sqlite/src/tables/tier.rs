@@ -1,10 +1,10 @@
 //! `catalog_tier`: billing tiers in the `tiers` table.
 
-use rusqlite::{Connection, Row, params};
-use tenancy_sdk::{Attrs, Value};
+use rusqlite::{Connection, params};
 
 use super::CatalogTable;
-use crate::attrs::{Input, attrs_from, integer_value, json_value, real_value, text_value};
+use super::fields::{Column, Field};
+use crate::attrs::Input;
 use crate::error::Result;
 use crate::schemas::ResourceType;
 
@@ -29,6 +29,18 @@ impl CatalogTable for Tiers {
     const TABLE: &'static str = "tiers";
     const KEY: &'static str = "name";
     const COLUMNS: &'static str = "name, price, currency, billing_cycle, trial_days, limits, features, usage_prices, description";
+    const FIELDS: &'static [Field] = &[
+        Field::new("billing_cycle", Column::Text(3)),
+        Field::new("currency", Column::Text(2)),
+        Field::new("description", Column::Text(8)),
+        Field::new("features", Column::Json(6)),
+        Field::new("id", Column::Key(0)),
+        Field::new("limits", Column::Json(5)),
+        Field::new("name", Column::Key(0)),
+        Field::new("price", Column::Real(1)),
+        Field::new("trial_days", Column::Integer(4)),
+        Field::new("usage_prices", Column::Json(7)),
+    ];
 
     type Row = TierRow;
 
@@ -90,22 +102,6 @@ impl CatalogTable for Tiers {
             row.description,
             now
         ])
-    }
-
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Attrs> {
-        let name: String = row.get(0)?;
-        Ok(attrs_from([
-            ("id", Value::String(name.clone())),
-            ("name", Value::String(name)),
-            ("price", real_value(row.get(1)?)),
-            ("currency", text_value(row.get(2)?)),
-            ("billing_cycle", text_value(row.get(3)?)),
-            ("trial_days", integer_value(row.get(4)?)),
-            ("limits", json_value(row.get(5)?)),
-            ("features", json_value(row.get(6)?)),
-            ("usage_prices", json_value(row.get(7)?)),
-            ("description", text_value(row.get(8)?)),
-        ]))
     }
 
     fn dependent_rows(connection: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
