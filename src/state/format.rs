@@ -243,7 +243,10 @@ pub fn decode(bytes: &[u8], path: &str) -> Result<State, StateError> {
 /// Decodes a well-formed state file of the current format version in one
 /// pass, or returns `None`.
 fn decode_direct(bytes: &[u8]) -> Option<State> {
-    let document = serde_json::from_slice::<DirectDocument>(bytes).ok()?;
+    // One check of the whole file is cheaper than the check of each string
+    // that decoding from bytes makes.
+    let text = std::str::from_utf8(bytes).ok()?;
+    let document = serde_json::from_str::<DirectDocument>(text).ok()?;
     if document.format_version != FORMAT_VERSION {
         return None;
     }

@@ -206,11 +206,19 @@ impl FileLock {
         }
         let info = LockInfo::new(operation);
         let text = serde_json::to_string_pretty(&info).expect("a lock record is valid JSON");
+        // Under a flock the record only names the holder: the kernel drops
+        // the lock with its process, and a record lost to a crash is
+        // rewritten by the next holder. An exclusive lock file outlives a
+        // crash, and `force-unlock` then needs its record, so that one is
+        // synced.
         let written = file
             .set_len(0)
             .and_then(|()| file.rewind())
             .and_then(|()| file.write_all(text.as_bytes()))
-            .and_then(|()| file.sync_all());
+            .and_then(|()| match mode {
+                LockMode::Flock => Ok(()),
+                LockMode::Exclusive => file.sync_all(),
+            });
         let lock = FileLock {
             path,
             file: Some(file),
