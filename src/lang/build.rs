@@ -18,9 +18,9 @@ use crate::lang::decode::header_span;
 use crate::lang::diagnostic::{Diagnostic, Diagnostics};
 use crate::lang::eval::{Context, FAILED_REFERENCE};
 use crate::lang::eval::refs::references;
-use crate::lang::loader::{Parsed, ParsedFile};
+use crate::lang::loader::Parsed;
 use crate::lang::schema::TOP_LEVEL_BLOCKS;
-use crate::lang::source::{SourceMap, Span};
+use crate::lang::source::Span;
 use crate::lang::suggest::did_you_mean;
 use crate::lang::tenants::{self, TenantScope};
 use crate::lang::variables::{self, VarInputs};
@@ -36,24 +36,6 @@ const REFERENCE_CODES: &[&str] = &[
     "tenancy::config::unknown_security_policy",
     "tenancy::config::unknown_tenant",
 ];
-
-/// The total size of configuration text from which the syntax trees are
-/// freed on a thread of their own.
-const BACKGROUND_DROP_MIN_BYTES: usize = 64 * 1024;
-
-/// Frees the syntax trees of a large configuration on a thread of its own,
-/// because freeing them takes a few milliseconds that nothing waits for.
-fn drop_in_background(files: Vec<ParsedFile>, sources: &SourceMap) {
-    let bytes: usize = sources.files.iter().map(|file| file.text.len()).sum();
-    if bytes < BACKGROUND_DROP_MIN_BYTES {
-        return;
-    }
-    // When the thread fails to start, its closure is dropped here, and the
-    // trees with it.
-    let _ = std::thread::Builder::new()
-        .name("drop-syntax".to_owned())
-        .spawn(move || drop(files));
-}
 
 /// Decodes, evaluates and checks parsed files into a configuration.
 pub(crate) fn build(dir: &Path, inputs: &VarInputs, parsed: Parsed) -> Result<Config, LoadFailure> {
@@ -129,8 +111,6 @@ pub(crate) fn build(dir: &Path, inputs: &VarInputs, parsed: Parsed) -> Result<Co
     if diagnostics.has_errors() {
         return Err(LoadFailure { sources, diagnostics });
     }
-    drop(grouped);
-    drop_in_background(files, &sources);
     Ok(Config {
         sources,
         settings,

@@ -115,17 +115,29 @@ fn diff_on(
     Ok(sort_by_address(changes))
 }
 
-/// Sorts changes by address. Sorting their positions moves 8-byte indexes
-/// instead of whole changes, which a sort would otherwise copy many times.
-fn sort_by_address(changes: Vec<ResourceChange>) -> Vec<ResourceChange> {
+/// Sorts changes by address. The sort orders positions, and each change
+/// then moves once to its place, where sorting the changes themselves
+/// would copy each of them many times.
+fn sort_by_address(mut changes: Vec<ResourceChange>) -> Vec<ResourceChange> {
     if changes.is_sorted_by(|left, right| left.address <= right.address) {
         return changes;
     }
     // Addresses are unique, so an unstable sort gives the same order.
     let mut order: Vec<usize> = (0..changes.len()).collect();
     order.sort_unstable_by(|&left, &right| changes[left].address.cmp(&changes[right].address));
-    let mut slots: Vec<Option<ResourceChange>> = changes.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|position| slots[position].take()).collect()
+    let mut rank = vec![0; changes.len()];
+    for (position, &index) in order.iter().enumerate() {
+        rank[index] = position;
+    }
+    // Each swap puts the change at `index` where it belongs.
+    for index in 0..changes.len() {
+        while rank[index] != index {
+            let target = rank[index];
+            changes.swap(index, target);
+            rank.swap(index, target);
+        }
+    }
+    changes
 }
 
 /// The number of resources below which the diff stays on one thread.
@@ -446,6 +458,33 @@ mod tests {
         let parallel = diff_on(PlanMode::Normal, &fixed, &current, &registry, &options, 3).unwrap();
         assert_eq!(format!("{parallel:?}"), format!("{sequential:?}"));
         assert_eq!(parallel.len(), PARALLEL_DIFF_MIN + 101);
+    }
+
+    #[test]
+    fn sort_by_address_orders_shuffled_changes() {
+        let change = |address: String| ResourceChange {
+            address,
+            type_name: "item".to_owned(),
+            provider: "echo".to_owned(),
+            action: Action::NoOp,
+            reason: None,
+            before: None,
+            after: None,
+            replace_paths: Vec::new(),
+            depends_on: Vec::new(),
+            tenant: None,
+            refs: Vec::new(),
+            prior_depends_on: Vec::new(),
+        };
+        // Stepping by 7 through 100 positions visits each one once, out of
+        // order.
+        let shuffled: Vec<ResourceChange> = (0..100).map(|step| change(format!("item.{:03}", step * 7 % 100))).collect();
+
+        let sorted = sort_by_address(shuffled);
+
+        let addresses: Vec<String> = sorted.into_iter().map(|change| change.address).collect();
+        let expected: Vec<String> = (0..100).map(|number| format!("item.{number:03}")).collect();
+        assert_eq!(addresses, expected);
     }
 
     #[test]
