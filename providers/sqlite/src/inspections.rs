@@ -84,8 +84,8 @@ pub fn select_many(
     keys: &[&str],
 ) -> rusqlite::Result<HashMap<String, Inspection>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM _tenancy_file_inspections
-         WHERE tenant_id IN (SELECT value FROM json_each(?1))"
+        "SELECT {COLUMNS} FROM {}",
+        crate::tables::requested_rows("_tenancy_file_inspections", "tenant_id")
     );
     let keys_json = serde_json::to_string(keys).unwrap_or_else(|_| "[]".to_owned());
     let mut statement = connection.prepare_cached(&sql)?;

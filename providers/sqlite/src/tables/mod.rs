@@ -3,9 +3,9 @@
 //!
 //! Every write runs inside the catalog writer's savepoint (see
 //! [`crate::catalog::Catalog::write`]) and reads the row back before the
-//! commit, so apply returns exactly what a later refresh reads. Batched reads select all requested keys with one statement that
-//! takes the keys as a single JSON array parameter (`json_each`), whatever
-//! their number. Table and column names in formatted SQL come only from
+//! commit, so apply returns exactly what a later refresh reads. Batched
+//! reads select all requested keys with one statement that takes the keys
+//! as a single JSON array parameter (`json_each`), whatever their number. Table and column names in formatted SQL come only from
 //! constants of this crate; every value is bound as a parameter.
 
 pub mod database;
@@ -238,10 +238,9 @@ pub fn select_many<T: CatalogTable>(
     recorded: &HashMap<&str, &Attrs>,
 ) -> rusqlite::Result<HashMap<String, Attrs>> {
     let sql = format!(
-        "SELECT {} FROM {} WHERE {} IN (SELECT value FROM json_each(?1))",
+        "SELECT {} FROM {}",
         T::COLUMNS,
-        T::TABLE,
-        T::KEY
+        requested_rows(T::TABLE, T::KEY)
     );
     let keys_json = serde_json::to_string(keys).unwrap_or_else(|_| "[]".to_owned());
     let mut statement = connection.prepare_cached(&sql)?;
@@ -259,6 +258,17 @@ pub fn select_many<T: CatalogTable>(
         found.insert(key, attrs);
     }
     Ok(found)
+}
+
+/// Returns the `FROM` clause that selects the rows of `table` whose `key`
+/// is in the JSON array `?1`. Each key is looked up in the key's index in
+/// turn; `IN` would first copy the keys into a temporary index. A key that
+/// is given twice returns its row twice.
+pub fn requested_rows(table: &str, key: &str) -> String {
+    format!(
+        "(SELECT value AS requested_key FROM json_each(?1)) \
+         CROSS JOIN {table} ON {table}.{key} = requested_key"
+    )
 }
 
 /// Turns a failed insert or update into an error that names the cause: an
