@@ -36,7 +36,7 @@ impl ResourceGraph {
     pub fn build<'a>(nodes: impl IntoIterator<Item = (&'a str, &'a [String])>) -> ResourceGraph {
         let nodes: Vec<(&str, &[String])> = nodes.into_iter().collect();
         let mut graph = DiGraph::with_capacity(nodes.len(), nodes.len() * 2);
-        let mut index = HashMap::with_capacity(nodes.len());
+        let mut index = HashMap::with_capacity_and_hasher(nodes.len(), foldhash::fast::RandomState::default());
         for (position, (address, _)) in nodes.iter().enumerate() {
             graph.add_node(());
             index.insert(*address, NodeIndex::new(position));

@@ -44,7 +44,7 @@ pub struct Desired {
     /// Resources in a stable order: tiers, policies, tenants, resources.
     pub resources: Vec<DesiredResource>,
     /// Position of each address in `resources`.
-    pub index: HashMap<String, usize>,
+    pub index: HashMap<String, usize, foldhash::fast::RandomState>,
 }
 
 impl Desired {
