@@ -1,5 +1,5 @@
-//! The tenant catalog file: a writer thread with its own connection, and a
-//! read connection, both opened once and reused.
+//! The tenant catalog file: a writer thread with its own connection, and
+//! a pool of read connections, all opened once and reused.
 //!
 //! The catalog runs in WAL mode, so applications and the billing ledger read
 //! it while tenancy writes. All catalog writes of this process go through
@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -124,7 +124,7 @@ pub struct Catalog {
     // last sender lets the writer thread close its own, so the writer's
     // is the catalog's last connection: SQLite then checkpoints the WAL
     // into the catalog file and removes the `-wal` and `-shm` files.
-    readers: Arc<[Mutex<Connection>]>,
+    readers: Arc<ReadPool>,
     jobs: mpsc::Sender<Box<dyn Job>>,
 }
 
@@ -169,7 +169,7 @@ impl Catalog {
                 .pragma_update(None, "foreign_keys", true)
                 .and_then(|()| reader.pragma_update(None, "query_only", true))
                 .map_err(|error| fail("open a read-only connection", error))?;
-            readers.push(Mutex::new(reader));
+            readers.push(reader);
         }
 
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
@@ -189,7 +189,7 @@ impl Catalog {
         Ok(Self {
             path: Arc::new(path.to_path_buf()),
             jobs,
-            readers: readers.into(),
+            readers: Arc::new(ReadPool::new(readers)),
         })
     }
 
@@ -233,25 +233,78 @@ impl Catalog {
     }
 
     /// Runs `work` with a free read connection on the calling thread, or
-    /// waits for the first one when all are busy.
+    /// waits for the first one that comes free when all are busy.
     pub fn read_blocking<T>(
         &self,
         work: impl FnOnce(&Connection, &Path) -> Result<T>,
     ) -> Result<T> {
-        // A panic while a lock was held leaves no transaction open on a
-        // connection that only reads, so it stays usable after poisoning.
-        let free = self.readers.iter().find_map(|reader| match reader.try_lock() {
-            Ok(connection) => Some(connection),
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        });
-        let connection = match free {
-            Some(connection) => connection,
-            None => self.readers[0]
+        let lent = self.readers.lend();
+        work(lent.connection(), &self.path)
+    }
+}
+
+/// The read connections, lent to one reader at a time.
+struct ReadPool {
+    idle: Mutex<Vec<Connection>>,
+    returned: Condvar,
+}
+
+impl ReadPool {
+    fn new(connections: Vec<Connection>) -> Self {
+        Self {
+            idle: Mutex::new(connections),
+            returned: Condvar::new(),
+        }
+    }
+
+    /// Returns an idle connection, waiting until one is returned when all
+    /// are lent.
+    fn lend(&self) -> Lent<'_> {
+        // The lock guards only the list of idle connections, and no code
+        // that may panic runs while it is held, so a poisoned lock still
+        // holds a consistent list.
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(connection) = idle.pop() {
+                return Lent {
+                    pool: self,
+                    connection: Some(connection),
+                };
+            }
+            idle = self
+                .returned
+                .wait(idle)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// A read connection on loan, returned to its pool on drop, also when the
+/// work that used it panicked: a connection that only reads has no
+/// transaction left open, so it stays usable.
+struct Lent<'a> {
+    pool: &'a ReadPool,
+    connection: Option<Connection>,
+}
+
+impl Lent<'_> {
+    fn connection(&self) -> &Connection {
+        self.connection
+            .as_ref()
+            .expect("a lent connection is present until it is returned")
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            self.pool
+                .idle
                 .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        };
-        work(&connection, &self.path)
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(connection);
+            self.pool.returned.notify_one();
+        }
     }
 }
 
@@ -420,6 +473,28 @@ fn batch_failure(message: &str) -> SqliteError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_waits_for_any_returned_connection() {
+        let pool = ReadPool::new(vec![
+            Connection::open_in_memory().unwrap(),
+            Connection::open_in_memory().unwrap(),
+        ]);
+        let first = pool.lend();
+        let second = pool.lend();
+
+        std::thread::scope(|scope| {
+            let third = scope.spawn(|| pool.lend().connection().is_autocommit());
+            // Returning the connection lent second, not the first one,
+            // wakes the waiting reader.
+            std::thread::sleep(Duration::from_millis(50));
+            drop(second);
+
+            assert!(third.join().unwrap());
+        });
+        drop(first);
+        assert_eq!(pool.idle.lock().unwrap().len(), 2);
+    }
 
     #[test]
     fn open_sets_wal_and_foreign_keys() {
