@@ -141,6 +141,16 @@ fn lower_tenants(
         .collect()
 }
 
+/// Returns `prefix.name`. Addresses are built for every resource, and
+/// `format!` costs several times as much as joining the parts.
+fn dotted(prefix: &str, name: &str) -> String {
+    let mut address = String::with_capacity(prefix.len() + 1 + name.len());
+    address.push_str(prefix);
+    address.push('.');
+    address.push_str(name);
+    address
+}
+
 fn attrs<const N: usize>(pairs: [(&str, Value); N]) -> Attrs {
     pairs.into_iter().map(|(key, value)| (key.to_owned(), value)).collect()
 }
@@ -155,7 +165,7 @@ fn lower_tier(tier: &Tier) -> DesiredResource {
         config.insert(name.to_owned(), get(&tier.attrs, name));
     }
     DesiredResource {
-        address: format!("tier.{}", tier.name),
+        address: dotted("tier", &tier.name),
         type_name: "catalog_tier".to_owned(),
         provider: registry::CATALOG_INSTANCE.to_owned(),
         config,
@@ -170,7 +180,7 @@ fn lower_policy(policy: &SecurityPolicy) -> DesiredResource {
     let mut config = policy.attrs.clone();
     config.insert("name".to_owned(), Value::string(&policy.name));
     DesiredResource {
-        address: format!("security_policy.{}", policy.name),
+        address: dotted("security_policy", &policy.name),
         type_name: "catalog_security_policy".to_owned(),
         provider: registry::CATALOG_INSTANCE.to_owned(),
         config,
@@ -190,10 +200,10 @@ fn lower_tenant(
 ) -> Vec<DesiredResource> {
     let address = tenant.address();
     let id = Value::string(&tenant.id);
-    let tier_address = format!("tier.{}", tier.name);
+    let tier_address = dotted("tier", &tier.name);
     let mut tenant_depends = vec![tier_address.clone()];
     if let Some(policy) = policy {
-        tenant_depends.push(format!("security_policy.{}", policy.name));
+        tenant_depends.push(dotted("security_policy", &policy.name));
     }
     tenant_depends.extend(depends_on_of(tenant));
 
@@ -224,7 +234,7 @@ fn lower_tenant(
     ]);
 
     let owned = |suffix: &str, type_name: &str, provider: String, config: Attrs, span: &Span| DesiredResource {
-        address: format!("{address}.{suffix}"),
+        address: dotted(&address, suffix),
         type_name: type_name.to_owned(),
         provider,
         config,

@@ -35,12 +35,24 @@ const MAX_LEFT_BEHIND_WARNINGS: usize = 3;
 
 /// Returns the file of a tenant's database: `DATA_DIR/<tenant_id>.db`.
 pub fn file_path(data_dir: &Path, tenant_id: &str) -> PathBuf {
-    data_dir.join(format!("{tenant_id}.db"))
+    let mut name = String::with_capacity(tenant_id.len() + 3);
+    name.push_str(tenant_id);
+    name.push_str(".db");
+    data_dir.join(name)
 }
 
 /// Returns the URL applications connect with: `sqlite://` and the path.
 pub fn url_for(path: &Path) -> String {
-    format!("sqlite://{}", path.display())
+    const SCHEME: &str = "sqlite://";
+    match path.to_str() {
+        Some(text) => {
+            let mut url = String::with_capacity(SCHEME.len() + text.len());
+            url.push_str(SCHEME);
+            url.push_str(text);
+            url
+        }
+        None => format!("{SCHEME}{}", path.display()),
+    }
 }
 
 /// Runs blocking file work on tokio's blocking pool.

@@ -144,7 +144,7 @@ fn plan_location(change: &mut PlannedChange, prior: Option<&Attrs>, data_dir: Op
     };
     let path = file_path(data_dir, tenant_id);
     set(&mut change.planned, "url", Value::String(url_for(&path)));
-    let path = path.display().to_string();
+    let path = path.to_string_lossy().into_owned();
     let moved = prior
         .and_then(|prior| known_str(prior, "path"))
         .is_some_and(|recorded| Path::new(recorded) != Path::new(&path));
