@@ -524,7 +524,9 @@ impl<'de> serde::de::Visitor<'de> for PlainVisitor {
         // Collecting builds the map in one pass. A repeated key shows as a
         // map shorter than the entries read, and sends the file to the
         // general path, which names the key.
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        // JSON gives no size hint. Room for 16 entries covers a typical
+        // attribute set without growing the vector on the way.
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(16));
         while let Some((key, PlainValue(value))) = map.next_entry::<String, PlainValue>()? {
             entries.push((key, value));
         }
