@@ -172,6 +172,11 @@ pub fn migrate(connection: &mut Connection) -> rusqlite::Result<i64> {
 /// Runs the migrations of `migrations` that the catalog lacks, in order.
 /// Returns the version the catalog has afterwards.
 fn run(connection: &mut Connection, migrations: &[Migration]) -> rusqlite::Result<i64> {
+    // The check reads only, so a catalog that is up to date opens while
+    // another process holds a write transaction on it.
+    if all_applied(connection, migrations)? {
+        return current_version(connection);
+    }
     connection.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version      INTEGER PRIMARY KEY,
@@ -201,6 +206,25 @@ fn run(connection: &mut Connection, migrations: &[Migration]) -> rusqlite::Resul
         transaction.commit()?;
     }
     current_version(connection)
+}
+
+/// Returns true when the catalog records every migration of `migrations`.
+fn all_applied(connection: &Connection, migrations: &[Migration]) -> rusqlite::Result<bool> {
+    let has_table: bool = connection.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_table {
+        return Ok(false);
+    }
+    let mut statement = connection.prepare("SELECT version FROM schema_migrations")?;
+    let applied = statement
+        .query_map([], |row| row.get::<_, i64>(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    Ok(migrations
+        .iter()
+        .all(|migration| applied.contains(&migration.version)))
 }
 
 /// Returns the newest migration version recorded in the catalog.
@@ -236,6 +260,21 @@ mod tests {
             })
             .unwrap();
         assert_eq!(rows, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn current_catalog_opens_beside_a_writer() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("catalog.db");
+        let mut first = Connection::open(&path).unwrap();
+        first.pragma_update(None, "journal_mode", "WAL").unwrap();
+        migrate(&mut first).unwrap();
+        first.execute_batch("BEGIN IMMEDIATE;").unwrap();
+
+        let mut second = Connection::open(&path).unwrap();
+        second.busy_timeout(std::time::Duration::ZERO).unwrap();
+
+        assert_eq!(migrate(&mut second).unwrap(), latest_version());
     }
 
     #[test]
