@@ -5,7 +5,6 @@
 //! `*_value` functions turn column values back into attribute values, so a
 //! read returns exactly what apply stored.
 
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use tenancy_sdk::{Attrs, Value, format_number};
 
@@ -381,6 +380,21 @@ pub fn json_value(text: Option<String>) -> Value {
     match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(json) => Value::from_json(&json),
         Err(_) => Value::String(text),
+    }
+}
+
+/// Sets an attribute, reusing the key when the set has it already. An equal
+/// value is left in place, so a set shared with the prior attributes keeps
+/// sharing them.
+pub fn set(attrs: &mut Attrs, name: &str, value: Value) {
+    if attrs.get(name) == Some(&value) {
+        return;
+    }
+    match attrs.get_mut(name) {
+        Some(slot) => *slot = value,
+        None => {
+            attrs.insert(name.to_owned(), value);
+        }
     }
 }
 

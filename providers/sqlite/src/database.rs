@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use tenancy_sdk::{Attrs, Operation, ProviderError, ProviderResult, Value};
 
-use crate::attrs::{Input, attrs_from, real_value, validate_tenant_id};
+use crate::attrs::{Input, attrs_from, real_value, set, validate_tenant_id};
 use crate::error::{Result, SqliteError};
 use crate::fingerprint;
 use crate::inspections::{self, Inspection};
@@ -288,11 +288,7 @@ pub fn merge(prior: Option<&Attrs>, mut row: Attrs, file: &FileSettings) -> Attr
         } else {
             file_value
         };
-        // An equal value is left in place, so a row that shares the prior
-        // set keeps sharing it.
-        if row.get(name) != Some(&chosen) {
-            row.insert(name.to_owned(), chosen);
-        }
+        set(&mut row, name, chosen);
     }
     row
 }

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use tenancy_sdk::{Attrs, PlannedChange, ResourceSchema, Value, plan_with_defaults};
 
-use crate::attrs::{check_magnitude, quote_list, validate_name, validate_tenant_id};
+use crate::attrs::{check_magnitude, quote_list, set, validate_name, validate_tenant_id};
 use crate::database::{file_path, url_for};
 use crate::error::{Result, SqliteError};
 use crate::schemas::ResourceType;
@@ -45,21 +45,6 @@ fn cached_schema(kind: ResourceType) -> &'static ResourceSchema {
         .position(|candidate| *candidate == kind)
         .expect("ResourceType::ALL lists every resource type");
     &schemas[position]
-}
-
-/// Sets an attribute, reusing the key when the plan has it already, as it
-/// has every schema attribute. An equal value is left in place, so a plan
-/// that shares the prior attributes keeps sharing them.
-fn set(attrs: &mut Attrs, name: &str, value: Value) {
-    if attrs.get(name) == Some(&value) {
-        return;
-    }
-    match attrs.get_mut(name) {
-        Some(slot) => *slot = value,
-        None => {
-            attrs.insert(name.to_owned(), value);
-        }
-    }
 }
 
 /// Returns the string value of an attribute when it is known and set.
