@@ -14,9 +14,9 @@ const MI_OPTION_DESTROY_ON_EXIT: libmimalloc_sys::mi_option_t = 22;
 fn main() -> std::process::ExitCode {
     // SAFETY: no other thread exists yet. The first option only changes the
     // page size of mimalloc's requests to the operating system. The second,
-    // at 2, makes mimalloc skip its cleanup at exit: returning each free page
-    // to the kernel there took a few hundred calls and about 2 ms after a
-    // plan of 4,000 resources, for memory the kernel reclaims anyway.
+    // at 2, makes mimalloc skip its cleanup at exit. That cleanup returned
+    // each free page to the kernel in a few hundred calls after a plan of
+    // 4,000 resources, for memory the kernel reclaims with the process.
     unsafe {
         libmimalloc_sys::mi_option_set_enabled(libmimalloc_sys::mi_option_large_os_pages, true);
         libmimalloc_sys::mi_option_set(MI_OPTION_DESTROY_ON_EXIT, 2);

@@ -206,9 +206,9 @@ impl FileLock {
         }
         let info = LockInfo::new(operation);
         let text = serde_json::to_string_pretty(&info).expect("a lock record is valid JSON");
-        // Under a flock the record only names the holder: the kernel drops
-        // the lock with its process, and a record lost to a crash is
-        // rewritten by the next holder. An exclusive lock file outlives a
+        // Under a flock the record only names the holder. The kernel drops
+        // the lock with its process, and the next holder rewrites a record
+        // that a crash lost. An exclusive lock file outlives a
         // crash, and `force-unlock` then needs its record, so that one is
         // synced.
         let written = file

@@ -261,8 +261,8 @@ impl ReadPool {
     /// are lent.
     fn lend(&self) -> Lent<'_> {
         // The lock guards only the list of idle connections, and no code
-        // that may panic runs while it is held, so a poisoned lock still
-        // holds a consistent list.
+        // that may panic runs while it is taken, so the list behind a
+        // poisoned lock is still consistent.
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if let Some(connection) = idle.pop() {
@@ -280,7 +280,7 @@ impl ReadPool {
 }
 
 /// A read connection on loan, returned to its pool on drop, also when the
-/// work that used it panicked: a connection that only reads has no
+/// work that used it panicked. A connection that only reads has no
 /// transaction left open, so it stays usable.
 struct Lent<'a> {
     pool: &'a ReadPool,

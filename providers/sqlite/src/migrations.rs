@@ -172,8 +172,8 @@ pub fn migrate(connection: &mut Connection) -> rusqlite::Result<i64> {
 /// Runs the migrations of `migrations` that the catalog lacks, in order.
 /// Returns the version the catalog has afterwards.
 fn run(connection: &mut Connection, migrations: &[Migration]) -> rusqlite::Result<i64> {
-    // The check reads only, so a catalog that is up to date opens while
-    // another process holds a write transaction on it.
+    // The check only reads, so a catalog that is up to date opens while
+    // another process has a write transaction open on it.
     if all_applied(connection, migrations)? {
         return current_version(connection);
     }

@@ -125,7 +125,7 @@ pub async fn read(
 }
 
 /// Reads the rows of one catalog table for `entries` (request index, key);
-/// `with_prior` holds each entry's key and recorded attributes.
+/// `with_prior` contains each entry's key and recorded attributes.
 async fn read_table<T: CatalogTable + 'static>(
     configured: &Arc<Configured>,
     entries: &[(usize, String)],

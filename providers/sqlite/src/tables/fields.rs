@@ -1,11 +1,11 @@
 //! How the columns of a catalog row become a resource's attributes, and a
 //! check that a row still contains a recorded attribute set.
 //!
-//! Each table lists its attributes as [`Field`]s. Reading a row builds the
-//! attribute set from them; refresh first compares the row with the set
-//! that state records, straight from the buffers of SQLite. A row that contains
-//! exactly the recorded values returns the recorded set itself, so a
-//! refresh without drift builds no strings and no maps.
+//! Each table lists its attributes as [`Field`]s, and reading a row builds
+//! the attribute set from them. Refresh first compares the row with the set
+//! that state records, straight from SQLite's column values. A row that
+//! contains exactly the recorded values returns the recorded set itself, so
+//! a refresh without drift builds no strings and no maps.
 
 use std::fmt;
 
@@ -19,7 +19,7 @@ use tenancy_sdk::{Attrs, Value};
 use crate::attrs::{bool_value, integer_value, json_value, real_value, text_value};
 use crate::tables::subscription::status_at_now;
 
-/// The kind of one selected column, which says how it reads as a value.
+/// The kind of one selected column, which sets how it reads as a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
     /// The key column: text that is never null.
@@ -86,7 +86,8 @@ impl Column {
     }
 
     /// Returns true when [`Column::read`] would return a value equal to
-    /// `expected`. False is always safe: the caller then reads the row.
+    /// `expected`. An answer of false costs only a full read of the row,
+    /// which the caller then makes.
     fn matches(self, row: &Row<'_>, expected: &Value) -> bool {
         let Ok(found) = row.get_ref(self.index()) else {
             return false;
@@ -145,7 +146,7 @@ pub fn matches(row: &Row<'_>, fields: &[Field], recorded: &Attrs) -> bool {
 
 /// Returns true when the JSON `text` reads as a value equal to `expected`,
 /// as [`json_value`] reads it. Objects must list their keys in ascending
-/// order, as the catalog writes them; other text returns false.
+/// order, as the catalog writes them, so other orders return false.
 fn json_matches(text: &[u8], expected: &Value) -> bool {
     let Ok(text) = std::str::from_utf8(text) else {
         return false;

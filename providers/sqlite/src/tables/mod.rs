@@ -248,10 +248,10 @@ pub fn select_many<T: CatalogTable>(
     let mut found = HashMap::with_capacity(keys.len());
     while let Some(row) = rows.next()? {
         let key: String = row.get(0)?;
-        let kept = recorded
+        let unchanged = recorded
             .get(key.as_str())
             .filter(|attrs| fields::matches(row, T::FIELDS, attrs));
-        let attrs = match kept {
+        let attrs = match unchanged {
             Some(attrs) => Attrs::clone(attrs),
             None => T::from_row(row)?,
         };
@@ -262,8 +262,8 @@ pub fn select_many<T: CatalogTable>(
 
 /// Returns the `FROM` clause that selects the rows of `table` whose `key`
 /// is in the JSON array `?1`. Each key is looked up in the key's index in
-/// turn; `IN` would first copy the keys into a temporary index. A key that
-/// is given twice returns its row twice.
+/// turn, where `IN` would first copy the keys into a temporary index. A key
+/// that is given twice returns its row twice.
 pub fn requested_rows(table: &str, key: &str) -> String {
     format!(
         "(SELECT value AS requested_key FROM json_each(?1)) \
