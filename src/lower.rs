@@ -72,6 +72,26 @@ impl Desired {
 /// Reports every problem together: an unknown provider instance, a database
 /// engine with no provider in this build, a `depends_on` naming nothing.
 pub fn lower(config: &Config) -> Result<Desired, Diagnostics> {
+    lower_from(config, Tenants::Shared(&config.tenants))
+}
+
+/// Lowers a configuration as [`lower`] does, and takes its tenants: each
+/// nested block's attributes move into its resource instead of being copied,
+/// and `config.tenants` is left empty, so their memory is free once they are
+/// lowered.
+pub fn lower_taking_tenants(config: &mut Config) -> Result<Desired, Diagnostics> {
+    let mut tenants = std::mem::take(&mut config.tenants);
+    lower_from(config, Tenants::Taken(&mut tenants))
+}
+
+/// The tenants to lower: lent, so each block's attributes are shared and
+/// copied on their first change, or given, so they move.
+enum Tenants<'a> {
+    Shared(&'a [Tenant]),
+    Taken(&'a mut [Tenant]),
+}
+
+fn lower_from(config: &Config, tenants: Tenants<'_>) -> Result<Desired, Diagnostics> {
     let mut desired = Desired::default();
     let mut diagnostics = Diagnostics::default();
     let tiers: HashMap<&str, &Tier> = config.tiers.iter().map(|tier| (tier.name.as_str(), tier)).collect();
@@ -81,13 +101,21 @@ pub fn lower(config: &Config) -> Result<Desired, Diagnostics> {
         .map(|policy| (policy.name.as_str(), policy))
         .collect();
 
+    let lowered = lower_tenants(config, tenants, &tiers, &policies);
+    let count = config.tiers.len()
+        + config.security_policies.len()
+        + config.resources.len()
+        + lowered.iter().map(|(_, resources)| resources.len()).sum::<usize>();
+    desired.resources.reserve_exact(count);
+    desired.index.reserve(count);
+
     for tier in &config.tiers {
         desired.push(lower_tier(tier), &mut diagnostics);
     }
     for policy in &config.security_policies {
         desired.push(lower_policy(policy), &mut diagnostics);
     }
-    for (tenant_diagnostics, resources) in lower_tenants(config, &tiers, &policies) {
+    for (tenant_diagnostics, resources) in lowered {
         diagnostics.extend(tenant_diagnostics);
         for resource in resources {
             desired.push(resource, &mut diagnostics);
@@ -114,10 +142,11 @@ const PARALLEL_LOWER_MIN: usize = 512;
 /// tenant's diagnostics and resources in configuration order.
 fn lower_tenants(
     config: &Config,
+    tenants: Tenants<'_>,
     tiers: &HashMap<&str, &Tier>,
     policies: &HashMap<&str, &SecurityPolicy>,
 ) -> Vec<(Diagnostics, Vec<DesiredResource>)> {
-    let lower_one = |tenant: &Tenant| {
+    let lower_one = |tenant: &Tenant, blocks: Vec<Attrs>| {
         let mut diagnostics = Diagnostics::default();
         let Some(tier) = tiers.get(tenant.tier.as_str()) else {
             diagnostics.push(
@@ -128,17 +157,33 @@ fn lower_tenants(
             return (diagnostics, Vec::new());
         };
         let policy = tenant.security_policy.as_deref().and_then(|name| policies.get(name).copied());
-        let resources = lower_tenant(config, tenant, tier, policy, &mut diagnostics);
+        let resources = lower_tenant(config, tenant, blocks, tier, policy, &mut diagnostics);
         (diagnostics, resources)
     };
+    let lend = |tenant: &Tenant| {
+        let blocks = tenant.components.iter().map(|component| component.attrs.clone()).collect();
+        lower_one(tenant, blocks)
+    };
+    let take = |tenant: &mut Tenant| {
+        let blocks = tenant.components.iter_mut().map(|component| std::mem::take(&mut component.attrs)).collect();
+        lower_one(tenant, blocks)
+    };
     let threads = crate::parallel::threads();
-    if threads < 2 || config.tenants.len() < PARALLEL_LOWER_MIN {
-        return config.tenants.iter().map(lower_one).collect();
-    }
-    crate::parallel::map_chunks(&config.tenants, threads, |chunk| chunk.iter().map(lower_one).collect::<Vec<_>>())
-        .into_iter()
-        .flatten()
-        .collect()
+    let chunks = match tenants {
+        Tenants::Shared(tenants) if threads < 2 || tenants.len() < PARALLEL_LOWER_MIN => {
+            return tenants.iter().map(lend).collect();
+        }
+        Tenants::Taken(tenants) if threads < 2 || tenants.len() < PARALLEL_LOWER_MIN => {
+            return tenants.iter_mut().map(take).collect();
+        }
+        Tenants::Shared(tenants) => {
+            crate::parallel::map_chunks(tenants, threads, |chunk| chunk.iter().map(lend).collect::<Vec<_>>())
+        }
+        Tenants::Taken(tenants) => {
+            crate::parallel::map_chunks_mut(tenants, threads, |chunk| chunk.iter_mut().map(take).collect::<Vec<_>>())
+        }
+    };
+    chunks.into_iter().flatten().collect()
 }
 
 /// Returns `prefix.name`. Addresses are built for every resource, and
@@ -191,9 +236,12 @@ fn lower_policy(policy: &SecurityPolicy) -> DesiredResource {
     }
 }
 
+/// Lowers one tenant. `blocks` contains the attributes of each nested block,
+/// in the order of `tenant.components`.
 fn lower_tenant(
     config: &Config,
     tenant: &Tenant,
+    blocks: Vec<Attrs>,
     tier: &Tier,
     policy: Option<&SecurityPolicy>,
     diagnostics: &mut Diagnostics,
@@ -259,9 +307,10 @@ fn lower_tenant(
     ];
     resources[1].depends_on.push(tier_address);
 
-    for component in &tenant.components {
+    for (component, block) in tenant.components.iter().zip(blocks) {
         let settings = TenantSettings { tenant, tier, policy };
-        let Some((type_name, provider, config)) = lower_component(config, component, &settings, diagnostics) else {
+        let Some((type_name, provider, config)) = lower_component(config, component, block, &settings, diagnostics)
+        else {
             continue;
         };
         let suffix = match component.kind {
@@ -372,6 +421,7 @@ impl TenantSettings<'_> {
 fn lower_component(
     config: &Config,
     component: &Component,
+    mut attrs: Attrs,
     settings: &TenantSettings<'_>,
     diagnostics: &mut Diagnostics,
 ) -> Option<(&'static str, String, Attrs)> {
@@ -388,7 +438,6 @@ fn lower_component(
     };
     let provider = resolve_instance(config, provider_type, component.provider.as_deref(), &component.span, diagnostics)?;
     let id = Value::string(&settings.tenant.id);
-    let mut attrs = component.attrs.clone();
     attrs.insert("tenant_id".to_owned(), id);
 
     match type_name {
@@ -550,6 +599,30 @@ mod tests {
         assert_eq!(messages.len(), 2);
         assert!(messages[0].contains(&format!("{:?}", broken.tenants[7].span)), "{}", messages[0]);
         assert!(messages[1].contains(&format!("{:?}", broken.tenants[count - 3].span)), "{}", messages[1]);
+    }
+
+    #[test]
+    fn taking_tenants_matches_lending_them() {
+        for count in [3, PARALLEL_LOWER_MIN + 10] {
+            let mut text = String::from("tier \"pro\" {\n  price    = 1\n  currency = \"EUR\"\n}\n");
+            for index in 0..count {
+                text.push_str(&format!(
+                    "tenant \"t{index:04}\" {{\n  name   = \"T\"\n  tier   = tier.pro\n  region = \"eu-central-1\"\n\n  \
+                     database \"sqlite\" {{\n    journal_mode = \"wal\"\n  }}\n\n  monitoring {{\n    enabled = true\n  }}\n}}\n"
+                ));
+            }
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            std::fs::write(dir.path().join("main.hcl"), text).expect("the configuration is written");
+            let mut config =
+                crate::lang::load(dir.path(), &crate::lang::VarInputs::default()).expect("the configuration loads");
+
+            let lent = lower(&config).expect("the configuration lowers");
+            let taken = lower_taking_tenants(&mut config).expect("the configuration lowers");
+
+            assert_eq!(format!("{:?}", taken.resources), format!("{:?}", lent.resources));
+            assert_eq!(taken.resources.len(), 1 + count * 4);
+            assert!(config.tenants.is_empty());
+        }
     }
 
     #[test]

@@ -20,6 +20,24 @@ pub fn map_chunks<T: Sync, R: Send>(items: &[T], threads: usize, work: impl Fn(&
     })
 }
 
+/// Runs `work` on contiguous chunks of `items` as [`map_chunks`] does, with
+/// each chunk lent mutably so the work can move values out of its items.
+pub fn map_chunks_mut<T: Send, R: Send>(
+    items: &mut [T],
+    threads: usize,
+    work: impl Fn(&mut [T]) -> R + Sync,
+) -> Vec<R> {
+    let chunk_size = items.len().div_ceil(threads.max(1)).max(1);
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items.chunks_mut(chunk_size).map(|chunk| scope.spawn(move || work(chunk))).collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -31,5 +49,17 @@ mod tests {
         let chunks = map_chunks(&items, 3, |chunk| chunk.to_vec());
 
         assert_eq!(chunks, [vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]);
+    }
+
+    #[test]
+    fn mutable_chunks_keep_order_and_changes() {
+        let mut items: Vec<usize> = (0..5).collect();
+
+        let chunks = map_chunks_mut(&mut items, 2, |chunk| {
+            chunk.iter_mut().map(|item| std::mem::replace(item, 0)).collect::<Vec<_>>()
+        });
+
+        assert_eq!(chunks, [vec![0, 1, 2], vec![3, 4]]);
+        assert_eq!(items, [0; 5]);
     }
 }

@@ -157,9 +157,16 @@ fn load_config_observing(dir: &Path, vars: &VarArgs, observe: impl FnOnce(&lang:
     Ok(config)
 }
 
-fn lower_config(dir: PathBuf, config: Config) -> Result<Workspace, CliError> {
+fn lower_config(dir: PathBuf, mut config: Config) -> Result<Workspace, CliError> {
     let started = Instant::now();
-    let desired = lower::lower(&config).map_err(|diagnostics| CliError::Diagnostics(config.sources.clone(), diagnostics))?;
+    // Only outputs that refer to `tenant` read the tenants after lowering;
+    // otherwise lowering takes them, and their memory is free for the plan.
+    let lowered = if crate::plan::outputs::outputs_read_tenants(&config) {
+        lower::lower(&config)
+    } else {
+        lower::lower_taking_tenants(&mut config)
+    };
+    let desired = lowered.map_err(|diagnostics| CliError::Diagnostics(config.sources.clone(), diagnostics))?;
     let graph = graph::build_desired(&desired).map_err(|diagnostics| CliError::Diagnostics(config.sources.clone(), diagnostics))?;
     tracing::debug!(elapsed = ?started.elapsed(), resources = desired.resources.len(), "lowered the configuration and built its graph");
     let digest = config_digest(&config);

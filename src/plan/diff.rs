@@ -54,35 +54,11 @@ fn diff_on(
 ) -> Result<Vec<ResourceChange>, Vec<DiffError>> {
     let selected = select_targets(mode, desired, current, &options.targets);
     let replace: HashSet<&str> = options.replace.iter().map(String::as_str).collect();
-    let mut changes = Vec::with_capacity(desired.resources.len() + 1);
+    let mut changes = Vec::new();
     let mut errors = Vec::new();
 
-    if mode == PlanMode::Normal {
-        let resources: Vec<&DesiredResource> = desired
-            .resources
-            .iter()
-            .filter(|resource| selected.as_ref().is_none_or(|set| set.contains(resource.address.as_str())))
-            .collect();
-        let has_refs = resources.iter().any(|resource| !resource.refs.is_empty());
-        if has_refs || threads < 2 || resources.len() < PARALLEL_DIFF_MIN {
-            plan_in_order(&resources, current, registry, &replace, &mut changes, &mut errors);
-        } else {
-            // Without references between resources each plan depends on its
-            // resource alone, so chunks are planned on all cores and joined
-            // in their original order.
-            let parts = crate::parallel::map_chunks(&resources, threads, |chunk| {
-                let mut changes = Vec::with_capacity(chunk.len());
-                let mut errors = Vec::new();
-                plan_in_order(chunk, current, registry, &replace, &mut changes, &mut errors);
-                (changes, errors)
-            });
-            for (part_changes, part_errors) in parts {
-                changes.extend(part_changes);
-                errors.extend(part_errors);
-            }
-        }
-    }
-
+    // Deletions come first so the vector of changes can be sized for them.
+    let mut deletes = Vec::new();
     for (address, resource) in current {
         let keep = mode == PlanMode::Normal && desired.index.contains_key(address);
         let in_scope = selected.as_ref().is_none_or(|set| set.contains(address.as_str()));
@@ -93,7 +69,7 @@ fn diff_on(
             PlanMode::Normal => ActionReason::DeleteBecauseNoResource,
             PlanMode::Destroy => ActionReason::DeleteBecauseDestroy,
         };
-        changes.push(ResourceChange {
+        deletes.push(ResourceChange {
             address: address.clone(),
             type_name: resource.type_name.clone(),
             provider: resource.provider.clone(),
@@ -107,6 +83,38 @@ fn diff_on(
             refs: Vec::new(),
             prior_depends_on: Vec::new(),
         });
+    }
+
+    if mode == PlanMode::Normal {
+        let resources: Vec<&DesiredResource> = desired
+            .resources
+            .iter()
+            .filter(|resource| selected.as_ref().is_none_or(|set| set.contains(resource.address.as_str())))
+            .collect();
+        let has_refs = resources.iter().any(|resource| !resource.refs.is_empty());
+        if has_refs || threads < 2 || resources.len() < PARALLEL_DIFF_MIN {
+            changes.reserve(resources.len() + deletes.len());
+            plan_in_order(&resources, current, registry, &replace, &mut changes, &mut errors);
+        } else {
+            // Without references between resources each plan depends on its
+            // resource alone, so chunks are planned on all cores. Each chunk
+            // fills its own slots of one vector, which then becomes the
+            // changes in place: no second vector of every change is built.
+            let mut slots: Vec<Slot<'_>> = Vec::with_capacity(resources.len() + deletes.len());
+            slots.extend(resources.iter().map(|&resource| Err(resource)));
+            drop(resources);
+            let parts = crate::parallel::map_chunks_mut(&mut slots, threads, |chunk| {
+                plan_into_slots(chunk, current, registry, &replace)
+            });
+            errors.extend(parts.into_iter().flatten());
+            changes = slots.into_iter().filter_map(Result::ok).collect();
+        }
+    }
+
+    if changes.is_empty() {
+        changes = deletes;
+    } else {
+        changes.extend(deletes);
     }
 
     if !errors.is_empty() {
@@ -155,76 +163,128 @@ fn plan_in_order(
 ) {
     let has_refs = resources.iter().any(|resource| !resource.refs.is_empty());
     let mut planned_at: HashMap<&str, usize> = HashMap::new();
-    // Resources of one provider instance come in runs, so the last
-    // instance found usually serves the next resource as well.
-    let mut last_instance: Option<(&str, Option<&Instance>)> = None;
+    let mut instances = InstanceCache::new(registry);
     for resource in resources {
-        let prior = current.get(&resource.address);
         let config = if resource.refs.is_empty() {
             Cow::Borrowed(&resource.config)
         } else {
             Cow::Owned(resolve_refs(&resource.config, &resource.refs, changes, &planned_at, current))
         };
-        let instance = match last_instance {
-            Some((name, instance)) if name == resource.provider => instance,
+        match plan_resource(resource, &config, current, &mut instances, replace) {
+            Ok(change) => {
+                if has_refs {
+                    planned_at.insert(resource.address.as_str(), changes.len());
+                }
+                changes.push(change);
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+}
+
+/// A slot of the parallel diff: the resource to plan, then its change.
+type Slot<'a> = Result<ResourceChange, &'a DesiredResource>;
+
+/// Plans each resource of `slots` into its slot, for resources without
+/// references, whose plans do not depend on one another. A resource that
+/// fails keeps its slot and adds an error.
+fn plan_into_slots(
+    slots: &mut [Slot<'_>],
+    current: &BTreeMap<String, ResourceState>,
+    registry: &Registry,
+    replace: &HashSet<&str>,
+) -> Vec<DiffError> {
+    let mut errors = Vec::new();
+    let mut instances = InstanceCache::new(registry);
+    for slot in slots {
+        let Err(resource) = *slot else { continue };
+        match plan_resource(resource, &resource.config, current, &mut instances, replace) {
+            Ok(change) => *slot = Ok(change),
+            Err(error) => errors.push(error),
+        }
+    }
+    errors
+}
+
+/// Finds provider instances by name. Resources of one instance come in
+/// runs, so the last instance found usually serves the next resource too.
+struct InstanceCache<'a> {
+    registry: &'a Registry,
+    last: Option<(&'a str, Option<&'a Instance>)>,
+}
+
+impl<'a> InstanceCache<'a> {
+    fn new(registry: &'a Registry) -> InstanceCache<'a> {
+        InstanceCache { registry, last: None }
+    }
+
+    fn get(&mut self, name: &'a str) -> Option<&'a Instance> {
+        match self.last {
+            Some((last, instance)) if last == name => instance,
             _ => {
-                let instance = registry.get(&resource.provider);
-                last_instance = Some((resource.provider.as_str(), instance));
+                let instance = self.registry.get(name);
+                self.last = Some((name, instance));
                 instance
             }
-        };
-        let Some(instance) = instance else {
-            errors.push(DiffError {
-                address: resource.address.clone(),
-                message: format!("provider `{}` is not configured", resource.provider),
-            });
-            continue;
-        };
-        let planned = match instance.provider.plan(&resource.type_name, prior.map(|prior| &prior.attrs), &config) {
-            Ok(planned) => planned,
-            Err(error) => {
-                let known = config.values().chain(prior.into_iter().flat_map(|prior| prior.attrs.values()));
-                errors.push(DiffError {
-                    address: resource.address.clone(),
-                    message: tenancy_sdk::redact_sensitive(&error.message, known),
-                });
-                continue;
-            }
-        };
-        let forced = replace.contains(resource.address.as_str());
-        if has_refs {
-            planned_at.insert(resource.address.as_str(), changes.len());
         }
-        let (action, reason) = choose_action(prior, &planned.planned, &planned.requires_replace, forced);
-        let after = match prior {
-            // A planned set equal to the prior one shares its map.
-            Some(prior) if action == Action::NoOp && planned.planned == prior.attrs => prior.attrs.clone(),
-            _ => planned.planned,
-        };
-        changes.push(ResourceChange {
-            address: resource.address.clone(),
-            type_name: resource.type_name.clone(),
-            provider: resource.provider.clone(),
-            action,
-            reason,
-            before: prior.map(|prior| prior.attrs.clone()),
-            after: Some(after),
-            replace_paths: planned.requires_replace,
-            depends_on: resource.depends_on.clone(),
-            tenant: resource.tenant.clone(),
-            refs: resource.refs.clone(),
-            prior_depends_on: prior
-                .map(|prior| {
-                    prior
-                        .dependencies
-                        .iter()
-                        .filter(|dependency| !resource.depends_on.contains(dependency))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default(),
-        });
     }
+}
+
+/// Plans one resource with its configuration, references already filled.
+fn plan_resource<'a>(
+    resource: &'a DesiredResource,
+    config: &Attrs,
+    current: &BTreeMap<String, ResourceState>,
+    instances: &mut InstanceCache<'a>,
+    replace: &HashSet<&str>,
+) -> Result<ResourceChange, DiffError> {
+    let prior = current.get(&resource.address);
+    let Some(instance) = instances.get(&resource.provider) else {
+        return Err(DiffError {
+            address: resource.address.clone(),
+            message: format!("provider `{}` is not configured", resource.provider),
+        });
+    };
+    let planned = match instance.provider.plan(&resource.type_name, prior.map(|prior| &prior.attrs), config) {
+        Ok(planned) => planned,
+        Err(error) => {
+            let known = config.values().chain(prior.into_iter().flat_map(|prior| prior.attrs.values()));
+            return Err(DiffError {
+                address: resource.address.clone(),
+                message: tenancy_sdk::redact_sensitive(&error.message, known),
+            });
+        }
+    };
+    let forced = replace.contains(resource.address.as_str());
+    let (action, reason) = choose_action(prior, &planned.planned, &planned.requires_replace, forced);
+    let after = match prior {
+        // A planned set equal to the prior one shares its map.
+        Some(prior) if action == Action::NoOp && planned.planned == prior.attrs => prior.attrs.clone(),
+        _ => planned.planned,
+    };
+    Ok(ResourceChange {
+        address: resource.address.clone(),
+        type_name: resource.type_name.clone(),
+        provider: resource.provider.clone(),
+        action,
+        reason,
+        before: prior.map(|prior| prior.attrs.clone()),
+        after: Some(after),
+        replace_paths: planned.requires_replace,
+        depends_on: resource.depends_on.clone(),
+        tenant: resource.tenant.clone(),
+        refs: resource.refs.clone(),
+        prior_depends_on: prior
+            .map(|prior| {
+                prior
+                    .dependencies
+                    .iter()
+                    .filter(|dependency| !resource.depends_on.contains(dependency))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
 }
 
 /// Fills attributes that come from other resources: the planned value when
