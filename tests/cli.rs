@@ -305,6 +305,37 @@ fn config_error_comes_before_lock_error() {
 }
 
 #[test]
+fn large_state_plans_and_keeps_error_order() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    let path = dir.join(".tenancy/state.json");
+    let mut state: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    let padding = "x".repeat(tenancy::state::STREAMED_STATE_BYTES as usize + 1);
+    state["outputs"]["padding"] = serde_json::json!({ "value": padding, "sensitive": false });
+    fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
+    write(&dir, "main.hcl", &SMALL.replace("tier   = tier.free", "tier   = tier.pro"));
+
+    let plan = tenancy(&dir, &["plan", "-refresh=false", "-detailed-exitcode"]);
+    let mut holder = spawn_lock_holder(&dir);
+    write(&dir, "broken.hcl", "tier \"broken\" {\n  price = \n}\n");
+    let broken = tenancy(&dir, &["plan"]);
+    fs::remove_file(dir.join("broken.hcl")).unwrap();
+    let locked = tenancy(&dir, &["plan"]);
+    use std::io::Write;
+    holder.stdin.take().unwrap().write_all(b"no\n").unwrap();
+    holder.wait_with_output().unwrap();
+
+    assert_eq!(plan.status.code(), Some(2), "{}\n{}", stdout(&plan), stderr(&plan));
+    assert!(stdout(&plan).contains("tenant.acme"), "{}", stdout(&plan));
+    assert!(stdout(&plan).contains("padding"), "{}", stdout(&plan));
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(!stderr(&broken).contains("lock"), "{}", stderr(&broken));
+    assert!(stderr(&broken).contains("broken.hcl"), "{}", stderr(&broken));
+    assert_eq!(locked.status.code(), Some(1));
+    assert!(stderr(&locked).contains("lock"), "{}", stderr(&locked));
+}
+
+#[test]
 fn config_error_in_new_directory_creates_nothing() {
     let temp = tempfile::tempdir().unwrap();
     write(temp.path(), "broken.hcl", "tier \"broken\" {\n  price = \n}\n");

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 use tenancy::state::{
-    JournalChange, LocalBackend, OutputState, ResourceState, State, StateBackend, StateError,
+    JournalChange, LocalBackend, OutputState, ResourceState, STREAMED_STATE_BYTES, State,
+    StateBackend, StateError,
 };
 use tenancy_sdk::{Attrs, Value};
 
@@ -246,6 +247,81 @@ fn damaged_state_files_are_rejected_and_kept() {
             "{name}: the file was overwritten"
         );
         assert_eq!(state.serial, 1, "{name}: the serial changed");
+    }
+}
+
+/// Returns a state whose file takes more than [`STREAMED_STATE_BYTES`].
+fn large_state() -> State {
+    let mut state = State::new();
+    let filler = "x".repeat(1 << 20);
+    let count = STREAMED_STATE_BYTES as usize / filler.len() + 2;
+    for index in 0..count {
+        let mut resource = resource(&format!("tenant.t{index:03}.database.postgres"));
+        resource
+            .attrs
+            .insert("notes".to_owned(), Value::string(&filler));
+        state.upsert_resource(resource);
+    }
+    state
+}
+
+#[test]
+fn large_state_file_reads_back_whole() {
+    let directory = tempfile::tempdir().unwrap();
+    let backend = LocalBackend::new(directory.path());
+    let mut state = large_state();
+    backend.write(&mut state).unwrap();
+    assert!(fs::metadata(backend.path()).unwrap().len() >= STREAMED_STATE_BYTES);
+
+    let read = backend.read().unwrap().unwrap();
+
+    assert_eq!(read.lineage, state.lineage);
+    assert_eq!(read.serial, state.serial);
+    assert_eq!(read.resources, state.resources);
+}
+
+#[test]
+fn large_damaged_state_files_are_explained() {
+    let cases = ["truncated", "future", "unsorted"];
+    for name in cases {
+        let directory = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(directory.path());
+        let mut state = large_state();
+        backend.write(&mut state).unwrap();
+        let whole = fs::read(backend.path()).unwrap();
+        let mut json: serde_json::Value = serde_json::from_slice(&whole).unwrap();
+        let bytes = match name {
+            "truncated" => whole[..whole.len() - 100].to_vec(),
+            "future" => {
+                json["format_version"] = 9.into();
+                serde_json::to_vec(&json).unwrap()
+            }
+            _ => {
+                json["resources"].as_array_mut().unwrap().reverse();
+                serde_json::to_vec(&json).unwrap()
+            }
+        };
+        fs::write(backend.path(), &bytes).unwrap();
+
+        let read = backend.read();
+
+        if name == "unsorted" {
+            let read = read.unwrap().unwrap();
+            assert_eq!(read.resources, state.resources, "{name}");
+            continue;
+        }
+        let message = read.unwrap_err().to_string();
+        let expected = if name == "future" {
+            "written by a newer tenancy"
+        } else {
+            "truncated"
+        };
+        assert!(message.contains(expected), "{name}: {message}");
+        assert!(
+            message.contains(&backend.path().display().to_string()),
+            "{name}: {message}"
+        );
+        assert_eq!(fs::read(backend.path()).unwrap(), bytes, "{name}");
     }
 }
 

@@ -45,6 +45,12 @@ pub trait StateBackend: Send + Sync {
     /// Removes the lock record with this ID, when its holder no longer holds
     /// the lock.
     fn force_unlock(&self, id: &str) -> Result<(), StateError>;
+
+    /// Returns the size in bytes of the stored state when the backend can
+    /// tell it without reading the state, such as a local file's size.
+    fn stored_size(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A held state lock; dropping it releases the lock as well.

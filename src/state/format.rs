@@ -253,6 +253,16 @@ fn decode_direct(bytes: &[u8]) -> Option<State> {
     direct_to_state(document).ok()
 }
 
+/// Decodes a well-formed state file of the current format version as it is
+/// read, without holding its whole text, or returns `None`.
+pub(crate) fn decode_direct_from(reader: impl std::io::Read) -> Option<State> {
+    let document = serde_json::from_reader::<_, DirectDocument>(reader).ok()?;
+    if document.format_version != FORMAT_VERSION {
+        return None;
+    }
+    direct_to_state(document).ok()
+}
+
 /// Decodes any state file through a JSON tree, upgrading older format
 /// versions and describing what is wrong with a damaged file.
 fn decode_general(bytes: &[u8], path: &str) -> Result<State, StateError> {
@@ -437,7 +447,7 @@ struct DirectDocument {
     tenancy_version: String,
     lineage: String,
     serial: u64,
-    resources: Vec<DirectRecord>,
+    resources: DirectResources,
     outputs: BTreeMap<String, OutputRecord>,
 }
 
@@ -451,6 +461,70 @@ struct DirectRecord {
     attributes: PlainAttrs,
     sensitive_attributes: Map<String, Json>,
     dependencies: Vec<String>,
+}
+
+impl DirectRecord {
+    /// Returns the resource with its sensitive marks applied, or `Err` for a
+    /// record the general path must explain.
+    fn into_state(self) -> Result<ResourceState, ()> {
+        if self.address.is_empty() || !self.sensitive_attributes.values().all(is_mask) {
+            return Err(());
+        }
+        let PlainAttrs(mut attrs) = self.attributes;
+        for (name, mask) in &self.sensitive_attributes {
+            if let Some(value) = attrs.remove(name) {
+                attrs.insert(name.clone(), mark_sensitive(value, mask));
+            }
+        }
+        Ok(ResourceState {
+            address: self.address,
+            type_name: self.type_name,
+            provider: self.provider,
+            attrs,
+            dependencies: self.dependencies,
+        })
+    }
+}
+
+/// The resources of a state file, each turned into its state as soon as it
+/// is read, keyed by address in file order, and whether that order is
+/// sorted.
+struct DirectResources {
+    keyed: Vec<(String, ResourceState)>,
+    sorted: bool,
+}
+
+impl<'de> Deserialize<'de> for DirectResources {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(DirectResourcesVisitor)
+    }
+}
+
+struct DirectResourcesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for DirectResourcesVisitor {
+    type Value = DirectResources;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a list of resources")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<DirectResources, A::Error> {
+        let mut resources = DirectResources {
+            keyed: Vec::new(),
+            sorted: true,
+        };
+        while let Some(record) = seq.next_element::<DirectRecord>()? {
+            let resource = record
+                .into_state()
+                .map_err(|()| serde::de::Error::custom("a resource needs the general path"))?;
+            if let Some((previous, _)) = resources.keyed.last() {
+                resources.sorted &= previous.as_str() < resource.address.as_str();
+            }
+            resources.keyed.push((resource.address.clone(), resource));
+        }
+        Ok(resources)
+    }
 }
 
 /// Attribute values read from a JSON object straight into [`Attrs`].
@@ -578,40 +652,13 @@ fn direct_to_state(document: DirectDocument) -> Result<State, ()> {
     let mut state = State::with_lineage(document.lineage, document.serial);
     state.tenancy_version = document.tenancy_version;
 
-    let mut previous: Option<String> = None;
-    let mut resources = Vec::with_capacity(document.resources.len());
-    let mut sorted = true;
-    for record in document.resources {
-        if record.address.is_empty() || !record.sensitive_attributes.values().all(is_mask) {
-            return Err(());
-        }
-        let PlainAttrs(mut attrs) = record.attributes;
-        for (name, mask) in &record.sensitive_attributes {
-            if let Some(value) = attrs.remove(name) {
-                attrs.insert(name.clone(), mark_sensitive(value, mask));
-            }
-        }
-        if let Some(previous) = &previous {
-            sorted &= previous.as_str() < record.address.as_str();
-        }
-        previous = Some(record.address.clone());
-        resources.push(ResourceState {
-            address: record.address,
-            type_name: record.type_name,
-            provider: record.provider,
-            attrs,
-            dependencies: record.dependencies,
-        });
-    }
+    let DirectResources { keyed, sorted } = document.resources;
     if sorted {
         // Files written by tenancy are sorted by address, so the map is
-        // built in one pass without lookups.
-        state.resources = resources
-            .into_iter()
-            .map(|resource| (resource.address.clone(), resource))
-            .collect();
+        // built from the vector read, without lookups.
+        state.resources = keyed.into_iter().collect();
     } else {
-        for resource in resources {
+        for (_, resource) in keyed {
             if state.upsert_resource(resource).is_some() {
                 return Err(());
             }

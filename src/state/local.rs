@@ -22,7 +22,7 @@ use tenancy_sdk::{Attrs, Value};
 
 use crate::state::backend::{Journal, LockGuard, StateBackend};
 use crate::state::error::StateError;
-use crate::state::format::{decode, encode};
+use crate::state::format::{decode, decode_direct_from, encode};
 use crate::state::journal::{LocalJournal, read_journal, read_journal_header, replay};
 use crate::state::lock::{self, parent_directory};
 use crate::state::model::{State, TENANCY_VERSION};
@@ -30,6 +30,9 @@ use crate::state::model::{State, TENANCY_VERSION};
 /// The state file path used when the configuration sets none, relative to
 /// the configuration directory.
 pub const DEFAULT_STATE_PATH: &str = ".tenancy/state.json";
+
+/// The state file size from which the file is decoded as it is read.
+pub const STREAMED_STATE_BYTES: u64 = 16 << 20;
 
 /// State stored in a local file, with its lock, backup and journal beside it.
 #[derive(Debug, Clone)]
@@ -125,7 +128,18 @@ impl LocalBackend {
     }
 
     /// Reads the state file alone, without replaying a journal.
+    ///
+    /// A file of [`STREAMED_STATE_BYTES`] or more is decoded as it is read,
+    /// so its text is never held whole beside the decoded state. A file that
+    /// does not decode that way is read again whole, to be upgraded or to
+    /// have its error explained.
     pub fn read_state_file(&self) -> Result<Option<State>, StateError> {
+        if self.stored_size().is_some_and(|size| size >= STREAMED_STATE_BYTES)
+            && let Ok(file) = fs::File::open(&self.path)
+            && let Some(state) = decode_direct_from(io::BufReader::with_capacity(1 << 20, file))
+        {
+            return Ok(Some(state));
+        }
         let bytes = match fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -280,6 +294,10 @@ impl StateBackend for LocalBackend {
 
     fn force_unlock(&self, id: &str) -> Result<(), StateError> {
         lock::force_unlock(&self.lock_path(), &self.describe(), id)
+    }
+
+    fn stored_size(&self) -> Option<u64> {
+        fs::metadata(&self.path).ok().map(|metadata| metadata.len())
     }
 }
 
