@@ -33,21 +33,69 @@ pub struct DiffError {
 
 /// Returns one change per resource of `desired` and `current`, sorted by
 /// address.
-pub fn diff(
+pub fn diff<'a>(
     mode: PlanMode,
     desired: &Desired,
-    current: &BTreeMap<String, ResourceState>,
+    current: impl Into<Current<'a>>,
     registry: &Registry,
     options: &DiffOptions,
 ) -> Result<Vec<ResourceChange>, Vec<DiffError>> {
-    diff_on(mode, desired, current, registry, options, crate::parallel::threads())
+    diff_on(mode, desired, current.into(), registry, options, crate::parallel::threads())
+}
+
+/// The resources a diff compares with: recorded state, seen through the
+/// changes that refresh found. Resources that refresh read unchanged are
+/// not copied: they read as recorded.
+#[derive(Clone, Copy)]
+pub struct Current<'a> {
+    recorded: &'a BTreeMap<String, ResourceState>,
+    refreshed: Option<&'a HashMap<String, Option<ResourceState>>>,
+}
+
+impl<'a> Current<'a> {
+    /// Returns recorded state with the changes of a refresh: a changed
+    /// resource, or `None` for an object that is gone, by address.
+    pub fn refreshed(
+        recorded: &'a BTreeMap<String, ResourceState>,
+        changed: &'a HashMap<String, Option<ResourceState>>,
+    ) -> Current<'a> {
+        Current {
+            recorded,
+            refreshed: Some(changed).filter(|changed| !changed.is_empty()),
+        }
+    }
+
+    /// Returns the current resource at an address.
+    pub fn get(&self, address: &str) -> Option<&'a ResourceState> {
+        match self.refreshed.and_then(|changed| changed.get(address)) {
+            Some(changed) => changed.as_ref(),
+            None => self.recorded.get(address),
+        }
+    }
+
+    /// Returns every current resource with its address, in address order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a String, &'a ResourceState)> + use<'a> {
+        let refreshed = self.refreshed;
+        self.recorded.iter().filter_map(move |(address, recorded)| {
+            match refreshed.and_then(|changed| changed.get(address)) {
+                Some(changed) => changed.as_ref().map(|resource| (address, resource)),
+                None => Some((address, recorded)),
+            }
+        })
+    }
+}
+
+impl<'a> From<&'a BTreeMap<String, ResourceState>> for Current<'a> {
+    fn from(recorded: &'a BTreeMap<String, ResourceState>) -> Current<'a> {
+        Current { recorded, refreshed: None }
+    }
 }
 
 /// Runs [`diff`] with up to `threads` threads.
 fn diff_on(
     mode: PlanMode,
     desired: &Desired,
-    current: &BTreeMap<String, ResourceState>,
+    current: Current<'_>,
     registry: &Registry,
     options: &DiffOptions,
     threads: usize,
@@ -59,7 +107,7 @@ fn diff_on(
 
     // Deletions come first so the vector of changes can be sized for them.
     let mut deletes = Vec::new();
-    for (address, resource) in current {
+    for (address, resource) in current.iter() {
         let keep = mode == PlanMode::Normal && desired.index.contains_key(address);
         let in_scope = selected.as_ref().is_none_or(|set| set.contains(address.as_str()));
         if keep || !in_scope {
@@ -155,7 +203,7 @@ const PARALLEL_DIFF_MIN: usize = 2048;
 /// References resolve against the changes appended before them.
 fn plan_in_order(
     resources: &[&DesiredResource],
-    current: &BTreeMap<String, ResourceState>,
+    current: Current<'_>,
     registry: &Registry,
     replace: &HashSet<&str>,
     changes: &mut Vec<ResourceChange>,
@@ -190,7 +238,7 @@ type Slot<'a> = Result<ResourceChange, &'a DesiredResource>;
 /// fails keeps its slot and adds an error.
 fn plan_into_slots(
     slots: &mut [Slot<'_>],
-    current: &BTreeMap<String, ResourceState>,
+    current: Current<'_>,
     registry: &Registry,
     replace: &HashSet<&str>,
 ) -> Vec<DiffError> {
@@ -234,7 +282,7 @@ impl<'a> InstanceCache<'a> {
 fn plan_resource<'a>(
     resource: &'a DesiredResource,
     config: &Attrs,
-    current: &BTreeMap<String, ResourceState>,
+    current: Current<'_>,
     instances: &mut InstanceCache<'a>,
     replace: &HashSet<&str>,
 ) -> Result<ResourceChange, DiffError> {
@@ -295,7 +343,7 @@ fn resolve_refs(
     refs: &[AttrRef],
     changes: &[ResourceChange],
     planned_at: &HashMap<&str, usize>,
-    current: &BTreeMap<String, ResourceState>,
+    current: Current<'_>,
 ) -> Attrs {
     let mut config = config.clone();
     for reference in refs {
@@ -368,7 +416,7 @@ pub fn is_within(address: &str, target: &str) -> bool {
 fn select_targets<'a>(
     mode: PlanMode,
     desired: &'a Desired,
-    current: &'a BTreeMap<String, ResourceState>,
+    current: Current<'a>,
     targets: &[String],
 ) -> Option<HashSet<&'a str>> {
     if targets.is_empty() {
@@ -378,11 +426,11 @@ fn select_targets<'a>(
         .resources
         .iter()
         .map(|resource| resource.address.as_str())
-        .chain(current.keys().map(String::as_str))
+        .chain(current.iter().map(|(address, _)| address.as_str()))
         .collect();
     let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
     if mode == PlanMode::Destroy {
-        for resource in current.values() {
+        for (_, resource) in current.iter() {
             for dependency in &resource.dependencies {
                 dependents.entry(dependency.as_str()).or_default().push(resource.address.as_str());
             }
@@ -505,8 +553,8 @@ mod tests {
         );
         let options = DiffOptions::default();
 
-        let sequential = diff_on(PlanMode::Normal, &desired, &current, &registry, &options, 1);
-        let parallel = diff_on(PlanMode::Normal, &desired, &current, &registry, &options, 3);
+        let sequential = diff_on(PlanMode::Normal, &desired, Current::from(&current), &registry, &options, 1);
+        let parallel = diff_on(PlanMode::Normal, &desired, Current::from(&current), &registry, &options, 3);
 
         let (sequential, parallel) = (sequential.unwrap_err(), parallel.unwrap_err());
         assert_eq!(sequential.len(), 1);
@@ -514,8 +562,8 @@ mod tests {
 
         let mut fixed = desired;
         fixed.resources[1234].config.insert("n".to_owned(), Value::Number(1234.0));
-        let sequential = diff_on(PlanMode::Normal, &fixed, &current, &registry, &options, 1).unwrap();
-        let parallel = diff_on(PlanMode::Normal, &fixed, &current, &registry, &options, 3).unwrap();
+        let sequential = diff_on(PlanMode::Normal, &fixed, Current::from(&current), &registry, &options, 1).unwrap();
+        let parallel = diff_on(PlanMode::Normal, &fixed, Current::from(&current), &registry, &options, 3).unwrap();
         assert_eq!(format!("{parallel:?}"), format!("{sequential:?}"));
         assert_eq!(parallel.len(), PARALLEL_DIFF_MIN + 101);
     }

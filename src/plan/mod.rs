@@ -77,14 +77,14 @@ pub async fn make_plan(
     };
 
     let started = Instant::now();
-    let refreshed_resources;
+    let changed;
     let (current, drift) = if options.refresh {
         let refreshed = refresh::refresh(base, registry).await.map_err(PlanError::Refresh)?;
         tracing::debug!(elapsed = ?started.elapsed(), drift = refreshed.drift.len(), "refreshed state");
-        refreshed_resources = refreshed.resources;
-        (&refreshed_resources, refreshed.drift)
+        changed = refreshed.changed;
+        (diff::Current::refreshed(&base.resources, &changed), refreshed.drift)
     } else {
-        (&base.resources, Vec::new())
+        (diff::Current::from(&base.resources), Vec::new())
     };
 
     let started = Instant::now();

@@ -27,8 +27,10 @@ pub struct RefreshError {
 /// The result of a refresh.
 #[derive(Debug, Default)]
 pub struct Refreshed {
-    /// Resources as read from the real world; deleted objects are absent.
-    pub resources: BTreeMap<String, ResourceState>,
+    /// Resources whose attributes as read differ from the recorded ones,
+    /// and `None` for objects that are gone, by address. Every other
+    /// resource reads as recorded, without a copy.
+    pub changed: HashMap<String, Option<ResourceState>>,
     /// Differences between state and the real objects.
     pub drift: Vec<Drift>,
 }
@@ -48,16 +50,12 @@ pub async fn refresh(state: &State, registry: &Registry) -> Result<Refreshed, Ve
         by_instance.entry(resource.provider.as_str()).or_default().push(resource);
     }
 
+    // Resources of an instance that is not configured read as recorded.
     let mut folded = Folded::default();
-    let mut groups = Vec::new();
-    for (instance_name, resources) in by_instance {
-        match registry.get(instance_name) {
-            Some(instance) => groups.push((instance, resources)),
-            None => folded
-                .entries
-                .extend(resources.into_iter().map(|resource| (resource.address.clone(), resource.clone()))),
-        }
-    }
+    let groups: Vec<_> = by_instance
+        .into_iter()
+        .filter_map(|(instance_name, resources)| Some((registry.get(instance_name)?, resources)))
+        .collect();
 
     // Batches of all instances take turns, so every provider has a read
     // in flight from the start. One more batch than there are instances
@@ -98,16 +96,13 @@ pub async fn refresh(state: &State, registry: &Registry) -> Result<Refreshed, Ve
     tracing::debug!(elapsed = ?started.elapsed(), "providers read the recorded objects");
 
     let Folded {
-        entries,
+        changed,
         mut drift,
         errors,
     } = folded;
     if errors.is_empty() {
         drift.sort_by(|left, right| left.address.cmp(&right.address));
-        Ok(Refreshed {
-            resources: entries.into_iter().collect(),
-            drift,
-        })
+        Ok(Refreshed { changed, drift })
     } else {
         Err(errors)
     }
@@ -133,7 +128,7 @@ fn start_read(
 /// The refreshed resources, drift and errors of the reads folded so far.
 #[derive(Default)]
 struct Folded {
-    entries: Vec<(String, ResourceState)>,
+    changed: HashMap<String, Option<ResourceState>>,
     drift: Vec<Drift>,
     errors: Vec<RefreshError>,
 }
@@ -153,13 +148,13 @@ impl Folded {
                     let names = sensitive.get(recorded.type_name.as_str()).map_or(&[][..], Vec::as_slice);
                     let mut attrs = attrs;
                     carry_marks(&mut attrs, &recorded.attrs);
-                    let mut attrs = mark_attrs(attrs, names);
+                    let attrs = mark_attrs(attrs, names);
+                    // A resource read as recorded keeps no copy: it reads
+                    // from state, and state and the plan share its set.
                     if attrs == recorded.attrs {
-                        // The recorded set serves in place of an equal one,
-                        // so state, the refreshed resource and the plan
-                        // share one copy.
-                        attrs = recorded.attrs.clone();
-                    } else if !same_attrs(&recorded.attrs, &attrs) {
+                        continue;
+                    }
+                    if !same_attrs(&recorded.attrs, &attrs) {
                         self.drift.push(self::drift(recorded, Some(attrs.clone())));
                     }
                     let resource = ResourceState {
@@ -169,9 +164,12 @@ impl Folded {
                         attrs,
                         dependencies: recorded.dependencies.clone(),
                     };
-                    self.entries.push((recorded.address.clone(), resource));
+                    self.changed.insert(recorded.address.clone(), Some(resource));
                 }
-                Ok(None) => self.drift.push(self::drift(recorded, None)),
+                Ok(None) => {
+                    self.drift.push(self::drift(recorded, None));
+                    self.changed.insert(recorded.address.clone(), None);
+                }
                 Err(error) => self.errors.push(RefreshError {
                     address: recorded.address.clone(),
                     message: tenancy_sdk::redact_sensitive(&error.message, recorded.attrs.values()),
@@ -306,6 +304,7 @@ mod tests {
     };
 
     use super::*;
+    use crate::plan::diff::Current;
 
     /// Returns each object as recorded, except `n = 1` (changed outside
     /// tenancy) and `n = 2` (deleted), and records the size of every read.
@@ -371,14 +370,16 @@ mod tests {
 
         let reads = reads.lock().expect("no test thread panicked").clone();
         assert_eq!(reads, vec![READ_BATCH, READ_BATCH, 10]);
-        assert_eq!(refreshed.resources.len(), count);
-        assert!(refreshed.resources.contains_key("other.kept"));
-        assert!(!refreshed.resources.contains_key("item.i00002"));
+        let current = Current::refreshed(&state.resources, &refreshed.changed);
+        assert_eq!(current.iter().count(), count);
+        assert!(current.get("other.kept").is_some());
+        assert!(current.get("item.i00002").is_none());
         let drifted: Vec<&str> = refreshed.drift.iter().map(|entry| entry.address.as_str()).collect();
         assert_eq!(drifted, vec!["item.i00001", "item.i00002"]);
-        assert_eq!(refreshed.resources["item.i00001"].attrs["n"], Value::Number(-1.0));
+        assert_eq!(current.get("item.i00001").expect("read").attrs["n"], Value::Number(-1.0));
         let last = format!("item.i{:05}", count - 1);
-        assert!(refreshed.resources[&last].attrs.shares_with(&state.resources[&last].attrs));
+        assert!(current.get(&last).expect("read").attrs.shares_with(&state.resources[&last].attrs));
+        assert_eq!(refreshed.changed.len(), 2);
     }
 
     fn attrs(pairs: &[(&str, Value)]) -> Attrs {
