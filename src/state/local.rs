@@ -22,7 +22,7 @@ use tenancy_sdk::{Attrs, Value};
 
 use crate::state::backend::{Journal, LockGuard, StateBackend};
 use crate::state::error::StateError;
-use crate::state::format::{decode, decode_direct_from, encode};
+use crate::state::format::{decode, decode_direct_from, encoder};
 use crate::state::journal::{LocalJournal, read_journal, read_journal_header, replay};
 use crate::state::lock::{self, parent_directory};
 use crate::state::model::{State, TENANCY_VERSION};
@@ -271,12 +271,14 @@ impl StateBackend for LocalBackend {
             });
         };
         state.serial = next_serial;
-        let written = encode(state).and_then(|bytes| {
+        // The document is written to the file as it is encoded, so the
+        // bytes of a large state never take memory all at once.
+        let written = encoder(state).and_then(|encoded| {
             let target = self.write_target()?;
             if exists {
                 self.keep_backup(&target)?;
             }
-            write_file_atomically(&target, &bytes, "write state file")
+            write_file_atomically_with(&target, "write state file", |file| encoded.write_to(file))
         });
         if let Err(error) = written {
             state.serial = replaced_serial;
@@ -309,12 +311,22 @@ pub(crate) fn write_file_atomically(
     bytes: &[u8],
     action: &'static str,
 ) -> Result<(), StateError> {
+    write_file_atomically_with(path, action, |file| file.write_all(bytes))
+}
+
+/// Replaces the file at `path` atomically, as [`write_file_atomically`]
+/// does, with the bytes that `write` writes to the new file.
+pub(crate) fn write_file_atomically_with(
+    path: &Path,
+    action: &'static str,
+    write: impl FnOnce(&mut fs::File) -> io::Result<()>,
+) -> Result<(), StateError> {
     let directory = parent_directory(path);
     fs::create_dir_all(directory)
         .map_err(|error| StateError::io("create state directory", directory, error))?;
 
     let staging = temporary_sibling(path);
-    let result = write_new_file(&staging, bytes).and_then(|()| fs::rename(&staging, path));
+    let result = write_new_file(&staging, write).and_then(|()| fs::rename(&staging, path));
     if let Err(error) = result {
         let _ = fs::remove_file(&staging);
         return Err(StateError::io(action, path, error));
@@ -322,7 +334,7 @@ pub(crate) fn write_file_atomically(
     sync_directory(path)
 }
 
-fn write_new_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+fn write_new_file(path: &Path, write: impl FnOnce(&mut fs::File) -> io::Result<()>) -> io::Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -333,7 +345,7 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
-    file.write_all(bytes)?;
+    write(&mut file)?;
     file.sync_all()
 }
 
