@@ -184,9 +184,15 @@ pub fn keep_going_on_closed_stdout() {
 /// Writes to stdout. When the reader has gone away, exits quietly with code
 /// 1 (nothing was applied yet), unless an apply is under way.
 pub fn print_stdout(text: &str) {
+    write_stdout(|stdout| stdout.write_all(text.as_bytes()));
+}
+
+/// Runs `write` on standard output, through a buffer, and handles a
+/// failed write as [`print_stdout`] does.
+pub fn write_stdout(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) {
     use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    let failed = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).is_err();
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let failed = write(&mut stdout).and_then(|()| stdout.flush()).is_err();
     if failed && !KEEP_GOING_ON_CLOSED_STDOUT.load(std::sync::atomic::Ordering::Relaxed) {
         std::process::exit(i32::from(EXIT_ERROR));
     }

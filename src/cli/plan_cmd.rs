@@ -136,13 +136,16 @@ fn plan_error(workspace: &Workspace, error: PlanError) -> CliError {
 pub fn print_plan(plan: &Plan, format: PlanFormat, ui: Ui) {
     let started = Instant::now();
     let text = match format {
-        PlanFormat::Text => render::render_text(
-            plan,
-            &render::TextOptions {
+        PlanFormat::Text => {
+            // The text is written as it is rendered, never held whole.
+            let options = render::TextOptions {
                 color: ui.color,
                 ..render::TextOptions::default()
-            },
-        ),
+            };
+            crate::cli::write_stdout(|stdout| render::write_text(plan, &options, stdout));
+            tracing::debug!(elapsed = ?started.elapsed(), "rendered the plan");
+            return;
+        }
         PlanFormat::Json => {
             let mut text = serde_json::to_string_pretty(&render::plan_json(plan)).unwrap_or_default();
             text.push('\n');

@@ -16,4 +16,4 @@ mod tree;
 
 pub use json::{PLAN_JSON_FORMAT_VERSION, action_reason_name, plan_json};
 pub use markdown::{GITHUB_COMMENT_LIMIT, render_markdown};
-pub use text::{TextOptions, render_text};
+pub use text::{TextOptions, render_text, write_text};
