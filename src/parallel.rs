@@ -9,15 +9,7 @@ pub fn threads() -> usize {
 /// and returns the chunks' results in order. A panic in a chunk resumes on
 /// the calling thread.
 pub fn map_chunks<T: Sync, R: Send>(items: &[T], threads: usize, work: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
-    let chunk_size = items.len().div_ceil(threads.max(1)).max(1);
-    let work = &work;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items.chunks(chunk_size).map(|chunk| scope.spawn(move || work(chunk))).collect();
-        handles
-            .into_iter()
-            .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            .collect()
-    })
+    run_each(items.chunks(chunk_size(items.len(), threads)), &work)
 }
 
 /// Runs `work` on contiguous chunks of `items` as [`map_chunks`] does, with
@@ -27,10 +19,19 @@ pub fn map_chunks_mut<T: Send, R: Send>(
     threads: usize,
     work: impl Fn(&mut [T]) -> R + Sync,
 ) -> Vec<R> {
-    let chunk_size = items.len().div_ceil(threads.max(1)).max(1);
-    let work = &work;
+    let size = chunk_size(items.len(), threads);
+    run_each(items.chunks_mut(size), &work)
+}
+
+fn chunk_size(len: usize, threads: usize) -> usize {
+    len.div_ceil(threads.max(1)).max(1)
+}
+
+/// Runs `work` on each chunk on a thread of its own and returns the results
+/// in order.
+fn run_each<C: Send, R: Send>(chunks: impl Iterator<Item = C>, work: &(impl Fn(C) -> R + Sync)) -> Vec<R> {
     std::thread::scope(|scope| {
-        let handles: Vec<_> = items.chunks_mut(chunk_size).map(|chunk| scope.spawn(move || work(chunk))).collect();
+        let handles: Vec<_> = chunks.map(|chunk| scope.spawn(move || work(chunk))).collect();
         handles
             .into_iter()
             .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
