@@ -393,6 +393,21 @@ pub(crate) fn decode_direct_from(reader: impl std::io::Read) -> Option<State> {
     direct_to_state(document).ok()
 }
 
+/// Returns the lineage and serial of a well-formed state file of the
+/// current format version, read without decoding its resources, or `None`
+/// for any other file.
+pub(crate) fn stored_version(bytes: &[u8]) -> Option<(String, u64)> {
+    // Fields that are not named here are checked as JSON and then skipped.
+    #[derive(Deserialize)]
+    struct Version {
+        format_version: u64,
+        lineage: String,
+        serial: u64,
+    }
+    let version: Version = serde_json::from_slice(bytes).ok()?;
+    (version.format_version == FORMAT_VERSION && !version.lineage.is_empty()).then_some((version.lineage, version.serial))
+}
+
 /// Decodes any state file through a JSON tree, upgrading older format
 /// versions and describing what is wrong with a damaged file.
 fn decode_general(bytes: &[u8], path: &str) -> Result<State, StateError> {
@@ -899,6 +914,19 @@ mod tests {
         let mut expected = serde_json::to_vec_pretty(&to_json(&state).unwrap()).unwrap();
         expected.push(b'\n');
         assert_eq!(String::from_utf8(encoded).unwrap(), String::from_utf8(expected).unwrap());
+    }
+
+    #[test]
+    fn stored_version_reads_current_files_only() {
+        let state = sample_state();
+        let bytes = encode(&state).unwrap();
+        let mut older: Json = serde_json::from_slice(&bytes).unwrap();
+        older["format_version"] = 0.into();
+
+        assert_eq!(stored_version(&bytes), Some((state.lineage.clone(), 7)));
+        assert_eq!(stored_version(&serde_json::to_vec(&older).unwrap()), None);
+        assert_eq!(stored_version(&bytes[..bytes.len() / 2]), None);
+        assert_eq!(stored_version(b""), None);
     }
 
     #[test]

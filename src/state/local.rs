@@ -22,7 +22,7 @@ use tenancy_sdk::{Attrs, Value};
 
 use crate::state::backend::{Journal, LockGuard, StateBackend};
 use crate::state::error::StateError;
-use crate::state::format::{decode, decode_direct_from, encoder};
+use crate::state::format::{decode, decode_direct_from, encoder, stored_version};
 use crate::state::journal::{LocalJournal, read_journal, read_journal_header, replay};
 use crate::state::lock::{self, parent_directory};
 use crate::state::model::{State, TENANCY_VERSION};
@@ -150,32 +150,48 @@ impl LocalBackend {
 
     /// Reads the stored state for a write and checks that `state` may
     /// replace it; returns whether a state file exists.
+    ///
+    /// A well-formed file of the current format has its lineage and serial
+    /// read alone, which spares decoding every resource of a large state at
+    /// each write. Any other file is decoded whole, so that a damaged file
+    /// is reported and kept as before.
     fn check_replaceable(&self, state: &State) -> Result<bool, StateError> {
-        let stored = match self.read_state_file() {
-            Ok(stored) => stored,
-            Err(StateError::Damaged { path, reason }) => {
-                return Err(StateError::WriteOverDamaged { path, reason });
-            }
-            Err(error) => return Err(error),
+        let stored = match fs::read(&self.path) {
+            Ok(bytes) => stored_version(&bytes),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(_) => None,
         };
-        let Some(stored) = stored else {
-            return Ok(false);
+        let (lineage, serial) = match stored {
+            Some(version) => version,
+            None => match self.stored_state()? {
+                Some(stored) => (stored.lineage, stored.serial),
+                None => return Ok(false),
+            },
         };
-        if stored.lineage != state.lineage {
+        if lineage != state.lineage {
             return Err(StateError::LineageMismatch {
                 path: self.path.display().to_string(),
-                stored: stored.lineage,
+                stored: lineage,
                 written: state.lineage.clone(),
             });
         }
-        if stored.serial != state.serial {
+        if serial != state.serial {
             return Err(StateError::StaleSerial {
                 path: self.path.display().to_string(),
-                stored: stored.serial,
+                stored: serial,
                 read: state.serial,
             });
         }
         Ok(true)
+    }
+
+    /// Decodes the stored state for a write, reporting a damaged file as one
+    /// that a write must not replace.
+    fn stored_state(&self) -> Result<Option<State>, StateError> {
+        match self.read_state_file() {
+            Err(StateError::Damaged { path, reason }) => Err(StateError::WriteOverDamaged { path, reason }),
+            other => other,
+        }
     }
 
     /// Returns the file that a write replaces: the state file, or the file
