@@ -616,11 +616,11 @@ mod tests {
             let mut config =
                 crate::lang::load(dir.path(), &crate::lang::VarInputs::default()).expect("the configuration loads");
 
-            let lent = lower(&config).expect("the configuration lowers");
-            let taken = lower_taking_tenants(&mut config).expect("the configuration lowers");
+            let lending = lower(&config).expect("the configuration lowers");
+            let taking = lower_taking_tenants(&mut config).expect("the configuration lowers");
 
-            assert_eq!(format!("{:?}", taken.resources), format!("{:?}", lent.resources));
-            assert_eq!(taken.resources.len(), 1 + count * 4);
+            assert_eq!(format!("{:?}", taking.resources), format!("{:?}", lending.resources));
+            assert_eq!(taking.resources.len(), 1 + count * 4);
             assert!(config.tenants.is_empty());
         }
     }

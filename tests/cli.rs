@@ -281,22 +281,30 @@ fn state_backend_block_moves_state() {
     assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
 }
 
+/// Runs two plans while an apply holds the lock of `dir`: one with a broken
+/// extra file, then one without it. Returns both outputs.
+fn plans_beside_lock_holder(dir: &Path) -> (Output, Output) {
+    let mut holder = spawn_lock_holder(dir);
+
+    write(dir, "broken.hcl", "tier \"broken\" {\n  price = \n}\n");
+    let broken = tenancy(dir, &["plan"]);
+    fs::remove_file(dir.join("broken.hcl")).unwrap();
+    let locked = tenancy(dir, &["plan"]);
+
+    use std::io::Write;
+    holder.stdin.take().unwrap().write_all(b"no\n").unwrap();
+    holder.wait_with_output().unwrap();
+    (broken, locked)
+}
+
 #[test]
 fn config_error_comes_before_lock_error() {
     let (_temp, dir) = small();
     assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
     write(&dir, "main.hcl", &SMALL.replace("tier   = tier.free", "tier   = tier.pro"));
 
-    let mut holder = spawn_lock_holder(&dir);
+    let (broken, locked) = plans_beside_lock_holder(&dir);
 
-    write(&dir, "broken.hcl", "tier \"broken\" {\n  price = \n}\n");
-    let broken = tenancy(&dir, &["plan"]);
-    fs::remove_file(dir.join("broken.hcl")).unwrap();
-    let locked = tenancy(&dir, &["plan"]);
-
-    use std::io::Write;
-    holder.stdin.take().unwrap().write_all(b"no\n").unwrap();
-    holder.wait_with_output().unwrap();
     assert_eq!(broken.status.code(), Some(1));
     assert!(!stderr(&broken).contains("lock"), "{}", stderr(&broken));
     assert!(stderr(&broken).contains("broken.hcl"), "{}", stderr(&broken));
@@ -310,20 +318,13 @@ fn large_state_plans_and_keeps_error_order() {
     assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
     let path = dir.join(".tenancy/state.json");
     let mut state: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-    let padding = "x".repeat(tenancy::state::STREAMED_STATE_BYTES as usize + 1);
+    let padding = "x".repeat(tenancy::state::LARGE_STATE_BYTES as usize + 1);
     state["outputs"]["padding"] = serde_json::json!({ "value": padding, "sensitive": false });
     fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
     write(&dir, "main.hcl", &SMALL.replace("tier   = tier.free", "tier   = tier.pro"));
 
     let plan = tenancy(&dir, &["plan", "-refresh=false", "-detailed-exitcode"]);
-    let mut holder = spawn_lock_holder(&dir);
-    write(&dir, "broken.hcl", "tier \"broken\" {\n  price = \n}\n");
-    let broken = tenancy(&dir, &["plan"]);
-    fs::remove_file(dir.join("broken.hcl")).unwrap();
-    let locked = tenancy(&dir, &["plan"]);
-    use std::io::Write;
-    holder.stdin.take().unwrap().write_all(b"no\n").unwrap();
-    holder.wait_with_output().unwrap();
+    let (broken, locked) = plans_beside_lock_holder(&dir);
 
     assert_eq!(plan.status.code(), Some(2), "{}\n{}", stdout(&plan), stderr(&plan));
     assert!(stdout(&plan).contains("tenant.acme"), "{}", stdout(&plan));

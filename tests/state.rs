@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 use tenancy::state::{
-    JournalChange, LocalBackend, OutputState, ResourceState, STREAMED_STATE_BYTES, State,
+    JournalChange, LocalBackend, OutputState, ResourceState, LARGE_STATE_BYTES, State,
     StateBackend, StateError,
 };
 use tenancy_sdk::{Attrs, Value};
@@ -250,11 +250,11 @@ fn damaged_state_files_are_rejected_and_kept() {
     }
 }
 
-/// Returns a state whose file takes more than [`STREAMED_STATE_BYTES`].
+/// Returns a state whose file takes more than [`LARGE_STATE_BYTES`].
 fn large_state() -> State {
     let mut state = State::new();
     let filler = "x".repeat(1 << 20);
-    let count = STREAMED_STATE_BYTES as usize / filler.len() + 2;
+    let count = LARGE_STATE_BYTES as usize / filler.len() + 2;
     for index in 0..count {
         let mut resource = resource(&format!("tenant.t{index:03}.database.postgres"));
         resource
@@ -271,7 +271,7 @@ fn large_state_file_reads_back_whole() {
     let backend = LocalBackend::new(directory.path());
     let mut state = large_state();
     backend.write(&mut state).unwrap();
-    assert!(fs::metadata(backend.path()).unwrap().len() >= STREAMED_STATE_BYTES);
+    assert!(fs::metadata(backend.path()).unwrap().len() >= LARGE_STATE_BYTES);
 
     let read = backend.read().unwrap().unwrap();
 

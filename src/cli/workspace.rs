@@ -63,7 +63,7 @@ pub struct Opened {
 /// default state file exists, the second thread then starts on it as soon
 /// as the files are read, while they are parsed and evaluated.
 ///
-/// A state of [`LARGE_STATE_BYTES`] or more is read after lowering instead,
+/// A state of [`state::LARGE_STATE_BYTES`] or more is read after lowering instead,
 /// once the syntax trees and the evaluated tenants are freed, so its peak
 /// memory does not add to theirs.
 pub fn load_and_lock(global: &GlobalArgs, vars: &VarArgs, operation: &str) -> Result<Opened, CliError> {
@@ -75,7 +75,7 @@ pub fn load_and_lock(global: &GlobalArgs, vars: &VarArgs, operation: &str) -> Re
             .ok()
             .filter(std::fs::Metadata::is_file)
             .map(|metadata| metadata.len());
-        if !may_name_backend && size.is_some_and(|size| size < LARGE_STATE_BYTES) {
+        if !may_name_backend && size.is_some_and(|size| size < state::LARGE_STATE_BYTES) {
             let (dir, operation) = (dir.clone(), operation.to_owned());
             early = Some(std::thread::spawn(move || {
                 let backend = open_backend(&dir, None)?;
@@ -104,7 +104,7 @@ pub fn load_and_lock(global: &GlobalArgs, vars: &VarArgs, operation: &str) -> Re
                 drop(reader.join());
             }
             let backend = open_backend(&dir, Some(&config))?;
-            if backend.stored_size().is_some_and(|size| size >= LARGE_STATE_BYTES) {
+            if backend.stored_size().is_some_and(|size| size >= state::LARGE_STATE_BYTES) {
                 StateRead::Deferred(backend)
             } else {
                 let operation = operation.to_owned();
@@ -136,11 +136,6 @@ pub fn load_and_lock(global: &GlobalArgs, vars: &VarArgs, operation: &str) -> Re
         state,
     })
 }
-
-/// The stored state size from which state is read after lowering, not
-/// beside it. The generated benchmark state of 25,000 resources takes
-/// about 14 MiB.
-pub const LARGE_STATE_BYTES: u64 = 16 << 20;
 
 /// The read of state that accompanies lowering.
 enum StateRead {
@@ -191,8 +186,8 @@ fn load_config_observing(dir: &Path, vars: &VarArgs, observe: impl FnOnce(&lang:
 
 fn lower_config(dir: PathBuf, mut config: Config) -> Result<Workspace, CliError> {
     let started = Instant::now();
-    // Only outputs that refer to `tenant` read the tenants after lowering;
-    // otherwise lowering takes them, and their memory is free for the plan.
+    // Only outputs that refer to `tenant` read the tenants after lowering.
+    // Otherwise lowering takes them, so their memory is free for the plan.
     let lowered = if crate::plan::outputs::outputs_read_tenants(&config) {
         lower::lower(&config)
     } else {

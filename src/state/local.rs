@@ -31,8 +31,10 @@ use crate::state::model::{State, TENANCY_VERSION};
 /// the configuration directory.
 pub const DEFAULT_STATE_PATH: &str = ".tenancy/state.json";
 
-/// The state file size from which the file is decoded as it is read.
-pub const STREAMED_STATE_BYTES: u64 = 16 << 20;
+/// The state file size from which a command reads state after lowering,
+/// not beside it, and decodes the file as it is read. The generated
+/// benchmark state of 25,000 resources takes about 14 MiB.
+pub const LARGE_STATE_BYTES: u64 = 16 << 20;
 
 /// State stored in a local file, with its lock, backup and journal beside it.
 #[derive(Debug, Clone)]
@@ -129,12 +131,12 @@ impl LocalBackend {
 
     /// Reads the state file alone, without replaying a journal.
     ///
-    /// A file of [`STREAMED_STATE_BYTES`] or more is decoded as it is read,
+    /// A file of [`LARGE_STATE_BYTES`] or more is decoded as it is read,
     /// so its text is never held whole beside the decoded state. A file that
     /// does not decode that way is read again whole, to be upgraded or to
     /// have its error explained.
     pub fn read_state_file(&self) -> Result<Option<State>, StateError> {
-        if self.stored_size().is_some_and(|size| size >= STREAMED_STATE_BYTES)
+        if self.stored_size().is_some_and(|size| size >= LARGE_STATE_BYTES)
             && let Ok(file) = fs::File::open(&self.path)
             && let Some(state) = decode_direct_from(io::BufReader::with_capacity(1 << 20, file))
         {

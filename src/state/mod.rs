@@ -30,6 +30,6 @@ pub use commands::{
 pub use error::StateError;
 pub use format::FORMAT_VERSION;
 pub use journal::JournalChange;
-pub use local::{DEFAULT_STATE_PATH, LocalBackend, STREAMED_STATE_BYTES};
+pub use local::{DEFAULT_STATE_PATH, LocalBackend, LARGE_STATE_BYTES};
 pub use lock::LockInfo;
 pub use model::{OutputState, ResourceState, State, TENANCY_VERSION};
