@@ -23,7 +23,8 @@ pub(crate) fn encoder(state: &State) -> Result<EncodedState<'_>, StateError> {
 }
 
 /// Rejects a state that has a resource attribute the file cannot store: an
-/// unknown value, or one nested deeper than [`MAX_VALUE_DEPTH`].
+/// unknown value, or one nested deeper than
+/// [`MAX_VALUE_DEPTH`](super::MAX_VALUE_DEPTH).
 fn check_encodable(state: &State) -> Result<(), StateError> {
     for resource in state.resources.values() {
         for (name, value) in resource.attrs.iter() {
@@ -79,7 +80,8 @@ impl Serialize for EncodedResources<'_> {
     }
 }
 
-/// One resource in the fields and order of [`ResourceRecord`].
+/// One resource in the fields and order of
+/// [`ResourceRecord`](super::ResourceRecord).
 struct EncodedResource<'a>(&'a ResourceState);
 
 impl Serialize for EncodedResource<'_> {
