@@ -473,7 +473,7 @@ fn lower_component(
         "catalog_monitoring" => {}
         _ => {
             let region = get(&settings.tenant.attrs, "region");
-            attrs.entry("region".to_owned()).or_insert(region);
+            attrs.get_or_insert("region", region);
             attrs.insert("tier".to_owned(), Value::string(&settings.tier.name));
             let policy_name = settings.policy.map_or(Value::Null, |policy| Value::string(&policy.name));
             attrs.insert("security_policy".to_owned(), policy_name);

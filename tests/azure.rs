@@ -81,9 +81,9 @@ tenant "{tenant_id}" {{
 async fn find_container(name: &str) -> Result<Attrs, ErrorKind> {
     let mut provider = AzureProvider::new();
     let mut config = Attrs::new();
-    config.insert("account_name".into(), DEVELOPMENT_ACCOUNT_NAME.into());
-    config.insert("account_key".into(), Value::sensitive(DEVELOPMENT_ACCOUNT_KEY.into()));
-    config.insert("endpoint".into(), endpoint().into());
+    config.insert("account_name", DEVELOPMENT_ACCOUNT_NAME.into());
+    config.insert("account_key", Value::sensitive(DEVELOPMENT_ACCOUNT_KEY.into()));
+    config.insert("endpoint", endpoint().into());
     let context = ProviderContext {
         working_dir: PathBuf::from("."),
         instance: "azure".into(),

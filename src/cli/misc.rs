@@ -115,7 +115,7 @@ pub fn show(global: &GlobalArgs, args: &ShowArgs, ui: Ui) -> Result<u8, CliError
     for resource in state.resources.values() {
         let _ = writeln!(text, "# {}:", resource.address);
         let _ = writeln!(text, "resource \"{}\" \"{}\" {{", resource.type_name, resource.address);
-        let width = resource.attrs.keys().map(String::len).max().unwrap_or(0);
+        let width = resource.attrs.keys().map(|name| name.len()).max().unwrap_or(0);
         for (name, value) in &resource.attrs {
             let _ = writeln!(text, "    {name:width$} = {value}");
         }

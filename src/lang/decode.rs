@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use hcl_edit::Span as _;
 use hcl_edit::structure::{Attribute, Block, Body, Structure};
-use tenancy_sdk::{Attrs, Value};
+use tenancy_sdk::{Attrs, Name, Value};
 
 use crate::lang::diagnostic::{Diagnostic, Diagnostics};
 use crate::lang::eval::Context;
@@ -24,6 +24,9 @@ pub(crate) struct BodyValues<'b> {
     pub blocks: Vec<&'b Block>,
     /// Whether any attribute failed, so callers can skip follow-up checks.
     pub failed: bool,
+    /// Attributes in file order, sorted into `attrs` once the body is read,
+    /// because inserting into sorted attributes one by one is quadratic.
+    read: Vec<(Name, Value)>,
 }
 
 /// Returns the span of a block's header: its type and labels.
@@ -66,6 +69,7 @@ pub(crate) fn decode_body<'b>(
             }
         }
     }
+    values.attrs = std::mem::take(&mut values.read).into_iter().collect();
     for attr in spec.attrs {
         let present = values.attrs.contains_key(attr.name) || values.specials.contains_key(attr.name);
         if present || has_attribute(&block.body, attr.name) {
@@ -120,7 +124,7 @@ fn decode_attr<'b>(
     };
     match check_value(context, attr, kind, value) {
         Ok(value) => {
-            values.attrs.insert(name.to_owned(), value);
+            values.read.push((Name::new(name), value));
         }
         Err(diagnostic) => {
             diagnostics.push(diagnostic);

@@ -110,7 +110,7 @@ pub fn tenant_tree(config: &Config, desired: &Desired, attrs_by_address: &HashMa
         };
         object.insert("id".to_owned(), Value::string(&tenant.id));
         for (name, value) in &tenant.attrs {
-            object.entry(name.clone()).or_insert_with(|| value.clone());
+            object.entry(name.to_string()).or_insert_with(|| value.clone());
         }
         let owned = |suffix: &str| {
             attrs_by_address

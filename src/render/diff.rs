@@ -7,8 +7,6 @@
 //! whatever it contains, so neither its data nor its length ever reaches the
 //! output.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value as Json;
 use similar::{Algorithm, ChangeTag, DiffTag, TextDiff, capture_diff_slices};
 use tenancy_sdk::{Attrs, Value};
@@ -65,6 +63,8 @@ pub(crate) fn attribute_items(
     let empty = Attrs::new();
     let before = before.unwrap_or(&empty);
     let after = after.unwrap_or(&empty);
+    let before = before.iter().map(|(name, value)| (name.as_str(), value));
+    let after = after.iter().map(|(name, value)| (name.as_str(), value));
     map_items(before, after, &[], options, Noun::Attribute)
 }
 
@@ -108,9 +108,9 @@ fn hidden_text(count: usize, noun: Noun) -> String {
     format!("({count} unchanged {word}{plural} hidden)")
 }
 
-fn map_items(
-    before: &BTreeMap<String, Value>,
-    after: &BTreeMap<String, Value>,
+fn map_items<'a>(
+    before: impl Iterator<Item = (&'a str, &'a Value)>,
+    after: impl Iterator<Item = (&'a str, &'a Value)>,
     path: &[Json],
     options: &DiffOptions,
     noun: Noun,
@@ -124,7 +124,7 @@ fn map_items(
         else {
             continue;
         };
-        let identifying = path.is_empty() && IDENTIFYING_ATTRIBUTES.contains(&key.as_str());
+        let identifying = path.is_empty() && IDENTIFYING_ATTRIBUTES.contains(&key);
         if marker == Marker::None && !options.show_unchanged && !identifying {
             hidden += 1;
             continue;
@@ -143,13 +143,14 @@ fn map_items(
     items
 }
 
-/// Returns every key of two maps in order, with its value on each side.
+/// Returns every key of two key-ordered sequences in order, with its value
+/// on each side.
 fn merged<'a>(
-    before: &'a BTreeMap<String, Value>,
-    after: &'a BTreeMap<String, Value>,
-) -> impl Iterator<Item = (&'a String, Option<&'a Value>, Option<&'a Value>)> {
-    let mut before = before.iter().peekable();
-    let mut after = after.iter().peekable();
+    before: impl Iterator<Item = (&'a str, &'a Value)>,
+    after: impl Iterator<Item = (&'a str, &'a Value)>,
+) -> impl Iterator<Item = (&'a str, Option<&'a Value>, Option<&'a Value>)> {
+    let mut before = before.peekable();
+    let mut after = after.peekable();
     std::iter::from_fn(move || match (before.peek(), after.peek()) {
         (None, None) => None,
         (Some((left, _)), Some((right, _))) if left == right => {
@@ -217,7 +218,13 @@ fn changed_body(before: &Value, after: &Value, path: &[Json], options: &DiffOpti
     match (before, after) {
         (Value::Map(before), Value::Map(after)) => Body::Block {
             open: "{",
-            items: map_items(before, after, path, options, Noun::Element),
+            items: map_items(
+                before.iter().map(|(key, value)| (key.as_str(), value)),
+                after.iter().map(|(key, value)| (key.as_str(), value)),
+                path,
+                options,
+                Noun::Element,
+            ),
             close: "}".to_owned(),
         },
         (Value::List(before), Value::List(after)) => Body::Block {

@@ -174,7 +174,7 @@ fn attrs_json(attrs: &Attrs) -> Json {
     Json::Object(
         attrs
             .iter()
-            .map(|(key, value)| (key.clone(), redacted_json(value)))
+            .map(|(key, value)| (key.to_string(), redacted_json(value)))
             .collect(),
     )
 }
@@ -196,7 +196,7 @@ pub(crate) fn redacted_json(value: &Value) -> Json {
         Value::List(items) => Json::Array(items.iter().map(redacted_json).collect()),
         Value::Map(map) => Json::Object(
             map.iter()
-                .map(|(key, value)| (key.clone(), redacted_json(value)))
+                .map(|(key, value)| (key.to_string(), redacted_json(value)))
                 .collect(),
         ),
         scalar => scalar.to_json(),

@@ -64,7 +64,7 @@ pub fn render_resource(resource: &ResourceState) -> String {
     if !resource.dependencies.is_empty() {
         let _ = writeln!(text, "# depends on: {}", resource.dependencies.join(", "));
     }
-    let width = resource.attrs.keys().map(String::len).max().unwrap_or(0);
+    let width = resource.attrs.keys().map(|name| name.len()).max().unwrap_or(0);
     for (name, value) in &resource.attrs {
         let _ = writeln!(text, "{name:width$} = {value}");
     }

@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
-use tenancy_sdk::{Attrs, Value};
+use tenancy_sdk::{Attrs, Name, Value};
 
 use crate::state::error::StateError;
 use crate::state::model::{OutputState, ResourceState, State};
@@ -112,14 +112,14 @@ impl ResourceRecord {
             if value.contains_unknown() {
                 return Err(StateError::UnknownValue {
                     address: resource.address.clone(),
-                    attribute: name.clone(),
+                    attribute: name.to_string(),
                 });
             }
             check_depth(&resource.address, name, value)?;
-            attributes.insert(name.clone(), value.to_json());
+            attributes.insert(name.to_string(), value.to_json());
             let mask = value.sensitive_mask();
             if mask != Json::Bool(false) {
-                sensitive_attributes.insert(name.clone(), mask);
+                sensitive_attributes.insert(name.to_string(), mask);
             }
         }
         Ok(ResourceRecord {
@@ -490,8 +490,8 @@ impl DirectRecord {
         }
         let PlainAttrs(mut attrs) = self.attributes;
         for (name, mask) in &self.sensitive_attributes {
-            if let Some(value) = attrs.remove(name) {
-                attrs.insert(name.clone(), mark_sensitive(value, mask));
+            if let Some(value) = attrs.get_mut(name) {
+                *value = mark_sensitive(std::mem::take(value), mask);
             }
         }
         Ok(ResourceState {
@@ -550,10 +550,32 @@ struct PlainAttrs(Attrs);
 
 impl<'de> Deserialize<'de> for PlainAttrs {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match deserializer.deserialize_map(PlainVisitor)? {
-            Value::Map(attrs) => Ok(PlainAttrs(attrs.into())),
-            _ => Err(serde::de::Error::custom("`attributes` must be an object")),
+        deserializer.deserialize_map(PlainAttrsVisitor)
+    }
+}
+
+struct PlainAttrsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for PlainAttrsVisitor {
+    type Value = PlainAttrs;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("an object of attributes")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<PlainAttrs, A::Error> {
+        // A repeated name shows as a set shorter than the entries read, and
+        // sends the file to the general path, which names the attribute.
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(16));
+        while let Some((name, PlainValue(value))) = map.next_entry::<Name, PlainValue>()? {
+            entries.push((name, value));
         }
+        let count = entries.len();
+        let attrs: Attrs = entries.into_iter().collect();
+        if attrs.len() != count {
+            return Err(serde::de::Error::custom("an object repeats a key"));
+        }
+        Ok(PlainAttrs(attrs))
     }
 }
 

@@ -276,9 +276,9 @@ mod tests {
             instance: "aws".into(),
         };
         let mut config = Attrs::new();
-        config.insert("endpoint".into(), "http://127.0.0.1:5000".into());
-        config.insert("access_key".into(), "test".into());
-        config.insert("secret_key".into(), Value::sensitive("test".into()));
+        config.insert("endpoint", "http://127.0.0.1:5000".into());
+        config.insert("access_key", "test".into());
+        config.insert("secret_key", Value::sensitive("test".into()));
         provider.configure(&config, &context).await.unwrap();
         let request = ImportRequest {
             type_name: VPC_TYPE.into(),

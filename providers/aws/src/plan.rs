@@ -17,11 +17,11 @@ use crate::{attrs, rules, tags};
 pub fn plan(schema: &ResourceSchema, prior: Option<&Attrs>, config: &Attrs, default_region: &str) -> Result<PlannedChange, Error> {
     let mut config = config.clone();
     if config.get("region").is_none_or(Value::is_null) {
-        config.insert("region".into(), default_region.into());
+        config.insert("region", default_region.into());
     }
     if schema.type_name == SECURITY_GROUP_TYPE && config.get("ingress_ports").is_none_or(Value::is_null) {
         let ports = DEFAULT_INGRESS_PORTS.iter().map(|port| Value::from(i64::from(*port)));
-        config.insert("ingress_ports".into(), Value::List(ports.collect()));
+        config.insert("ingress_ports", Value::List(ports.collect()));
     }
     let derived = derive(schema.type_name, &config, default_region)?;
     config.extend(derived.clone());
@@ -30,7 +30,7 @@ pub fn plan(schema: &ResourceSchema, prior: Option<&Attrs>, config: &Attrs, defa
     // adopting it writes the tags in place instead of replacing it.
     let adopted = prior.filter(|prior| prior.get("tenant_id").is_none_or(Value::is_null)).map(|prior| {
         let mut prior = prior.clone();
-        prior.insert("tenant_id".into(), config.get("tenant_id").cloned().unwrap_or_default());
+        prior.insert("tenant_id", config.get("tenant_id").cloned().unwrap_or_default());
         prior
     });
     let prior = adopted.as_ref().or(prior);
@@ -65,7 +65,7 @@ fn derive(type_name: &str, config: &Attrs, default_region: &str) -> Result<Attrs
         None
     };
     let tags = tenant.as_ref().map_or(Value::Unknown, |tenant| tags::to_value(&tags::planned(tenant)));
-    derived.insert("tags".into(), tags);
+    derived.insert("tags", tags);
 
     match type_name {
         VPC_TYPE if known(&["cidr"]) => {
@@ -84,9 +84,9 @@ fn derive(type_name: &str, config: &Attrs, default_region: &str) -> Result<Attrs
             } else {
                 Value::Unknown
             };
-            derived.insert("ingress_rules".into(), rules);
+            derived.insert("ingress_rules", rules);
             let name = tenant.as_ref().map_or(Value::Unknown, |tenant| Value::string(tenant.name()));
-            derived.insert("name".into(), name);
+            derived.insert("name", name);
         }
         _ => {}
     }

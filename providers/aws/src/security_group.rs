@@ -72,12 +72,12 @@ pub fn rules_value(rules: &[Rule]) -> Value {
 fn computed(group: &SecurityGroup, rules: &[Rule], tags: &Tags) -> Attrs {
     let id = group.group_id().unwrap_or_default();
     let mut attrs = Attrs::new();
-    attrs.insert("vpc_id".into(), group.vpc_id().map_or(Value::Null, Value::from));
-    attrs.insert("tags".into(), tags::to_value(tags));
-    attrs.insert("ingress_rules".into(), rules_value(rules));
-    attrs.insert("id".into(), id.into());
-    attrs.insert("group_id".into(), id.into());
-    attrs.insert("name".into(), group.group_name().map_or(Value::Null, Value::from));
+    attrs.insert("vpc_id", group.vpc_id().map_or(Value::Null, Value::from));
+    attrs.insert("tags", tags::to_value(tags));
+    attrs.insert("ingress_rules", rules_value(rules));
+    attrs.insert("id", id.into());
+    attrs.insert("group_id", id.into());
+    attrs.insert("name", group.group_name().map_or(Value::Null, Value::from));
     attrs
 }
 
@@ -223,8 +223,8 @@ pub async fn import(client: &aws_sdk_ec2::Client, region: &str, id: &str) -> Res
     ports.dedup();
 
     let mut attrs = tenant_attrs_from_tags(&real_tags, region);
-    attrs.insert("allowed_networks".into(), Value::List(networks.into_iter().map(Value::from).collect()));
-    attrs.insert("ingress_ports".into(), Value::List(ports.into_iter().map(|port| Value::from(i64::from(port))).collect()));
+    attrs.insert("allowed_networks", Value::List(networks.into_iter().map(Value::from).collect()));
+    attrs.insert("ingress_ports", Value::List(ports.into_iter().map(|port| Value::from(i64::from(port))).collect()));
     attrs.extend(computed(&group, &rules, &real_tags));
     Ok(attrs)
 }

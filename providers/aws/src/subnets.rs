@@ -69,8 +69,8 @@ struct Created {
 
 fn build(planned: &Attrs, vpc_id: &str, subnets: &[Created], tags: &Tags) -> Attrs {
     let mut computed = build_lists(subnets);
-    computed.insert("vpc_id".into(), vpc_id.into());
-    computed.insert("tags".into(), tags::to_value(tags));
+    computed.insert("vpc_id", vpc_id.into());
+    computed.insert("tags", tags::to_value(tags));
     finish(planned, computed)
 }
 
@@ -209,9 +209,9 @@ fn current_attrs(prior: &Attrs, subnets: &[&Subnet]) -> Attrs {
     let mut attrs = prior.clone();
     attrs.extend(build_lists(&created));
     if let Some(vpc_id) = subnets.first().and_then(|subnet| subnet.vpc_id()) {
-        attrs.insert("vpc_id".into(), vpc_id.into());
+        attrs.insert("vpc_id", vpc_id.into());
     }
-    attrs.insert("tags".into(), tags::to_value(&real_tags));
+    attrs.insert("tags", tags::to_value(&real_tags));
     attrs
 }
 
@@ -220,10 +220,10 @@ fn build_lists(subnets: &[Created]) -> Attrs {
     let list = |field: fn(&Created) -> &String| Value::List(subnets.iter().map(|subnet| Value::string(field(subnet))).collect());
     let ids: Vec<&str> = subnets.iter().map(|subnet| subnet.id.as_str()).collect();
     let mut attrs = Attrs::new();
-    attrs.insert("cidrs".into(), list(|subnet| &subnet.cidr));
-    attrs.insert("id".into(), ids.join(",").into());
-    attrs.insert("subnet_ids".into(), list(|subnet| &subnet.id));
-    attrs.insert("availability_zones".into(), list(|subnet| &subnet.zone));
+    attrs.insert("cidrs", list(|subnet| &subnet.cidr));
+    attrs.insert("id", ids.join(",").into());
+    attrs.insert("subnet_ids", list(|subnet| &subnet.id));
+    attrs.insert("availability_zones", list(|subnet| &subnet.zone));
     attrs
 }
 
@@ -261,8 +261,8 @@ pub async fn import(client: &aws_sdk_ec2::Client, region: &str, id: &str) -> Res
     }
     let real_tags = tags::from_ec2(subnets[0].tags());
     let mut attrs = tenant_attrs_from_tags(&real_tags, region);
-    attrs.insert("vpc_id".into(), vpc_id.into());
-    attrs.insert("tags".into(), tags::to_value(&real_tags));
+    attrs.insert("vpc_id", vpc_id.into());
+    attrs.insert("tags", tags::to_value(&real_tags));
     let created: Vec<Created> = subnets.iter().map(|subnet| created_from(subnet)).collect();
     attrs.extend(build_lists(&created));
     Ok(attrs)

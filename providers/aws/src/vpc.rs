@@ -52,9 +52,9 @@ pub fn finish(planned: &Attrs, computed: Attrs) -> Attrs {
 
 fn computed(vpc_id: &str, tags: &Tags) -> Attrs {
     let mut attrs = Attrs::new();
-    attrs.insert("tags".into(), tags::to_value(tags));
-    attrs.insert("id".into(), vpc_id.into());
-    attrs.insert("vpc_id".into(), vpc_id.into());
+    attrs.insert("tags", tags::to_value(tags));
+    attrs.insert("id", vpc_id.into());
+    attrs.insert("vpc_id", vpc_id.into());
     attrs
 }
 
@@ -63,10 +63,10 @@ fn computed(vpc_id: &str, tags: &Tags) -> Attrs {
 pub fn tenant_attrs_from_tags(tags: &Tags, region: &str) -> Attrs {
     let tag = |key: &str| tags.get(key).map_or(Value::Null, |value| Value::string(value));
     let mut attrs = Attrs::new();
-    attrs.insert("tenant_id".into(), tag(TENANT_TAG));
-    attrs.insert("region".into(), region.into());
-    attrs.insert("tier".into(), tag(TIER_TAG));
-    attrs.insert("security_policy".into(), tag(POLICY_TAG));
+    attrs.insert("tenant_id", tag(TENANT_TAG));
+    attrs.insert("region", region.into());
+    attrs.insert("tier", tag(TIER_TAG));
+    attrs.insert("security_policy", tag(POLICY_TAG));
     attrs
 }
 
@@ -133,7 +133,7 @@ pub async fn import(client: &aws_sdk_ec2::Client, region: &str, id: &str) -> Res
         .ok_or_else(|| Error::NotFound(format!("VPC {id} does not exist in {region}")))?;
     let real_tags = tags::from_ec2(vpc.tags());
     let mut attrs = tenant_attrs_from_tags(&real_tags, region);
-    attrs.insert("cidr".into(), vpc.cidr_block().map_or(Value::Null, Value::from));
+    attrs.insert("cidr", vpc.cidr_block().map_or(Value::Null, Value::from));
     attrs.extend(computed(id, &real_tags));
     Ok(attrs)
 }
@@ -141,7 +141,7 @@ pub async fn import(client: &aws_sdk_ec2::Client, region: &str, id: &str) -> Res
 /// Returns the prior attributes overwritten with what EC2 has.
 fn current_attrs(prior: &Attrs, vpc: &Vpc) -> Attrs {
     let mut attrs = prior.clone();
-    attrs.insert("cidr".into(), vpc.cidr_block().map_or(Value::Null, Value::from));
+    attrs.insert("cidr", vpc.cidr_block().map_or(Value::Null, Value::from));
     attrs.extend(computed(vpc.vpc_id().unwrap_or_default(), &tags::from_ec2(vpc.tags())));
     attrs
 }

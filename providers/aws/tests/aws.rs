@@ -101,10 +101,10 @@ async fn delete_tagged(client: &aws_sdk_ec2::Client, tenant: &str) {
 async fn provider_at(endpoint: &str) -> AwsProvider {
     let mut provider = AwsProvider::new();
     let mut config = Attrs::new();
-    config.insert("region".into(), REGION.into());
-    config.insert("endpoint".into(), endpoint.into());
-    config.insert("access_key".into(), "test".into());
-    config.insert("secret_key".into(), Value::sensitive("test".into()));
+    config.insert("region", REGION.into());
+    config.insert("endpoint", endpoint.into());
+    config.insert("access_key", "test".into());
+    config.insert("secret_key", Value::sensitive("test".into()));
     let context = ProviderContext {
         working_dir: PathBuf::from("."),
         instance: "aws".into(),
@@ -124,30 +124,30 @@ fn strings(items: &[&str]) -> Value {
 /// Returns what the engine sends for `network "aws" { cidr = CIDR }`.
 fn vpc_config(tenant: &str, cidr: &str) -> Attrs {
     let mut config = Attrs::new();
-    config.insert("tenant_id".into(), tenant.into());
-    config.insert("cidr".into(), cidr.into());
-    config.insert("subnet_count".into(), 2i64.into());
-    config.insert("region".into(), Value::Null);
-    config.insert("tier".into(), "pro".into());
-    config.insert("security_policy".into(), "strict".into());
-    config.insert("allowed_networks".into(), strings(&["10.0.0.0/8"]));
-    config.insert("retention_days".into(), Value::Null);
+    config.insert("tenant_id", tenant.into());
+    config.insert("cidr", cidr.into());
+    config.insert("subnet_count", 2i64.into());
+    config.insert("region", Value::Null);
+    config.insert("tier", "pro".into());
+    config.insert("security_policy", "strict".into());
+    config.insert("allowed_networks", strings(&["10.0.0.0/8"]));
+    config.insert("retention_days", Value::Null);
     config
 }
 
 fn subnets_config(tenant: &str, vpc_id: Value, cidrs: &[&str]) -> Attrs {
     let mut config = vpc_config(tenant, "unused");
     config.remove("cidr");
-    config.insert("vpc_id".into(), vpc_id);
-    config.insert("cidrs".into(), strings(cidrs));
+    config.insert("vpc_id", vpc_id);
+    config.insert("cidrs", strings(cidrs));
     config
 }
 
 fn group_config(tenant: &str, vpc_id: Value, networks: &[&str]) -> Attrs {
     let mut config = vpc_config(tenant, "unused");
     config.remove("cidr");
-    config.insert("vpc_id".into(), vpc_id);
-    config.insert("allowed_networks".into(), strings(networks));
+    config.insert("vpc_id", vpc_id);
+    config.insert("allowed_networks", strings(networks));
     config
 }
 
@@ -321,8 +321,8 @@ async fn refresh_batches_and_reports_missing_objects() {
     let (_, one) = create(&provider, VPC, &vpc_config(&first, "10.3.0.0/16"), &[]).await;
     let (_, two) = create(&provider, VPC, &vpc_config(&second, "10.4.0.0/16"), &[]).await;
     let mut deleted = one.clone();
-    deleted.insert("vpc_id".into(), "vpc-00000000000000000".into());
-    deleted.insert("id".into(), "vpc-00000000000000000".into());
+    deleted.insert("vpc_id", "vpc-00000000000000000".into());
+    deleted.insert("id", "vpc-00000000000000000".into());
 
     let requests: Vec<ReadRequest> = [&one, &deleted, &two]
         .iter()
@@ -396,8 +396,8 @@ async fn tier_and_policy_change_update_tags_in_place() {
     let vpc_id = text(&network.vpc, "vpc_id").to_owned();
 
     let mut config = group_config(&tenant, vpc_id.as_str().into(), &["10.0.0.0/8"]);
-    config.insert("tier".into(), "enterprise".into());
-    config.insert("security_policy".into(), Value::Null);
+    config.insert("tier", "enterprise".into());
+    config.insert("security_policy", Value::Null);
     let group = update(&provider, GROUP, &network.group, &config).await;
 
     let group_id = text(&group, "group_id");
@@ -470,7 +470,7 @@ async fn allowed_networks_and_ports_change_in_place() {
     let vpc_id = text(&network.vpc, "vpc_id").to_owned();
 
     let mut config = group_config(&tenant, vpc_id.as_str().into(), &["192.168.0.0/16"]);
-    config.insert("ingress_ports".into(), Value::List(vec![443i64.into(), 5432i64.into()]));
+    config.insert("ingress_ports", Value::List(vec![443i64.into(), 5432i64.into()]));
     let group = update(&provider, GROUP, &network.group, &config).await;
 
     assert_eq!(text(&group, "group_id"), text(&network.group, "group_id"));
@@ -636,7 +636,7 @@ async fn unreachable_endpoint_is_unavailable() {
     let provider = provider_at("http://127.0.0.1:9").await;
     let prior = vpc_config("unreachable", "10.16.0.0/16");
     let mut prior = provider.plan(VPC, None, &prior).expect("plan").planned;
-    prior.insert("vpc_id".into(), "vpc-00000000000000000".into());
+    prior.insert("vpc_id", "vpc-00000000000000000".into());
 
     let request = ReadRequest {
         type_name: VPC.into(),

@@ -28,7 +28,7 @@ pub fn plan_container(
     if let Some(name) = name.as_str() {
         check_name(name)?;
     }
-    config.insert("name".into(), name.clone());
+    config.insert("name", name.clone());
 
     let inputs_known = METADATA_INPUTS
         .iter()
@@ -39,23 +39,23 @@ pub fn plan_container(
     } else {
         Value::Unknown
     };
-    config.insert("metadata".into(), metadata);
+    config.insert("metadata", metadata);
 
     let mut change = plan_by_schema(&container_schema(), prior, &config);
     let planned = &mut change.planned;
-    planned.insert("public_access".into(), PRIVATE_ACCESS.into());
+    planned.insert("public_access", PRIVATE_ACCESS.into());
     match (name.as_str(), settings) {
         (Some(name), Some(settings)) => {
-            planned.insert("id".into(), name.into());
-            planned.insert("url".into(), settings.container_url(name).into());
+            planned.insert("id", name.into());
+            planned.insert("url", settings.container_url(name).into());
         }
         (Some(name), None) => {
-            planned.insert("id".into(), name.into());
-            planned.insert("url".into(), Value::Unknown);
+            planned.insert("id", name.into());
+            planned.insert("url", Value::Unknown);
         }
         (None, _) => {
-            planned.insert("id".into(), Value::Unknown);
-            planned.insert("url".into(), Value::Unknown);
+            planned.insert("id", Value::Unknown);
+            planned.insert("url", Value::Unknown);
         }
     }
     Ok(change)
@@ -95,11 +95,11 @@ fn planned_name(config: &Attrs) -> Result<Value, Error> {
 /// that metadata or public access changed by hand shows as drift.
 pub fn current_attrs(prior: &Attrs, state: &ContainerState, settings: &ProviderSettings) -> Attrs {
     let mut attrs = prior.clone();
-    attrs.insert("name".into(), state.name.clone().into());
-    attrs.insert("id".into(), state.name.clone().into());
-    attrs.insert("url".into(), settings.container_url(&state.name).into());
-    attrs.insert("metadata".into(), metadata_value(&state.metadata));
-    attrs.insert("public_access".into(), state.public_access.clone().into());
+    attrs.insert("name", state.name.clone().into());
+    attrs.insert("id", state.name.clone().into());
+    attrs.insert("url", settings.container_url(&state.name).into());
+    attrs.insert("metadata", metadata_value(&state.metadata));
+    attrs.insert("public_access", state.public_access.clone().into());
     attrs
 }
 
@@ -114,10 +114,10 @@ pub fn imported_attrs(state: &ContainerState, settings: &ProviderSettings) -> At
         None => Value::string(state.name.replace('-', "_")),
     };
     let mut prior = Attrs::new();
-    prior.insert("tenant_id".into(), tenant_id);
-    prior.insert("tier".into(), from_metadata("tier"));
-    prior.insert("security_policy".into(), from_metadata("policy"));
-    prior.insert("region".into(), Value::Null);
+    prior.insert("tenant_id", tenant_id);
+    prior.insert("tier", from_metadata("tier"));
+    prior.insert("security_policy", from_metadata("policy"));
+    prior.insert("region", Value::Null);
     current_attrs(&prior, state, settings)
 }
 
@@ -142,11 +142,11 @@ mod tests {
 
     fn config() -> Attrs {
         let mut config = Attrs::new();
-        config.insert("tenant_id".into(), "acme_corp".into());
-        config.insert("tier".into(), "pro".into());
-        config.insert("security_policy".into(), "strict".into());
-        config.insert("region".into(), "westeurope".into());
-        config.insert("versioning".into(), false.into());
+        config.insert("tenant_id", "acme_corp".into());
+        config.insert("tier", "pro".into());
+        config.insert("security_policy", "strict".into());
+        config.insert("region", "westeurope".into());
+        config.insert("versioning", false.into());
         config
     }
 
@@ -180,7 +180,7 @@ mod tests {
     fn tenant_change_replaces_by_name_and_tenant() {
         let first = plan_container(None, &config(), Some(&settings())).unwrap();
         let mut changed = config();
-        changed.insert("tenant_id".into(), "globex".into());
+        changed.insert("tenant_id", "globex".into());
 
         let second = plan_container(Some(&first.planned), &changed, Some(&settings())).unwrap();
 
@@ -191,7 +191,7 @@ mod tests {
     fn tier_change_updates_metadata_in_place() {
         let first = plan_container(None, &config(), Some(&settings())).unwrap();
         let mut changed = config();
-        changed.insert("tier".into(), "enterprise".into());
+        changed.insert("tier", "enterprise".into());
 
         let second = plan_container(Some(&first.planned), &changed, Some(&settings())).unwrap();
 
@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn unknown_tenant_plans_unknown_name() {
         let mut config = config();
-        config.insert("tenant_id".into(), Value::Unknown);
+        config.insert("tenant_id", Value::Unknown);
 
         let change = plan_container(None, &config, Some(&settings())).unwrap();
 
@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn invalid_configured_name_is_rejected() {
         let mut config = config();
-        config.insert("name".into(), "Bad_Name".into());
+        config.insert("name", "Bad_Name".into());
 
         let error = plan_container(None, &config, Some(&settings())).unwrap_err();
 
@@ -224,7 +224,7 @@ mod tests {
     #[test]
     fn versioning_true_is_rejected() {
         let mut config = config();
-        config.insert("versioning".into(), true.into());
+        config.insert("versioning", true.into());
 
         let error = plan_container(None, &config, Some(&settings())).unwrap_err();
 

@@ -194,7 +194,7 @@ mod tests {
     #[test]
     fn invalid_key_error_hides_value() {
         let mut attrs = development(DEVELOPMENT_ENDPOINT);
-        attrs.insert("account_key".into(), Value::sensitive(Value::string("secret!!value")));
+        attrs.insert("account_key", Value::sensitive(Value::string("secret!!value")));
 
         let error = parse(&attrs).unwrap_err();
 
@@ -205,7 +205,7 @@ mod tests {
     #[test]
     fn uppercase_account_name_is_rejected() {
         let mut attrs = development(DEVELOPMENT_ENDPOINT);
-        attrs.insert("account_name".into(), Value::string("DevStore"));
+        attrs.insert("account_name", Value::string("DevStore"));
 
         assert!(parse(&attrs).unwrap_err().to_string().contains("lowercase"));
     }
@@ -213,7 +213,7 @@ mod tests {
     #[test]
     fn unknown_attribute_is_rejected() {
         let mut attrs = development(DEVELOPMENT_ENDPOINT);
-        attrs.insert("acount_key".into(), Value::string("x"));
+        attrs.insert("acount_key", Value::string("x"));
 
         assert!(parse(&attrs).unwrap_err().to_string().contains("unknown attribute `acount_key`"));
     }

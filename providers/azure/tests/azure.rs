@@ -89,9 +89,9 @@ impl Drop for Cleanup {
 
 fn provider_config(key: &str, endpoint: &str) -> Attrs {
     let mut config = Attrs::new();
-    config.insert("account_name".into(), account_name().into());
-    config.insert("account_key".into(), Value::sensitive(key.into()));
-    config.insert("endpoint".into(), endpoint.into());
+    config.insert("account_name", account_name().into());
+    config.insert("account_key", Value::sensitive(key.into()));
+    config.insert("endpoint", endpoint.into());
     config
 }
 
@@ -113,11 +113,11 @@ async fn provider() -> AzureProvider {
 
 fn container_config(tenant_id: &str, tier: &str) -> Attrs {
     let mut config = Attrs::new();
-    config.insert("tenant_id".into(), tenant_id.into());
-    config.insert("tier".into(), tier.into());
-    config.insert("security_policy".into(), "strict".into());
-    config.insert("region".into(), "westeurope".into());
-    config.insert("versioning".into(), false.into());
+    config.insert("tenant_id", tenant_id.into());
+    config.insert("tier", tier.into());
+    config.insert("security_policy", "strict".into());
+    config.insert("region", "westeurope".into());
+    config.insert("versioning", false.into());
     config
 }
 
@@ -172,7 +172,7 @@ async fn apply_creates_planned_container() {
     let mut config = container_config(&tenant, "pro");
     let mut extra = BTreeMap::new();
     extra.insert("team".to_owned(), Value::string("data platform"));
-    config.insert("metadata".into(), Value::Map(extra));
+    config.insert("metadata", Value::Map(extra));
 
     let planned = provider.plan(TYPE, None, &config).expect("plan").planned;
     let created = create(&provider, &config).await;
@@ -351,7 +351,7 @@ async fn import_adopts_existing_container() {
     assert_eq!(imported["id"], Value::string(&name));
     assert!(change.requires_replace.is_empty());
     let mut expected = imported.clone();
-    expected.insert("region".into(), "westeurope".into());
+    expected.insert("region", "westeurope".into());
     assert_eq!(change.planned, expected, "only the recorded region changes");
 }
 
@@ -455,8 +455,8 @@ async fn read_batches_many_containers() {
     }
     let mut missing = priors[0].clone();
     let missing_name = container_name(&tenant_id("batch_missing"));
-    missing.insert("name".into(), missing_name.clone().into());
-    missing.insert("id".into(), missing_name.into());
+    missing.insert("name", missing_name.clone().into());
+    missing.insert("id", missing_name.into());
     priors.insert(1, missing);
 
     let requests: Vec<ReadRequest> = priors
@@ -480,7 +480,7 @@ async fn read_batches_many_containers() {
 async fn invalid_configured_name_is_rejected_at_plan() {
     let provider = provider().await;
     let mut config = container_config(&tenant_id("name"), "pro");
-    config.insert("name".into(), "Not_Valid".into());
+    config.insert("name", "Not_Valid".into());
 
     let error = provider.plan(TYPE, None, &config).unwrap_err();
 

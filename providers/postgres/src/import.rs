@@ -31,9 +31,9 @@ pub async fn import(server: &Server, id: &str, default_tables: &[TableName], add
             return Err(error.for_resource(address));
         }
     };
-    attrs.insert("password".into(), Value::Null);
-    attrs.insert("url".into(), Value::Null);
-    attrs.entry("password_updated_at".into()).or_insert(Value::Null);
+    attrs.insert("password", Value::Null);
+    attrs.insert("url", Value::Null);
+    attrs.get_or_insert("password_updated_at", Value::Null);
     Ok(attrs)
 }
 
@@ -55,17 +55,17 @@ async fn discover(server: &Server, id: &str, default_tables: &[TableName]) -> Re
     let isolation = detect_isolation(server, &admin, &role, &metadata, shared_database.as_deref()).await?;
 
     let mut prior = Attrs::new();
-    prior.insert("tenant_id".into(), tenant_id.into());
-    prior.insert("isolation".into(), isolation.as_str().into());
-    prior.insert("database".into(), shared_database.clone().map(Value::from).unwrap_or_default());
-    prior.insert("ssl_required".into(), metadata.ssl_required.unwrap_or(false).into());
+    prior.insert("tenant_id", tenant_id.into());
+    prior.insert("isolation", isolation.as_str().into());
+    prior.insert("database", shared_database.clone().map(Value::from).unwrap_or_default());
+    prior.insert("ssl_required", metadata.ssl_required.unwrap_or(false).into());
     if isolation == Isolation::Row {
         let database = shared_database.as_deref().unwrap_or_default();
         let mut tables = granted_tables(server, database, &role).await?;
         if tables.is_empty() {
             tables = default_tables.to_vec();
         }
-        prior.insert("tables".into(), tables_value(&tables));
+        prior.insert("tables", tables_value(&tables));
     }
     let spec = TenantSpec::from_attrs(&prior, default_tables)?;
     Ok((spec, prior))

@@ -67,7 +67,7 @@ impl PostgresProvider {
     fn with_defaults(&self, config: &Attrs) -> Attrs {
         let mut config = config.clone();
         let mut default = |name: &str, value: Value| {
-            let entry = config.entry(name.to_owned()).or_insert(Value::Null);
+            let entry = config.get_or_insert(name, Value::Null);
             if entry.is_null() {
                 *entry = value;
             }
@@ -77,7 +77,7 @@ impl PostgresProvider {
         default("ssl_required", false.into());
         let row = config.get("isolation").and_then(Value::as_str) == Some("row");
         let tables = if row { tables_value(&self.default_tables) } else { Value::List(Vec::new()) };
-        let entry = config.entry("tables".to_owned()).or_insert(Value::Null);
+        let entry = config.get_or_insert("tables", Value::Null);
         if entry.is_null() {
             *entry = tables;
         }
@@ -169,7 +169,7 @@ impl Provider for PostgresProvider {
         let mut prior = prior.cloned();
         let database_mode = |attrs: &Attrs| attrs.get("isolation").and_then(Value::as_str) == Some("database");
         if let Some(prior) = prior.as_mut().filter(|prior| database_mode(prior) && database_mode(&config)) {
-            prior.insert("database".into(), config.get("database").cloned().unwrap_or_default());
+            prior.insert("database", config.get("database").cloned().unwrap_or_default());
         }
 
         let mut change = plan_by_schema(&database_schema(), prior.as_ref(), &config);
@@ -245,7 +245,7 @@ impl PostgresProvider {
 /// Adjusts an in-place update plan: isolation is always planned intact, the
 /// password rotates when due or missing, and the dates and URL follow.
 fn plan_update(provider: &PostgresProvider, prior: &Attrs, config: &Attrs, known: bool, planned: &mut Attrs) {
-    planned.insert("isolation_intact".into(), true.into());
+    planned.insert("isolation_intact", true.into());
     let password = prior.get("password").filter(|value| !value.is_null() && !value.is_unknown());
     let updated_at = prior.get("password_updated_at").and_then(Value::as_str);
     let rotation_days = config.get("password_rotation_days").and_then(Value::as_i64);
@@ -256,14 +256,14 @@ fn plan_update(provider: &PostgresProvider, prior: &Attrs, config: &Attrs, known
     };
 
     if password.is_none() || due {
-        planned.insert("password".into(), Value::sensitive(Value::Unknown));
-        planned.insert("password_updated_at".into(), Value::Unknown);
-        planned.insert("valid_until".into(), Value::Unknown);
-        planned.insert("url".into(), Value::sensitive(Value::Unknown));
+        planned.insert("password", Value::sensitive(Value::Unknown));
+        planned.insert("password_updated_at", Value::Unknown);
+        planned.insert("valid_until", Value::Unknown);
+        planned.insert("url", Value::sensitive(Value::Unknown));
         return;
     }
     let valid_until = updated_at.and_then(|updated_at| credentials::valid_until(updated_at, rotation_days));
-    planned.insert("valid_until".into(), attrs::optional_text(valid_until));
+    planned.insert("valid_until", attrs::optional_text(valid_until));
 
     // The URL depends on `ssl_required` and the server address, which can
     // change without a new password.
@@ -274,7 +274,7 @@ fn plan_update(provider: &PostgresProvider, prior: &Attrs, config: &Attrs, known
         },
         _ => Value::sensitive(Value::Unknown),
     };
-    planned.insert("url".into(), url);
+    planned.insert("url", url);
 }
 
 /// Logs a warning when a tenant requires SSL but the server has it off:

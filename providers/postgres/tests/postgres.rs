@@ -88,9 +88,9 @@ async fn admin_to(database: &str) -> Client {
 async fn provider(tables: &[&str]) -> PostgresProvider {
     let mut provider = PostgresProvider::new();
     let mut config = Attrs::new();
-    config.insert("url".into(), Value::sensitive(admin_url().into()));
+    config.insert("url", Value::sensitive(admin_url().into()));
     if !tables.is_empty() {
-        config.insert("tables".into(), Value::List(tables.iter().map(|t| Value::from(*t)).collect()));
+        config.insert("tables", Value::List(tables.iter().map(|t| Value::from(*t)).collect()));
     }
     let context = ProviderContext {
         working_dir: PathBuf::from("."),
@@ -102,15 +102,15 @@ async fn provider(tables: &[&str]) -> PostgresProvider {
 
 fn tenant_config(tenant_id: &str, isolation: &str, database: &str) -> Attrs {
     let mut config = Attrs::new();
-    config.insert("tenant_id".into(), tenant_id.into());
-    config.insert("isolation".into(), isolation.into());
-    config.insert("database".into(), database.into());
-    config.insert("connection_limit".into(), Value::from(5i64));
-    config.insert("statement_timeout_ms".into(), Value::from(30_000i64));
-    config.insert("idle_timeout_ms".into(), Value::from(60_000i64));
-    config.insert("password_rotation_days".into(), Value::Null);
-    config.insert("audit_logging".into(), true.into());
-    config.insert("ssl_required".into(), false.into());
+    config.insert("tenant_id", tenant_id.into());
+    config.insert("isolation", isolation.into());
+    config.insert("database", database.into());
+    config.insert("connection_limit", Value::from(5i64));
+    config.insert("statement_timeout_ms", Value::from(30_000i64));
+    config.insert("idle_timeout_ms", Value::from(60_000i64));
+    config.insert("password_rotation_days", Value::Null);
+    config.insert("audit_logging", true.into());
+    config.insert("ssl_required", false.into());
     config
 }
 
@@ -341,7 +341,7 @@ async fn connection_limit_change_updates_in_place() {
     let provider = provider(&[]).await;
     let attrs = create(&provider, &tenant_config(&id, "database", "unused")).await;
     let mut config = tenant_config(&id, "database", "unused");
-    config.insert("connection_limit".into(), Value::from(42i64));
+    config.insert("connection_limit", Value::from(42i64));
 
     let change = provider.plan(TYPE, Some(&attrs), &config).unwrap();
 
@@ -465,12 +465,12 @@ async fn due_rotation_plans_and_sets_new_password() {
     cleanup.roles.push(role.clone());
     let provider = provider(&[]).await;
     let mut config = tenant_config(&id, "database", "unused");
-    config.insert("password_rotation_days".into(), Value::from(30i64));
+    config.insert("password_rotation_days", Value::from(30i64));
     let attrs = create(&provider, &config).await;
     assert!(attrs["valid_until"].as_str().is_some());
 
     let mut old = attrs.clone();
-    old.insert("password_updated_at".into(), "2020-01-01T00:00:00Z".into());
+    old.insert("password_updated_at", "2020-01-01T00:00:00Z".into());
     let change = provider.plan(TYPE, Some(&old), &config).unwrap();
     assert!(change.requires_replace.is_empty());
     assert!(change.planned["password"].is_unknown());
@@ -542,7 +542,7 @@ async fn errors_never_show_the_password() {
     let mut provider = PostgresProvider::new();
     let mut config = Attrs::new();
     config.insert(
-        "url".into(),
+        "url",
         Value::sensitive("postgres://postgres:Sup3rSecretPw@127.0.0.1:1/postgres".into()),
     );
     let context = ProviderContext {

@@ -98,18 +98,18 @@ impl RedisProvider {
     fn build(&self, spec: &UserSpec, password: &str, acl_commands: &str) -> Attrs {
         let mut attrs = Attrs::new();
         let categories = spec.command_categories.iter().map(|rule| Value::from(rule.as_str())).collect();
-        attrs.insert("tenant_id".into(), spec.tenant_id.clone().into());
-        attrs.insert("key_prefix".into(), spec.key_prefix.clone().into());
-        attrs.insert("strict".into(), spec.strict.into());
-        attrs.insert("command_categories".into(), Value::List(categories));
-        attrs.insert("id".into(), spec.username.clone().into());
-        attrs.insert("username".into(), spec.username.clone().into());
-        attrs.insert("password".into(), Value::sensitive(password.into()));
-        attrs.insert("url".into(), self.tenant_url(&spec.username, password));
-        attrs.insert("key_pattern".into(), spec.key_pattern().into());
-        attrs.insert("channel_pattern".into(), spec.channel_pattern().into());
-        attrs.insert("enabled".into(), true.into());
-        attrs.insert("acl_commands".into(), acl_commands.into());
+        attrs.insert("tenant_id", spec.tenant_id.clone().into());
+        attrs.insert("key_prefix", spec.key_prefix.clone().into());
+        attrs.insert("strict", spec.strict.into());
+        attrs.insert("command_categories", Value::List(categories));
+        attrs.insert("id", spec.username.clone().into());
+        attrs.insert("username", spec.username.clone().into());
+        attrs.insert("password", Value::sensitive(password.into()));
+        attrs.insert("url", self.tenant_url(&spec.username, password));
+        attrs.insert("key_pattern", spec.key_pattern().into());
+        attrs.insert("channel_pattern", spec.channel_pattern().into());
+        attrs.insert("enabled", true.into());
+        attrs.insert("acl_commands", acl_commands.into());
         attrs
     }
 
@@ -197,23 +197,23 @@ impl RedisProvider {
 /// configured form, so a rule Redis rewrites does not show as drift.
 fn current_attrs(spec: &UserSpec, prior: &Attrs, info: &UserInfo) -> Attrs {
     let mut attrs = prior.clone();
-    attrs.insert("id".into(), spec.username.clone().into());
-    attrs.insert("username".into(), spec.username.clone().into());
-    attrs.insert("enabled".into(), info.flags.iter().any(|flag| flag == "on").into());
-    attrs.insert("key_pattern".into(), info.keys.clone().into());
-    attrs.insert("channel_pattern".into(), info.channels.clone().into());
+    attrs.insert("id", spec.username.clone().into());
+    attrs.insert("username", spec.username.clone().into());
+    attrs.insert("enabled", info.flags.iter().any(|flag| flag == "on").into());
+    attrs.insert("key_pattern", info.keys.clone().into());
+    attrs.insert("channel_pattern", info.channels.clone().into());
     if prior.get("acl_commands").and_then(Value::as_str) != Some(info.commands.as_str()) {
         let rules = info.commands.split_whitespace().map(Value::from).collect();
-        attrs.insert("command_categories".into(), Value::List(rules));
-        attrs.insert("acl_commands".into(), info.commands.clone().into());
+        attrs.insert("command_categories", Value::List(rules));
+        attrs.insert("acl_commands", info.commands.clone().into());
     }
 
     // A password changed or added by hand makes the stored one invalid, so
     // refresh drops it from the attributes and the plan sets a new one.
     let expected = prior.get("password").and_then(Value::as_str).map(password_hash);
     if expected.is_none_or(|hash| info.passwords != [hash]) {
-        attrs.insert("password".into(), Value::Null);
-        attrs.insert("url".into(), Value::Null);
+        attrs.insert("password", Value::Null);
+        attrs.insert("url", Value::Null);
     }
     attrs
 }
@@ -355,23 +355,23 @@ impl Provider for RedisProvider {
         let spec = self.spec(config, USER_TYPE)?;
         let mut config = config.clone();
         let categories = spec.command_categories.iter().map(|rule| Value::from(rule.as_str())).collect();
-        config.insert("key_prefix".into(), spec.key_prefix.clone().into());
-        config.insert("strict".into(), spec.strict.into());
-        config.insert("command_categories".into(), Value::List(categories));
+        config.insert("key_prefix", spec.key_prefix.clone().into());
+        config.insert("strict", spec.strict.into());
+        config.insert("command_categories", Value::List(categories));
 
         let mut change = plan_by_schema(&user_schema(), prior, &config);
         if let Some(prior) = prior.filter(|_| change.requires_replace.is_empty()) {
             let planned = &mut change.planned;
-            planned.insert("key_pattern".into(), spec.key_pattern().into());
-            planned.insert("channel_pattern".into(), spec.channel_pattern().into());
-            planned.insert("enabled".into(), true.into());
+            planned.insert("key_pattern", spec.key_pattern().into());
+            planned.insert("channel_pattern", spec.channel_pattern().into());
+            planned.insert("enabled", true.into());
             let same_rules = prior.get("command_categories").map(Value::strip_marks) == config.get("command_categories").cloned();
             if !same_rules {
-                planned.insert("acl_commands".into(), Value::Unknown);
+                planned.insert("acl_commands", Value::Unknown);
             }
             if prior.get("password").is_none_or(Value::is_null) {
-                planned.insert("password".into(), Value::sensitive(Value::Unknown));
-                planned.insert("url".into(), Value::sensitive(Value::Unknown));
+                planned.insert("password", Value::sensitive(Value::Unknown));
+                planned.insert("url", Value::sensitive(Value::Unknown));
             }
         }
         Ok(change)
@@ -431,9 +431,9 @@ impl RedisProvider {
             .unwrap_or(tenant_id);
         let rules: Vec<&str> = info.commands.split_whitespace().collect();
         let mut prior = Attrs::new();
-        prior.insert("tenant_id".into(), tenant_id.into());
-        prior.insert("key_prefix".into(), key_prefix.into());
-        prior.insert("strict".into(), rules.last().is_some_and(|rule| *rule == acl::STRICT_RULE).into());
+        prior.insert("tenant_id", tenant_id.into());
+        prior.insert("key_prefix", key_prefix.into());
+        prior.insert("strict", rules.last().is_some_and(|rule| *rule == acl::STRICT_RULE).into());
         let spec = UserSpec::from_attrs(&prior)?;
         Ok(current_attrs(&spec, &prior, &info))
     }

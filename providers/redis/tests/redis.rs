@@ -51,7 +51,7 @@ async fn connect(url: &str) -> MultiplexedConnection {
 async fn provider() -> RedisProvider {
     let mut provider = RedisProvider::new();
     let mut config = Attrs::new();
-    config.insert("url".into(), Value::sensitive(admin_url().into()));
+    config.insert("url", Value::sensitive(admin_url().into()));
     let context = ProviderContext {
         working_dir: PathBuf::from("."),
         instance: "redis".into(),
@@ -62,8 +62,8 @@ async fn provider() -> RedisProvider {
 
 fn user_config(tenant_id: &str, strict: bool) -> Attrs {
     let mut config = Attrs::new();
-    config.insert("tenant_id".into(), tenant_id.into());
-    config.insert("strict".into(), strict.into());
+    config.insert("tenant_id", tenant_id.into());
+    config.insert("strict", strict.into());
     config
 }
 
@@ -183,7 +183,7 @@ async fn command_change_updates_in_place() {
     let provider = provider().await;
     let attrs = create(&provider, &user_config(&id, false)).await;
     let mut config = user_config(&id, true);
-    config.insert("command_categories".into(), Value::List(vec!["+@read".into(), "+@write".into()]));
+    config.insert("command_categories", Value::List(vec!["+@read".into(), "+@write".into()]));
 
     let updated = update(&provider, &attrs, &config).await;
 
@@ -312,7 +312,7 @@ async fn existing_user_conflicts_on_create() {
 async fn errors_never_show_the_password() {
     let mut provider = RedisProvider::new();
     let mut config = Attrs::new();
-    config.insert("url".into(), Value::sensitive("redis://admin:Sup3rSecretPw@127.0.0.1:1".into()));
+    config.insert("url", Value::sensitive("redis://admin:Sup3rSecretPw@127.0.0.1:1".into()));
     let context = ProviderContext {
         working_dir: PathBuf::from("."),
         instance: "redis".into(),
@@ -331,7 +331,7 @@ async fn errors_never_show_the_password() {
 async fn invalid_rules_are_rejected_before_apply() {
     let provider = provider().await;
     let mut config = user_config(&tenant_id("iv"), false);
-    config.insert("command_categories".into(), Value::List(vec!["+@all".into(), "~*".into()]));
+    config.insert("command_categories", Value::List(vec!["+@all".into(), "~*".into()]));
 
     let error = provider.plan(TYPE, None, &config).expect_err("a key rule is not a command rule");
 

@@ -2,25 +2,36 @@
 //! between their holders until one of them changes its copy.
 
 use std::collections::BTreeMap;
-use std::collections::btree_map;
 use std::fmt;
-use std::ops::{Deref, DerefMut};
+use std::ops::Index;
 use std::sync::Arc;
 
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
 
+use crate::name::Name;
 use crate::value::Value;
+
+/// One attribute: its name and its value.
+type Entry = (Name, Value);
 
 /// Attributes of one resource, keyed by attribute name.
 ///
+/// The entries sit in one vector sorted by name, sized to fit, with
+/// interned names: a resource of eleven attributes takes 528 bytes of
+/// entries, where a B-tree map took a 632-byte node plus a string per name.
+/// Lookups search the sorted entries, and iteration yields them in name
+/// order.
+///
 /// A plan keeps the same attributes in several places: recorded state, the
 /// read request that refreshes it, the refreshed resource and the plan's
-/// prior and planned values. Clones therefore share one map, and a clone
-/// costs a reference count. Reads go through [`Deref`] to the map. A write
-/// through [`DerefMut`] first copies the map when another holder shares it
-/// (copy on write), so every holder keeps a value of its own.
+/// prior and planned values. Clones therefore share one vector, and a clone
+/// costs a reference count. A write first copies the vector when another
+/// holder shares it (copy on write), so every holder keeps a value of its
+/// own.
 #[derive(Clone, Default)]
-pub struct Attrs(Arc<BTreeMap<String, Value>>);
+pub struct Attrs(Arc<Vec<Entry>>);
 
 impl Attrs {
     /// Returns an empty attribute set.
@@ -28,29 +39,198 @@ impl Attrs {
         Attrs::default()
     }
 
-    /// Returns the map, copying it only when another holder shares it.
-    pub fn into_map(self) -> BTreeMap<String, Value> {
-        Arc::unwrap_or_clone(self.0)
+    /// Returns the number of attributes.
+    pub fn len(&self) -> usize {
+        self.0.len()
     }
 
-    /// Returns true when both sets share one map, so they are equal without
-    /// a comparison of their values.
+    /// Returns true when the set has no attributes.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Returns the value of an attribute.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.position(name).ok().map(|position| &self.0[position].1)
+    }
+
+    /// Returns the value of an attribute for writing, copying a shared set.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
+        let position = self.position(name).ok()?;
+        Some(&mut self.entries_mut()[position].1)
+    }
+
+    /// Returns true when the set has an attribute of this name.
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.position(name).is_ok()
+    }
+
+    /// Sets an attribute and returns its previous value, if it had one.
+    pub fn insert(&mut self, name: impl Into<Name>, value: Value) -> Option<Value> {
+        let name = name.into();
+        match self.position(&name) {
+            Ok(position) => Some(std::mem::replace(
+                &mut self.entries_mut()[position].1,
+                value,
+            )),
+            Err(position) => {
+                let entries = self.entries_mut();
+                // Attribute sets are built once and rarely grow, so exact
+                // growth keeps them at their size.
+                entries.reserve_exact(1);
+                entries.insert(position, (name, value));
+                None
+            }
+        }
+    }
+
+    /// Sets an attribute unless the set has it already, and returns the
+    /// value the set then has.
+    pub fn get_or_insert(&mut self, name: impl Into<Name>, value: Value) -> &mut Value {
+        let name = name.into();
+        let position = match self.position(&name) {
+            Ok(position) => position,
+            Err(position) => {
+                let entries = self.entries_mut();
+                entries.reserve_exact(1);
+                entries.insert(position, (name, value));
+                position
+            }
+        };
+        &mut self.entries_mut()[position].1
+    }
+
+    /// Removes an attribute and returns its value, if it had one.
+    pub fn remove(&mut self, name: &str) -> Option<Value> {
+        let position = self.position(name).ok()?;
+        Some(self.entries_mut().remove(position).1)
+    }
+
+    /// Keeps only the attributes for which `keep` returns true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Name, &mut Value) -> bool) {
+        self.entries_mut()
+            .retain_mut(|(name, value)| keep(name, value));
+    }
+
+    /// Returns the attributes in name order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter(self.0.iter())
+    }
+
+    /// Returns the attributes in name order, with values for writing.
+    pub fn iter_mut(&mut self) -> IterMut<'_> {
+        IterMut(self.entries_mut().iter_mut())
+    }
+
+    /// Returns the attribute names in order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Name> + ExactSizeIterator {
+        self.0.iter().map(|(name, _)| name)
+    }
+
+    /// Returns the attribute values in name order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator {
+        self.0.iter().map(|(_, value)| value)
+    }
+
+    /// Returns the attribute values in name order, for writing.
+    pub fn values_mut(
+        &mut self,
+    ) -> impl DoubleEndedIterator<Item = &mut Value> + ExactSizeIterator {
+        self.entries_mut().iter_mut().map(|(_, value)| value)
+    }
+
+    /// Returns the attributes as a map from name to value, for a nested
+    /// map value or a caller that needs one.
+    pub fn into_map(self) -> BTreeMap<String, Value> {
+        let entries = Arc::unwrap_or_clone(self.0);
+        entries
+            .into_iter()
+            .map(|(name, value)| (String::from(name), value))
+            .collect()
+    }
+
+    /// Returns true when both sets share one vector, so they are equal
+    /// without a comparison of their values.
     pub fn shares_with(&self, other: &Attrs) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
-}
 
-impl Deref for Attrs {
-    type Target = BTreeMap<String, Value>;
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(key, _)| key.as_str().cmp(name))
+    }
 
-    fn deref(&self) -> &Self::Target {
-        &self.0
+    fn entries_mut(&mut self) -> &mut Vec<Entry> {
+        Arc::make_mut(&mut self.0)
+    }
+
+    /// Builds a set from entries in any order. Of entries with one name,
+    /// the last one stays, as inserting them one by one would leave it.
+    fn from_entries(mut entries: Vec<Entry>) -> Attrs {
+        let sorted = entries.windows(2).all(|pair| pair[0].0 < pair[1].0);
+        if !sorted {
+            // Reversed, a stable sort puts the last entry of each name first,
+            // and `dedup_by` keeps the first of each run.
+            entries.reverse();
+            entries.sort_by(|left, right| left.0.cmp(&right.0));
+            entries.dedup_by(|later, earlier| later.0 == earlier.0);
+        }
+        entries.shrink_to_fit();
+        Attrs(Arc::new(entries))
     }
 }
 
-impl DerefMut for Attrs {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        Arc::make_mut(&mut self.0)
+/// An iterator over the attributes of a set, in name order.
+#[derive(Clone)]
+pub struct Iter<'a>(std::slice::Iter<'a, Entry>);
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a Name, &'a Value);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(name, value)| (name, value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(|(name, value)| (name, value))
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+/// An iterator over the attributes of a set, with values for writing.
+pub struct IterMut<'a>(std::slice::IterMut<'a, Entry>);
+
+impl<'a> Iterator for IterMut<'a> {
+    type Item = (&'a Name, &'a mut Value);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(name, value)| (&*name, value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for IterMut<'_> {}
+
+impl Index<&str> for Attrs {
+    type Output = Value;
+
+    /// Returns the value of an attribute.
+    ///
+    /// # Panics
+    ///
+    /// Panics when the set has no attribute of this name.
+    fn index(&self, name: &str) -> &Value {
+        self.get(name)
+            .unwrap_or_else(|| panic!("no attribute `{name}`"))
     }
 }
 
@@ -62,19 +242,32 @@ impl PartialEq for Attrs {
 
 impl PartialEq<BTreeMap<String, Value>> for Attrs {
     fn eq(&self, other: &BTreeMap<String, Value>) -> bool {
-        *self.0 == *other
+        self.len() == other.len()
+            && self
+                .iter()
+                .zip(other)
+                .all(|((name, value), (other_name, other_value))| {
+                    name == other_name && value == other_value
+                })
     }
 }
 
 impl fmt::Debug for Attrs {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(formatter)
+        formatter.debug_map().entries(self.iter()).finish()
     }
 }
 
 impl From<BTreeMap<String, Value>> for Attrs {
     fn from(map: BTreeMap<String, Value>) -> Attrs {
-        Attrs(Arc::new(map))
+        let entries = map
+            .into_iter()
+            .map(|(name, value)| (Name::new(&name), value))
+            .collect();
+        // A map iterates in name order already.
+        let mut entries: Vec<Entry> = entries;
+        entries.shrink_to_fit();
+        Attrs(Arc::new(entries))
     }
 }
 
@@ -84,60 +277,93 @@ impl From<Attrs> for BTreeMap<String, Value> {
     }
 }
 
-impl<const N: usize> From<[(String, Value); N]> for Attrs {
-    fn from(entries: [(String, Value); N]) -> Attrs {
-        Attrs::from(BTreeMap::from(entries))
+impl<K: Into<Name>, const N: usize> From<[(K, Value); N]> for Attrs {
+    fn from(entries: [(K, Value); N]) -> Attrs {
+        entries.into_iter().collect()
     }
 }
 
-impl FromIterator<(String, Value)> for Attrs {
-    fn from_iter<I: IntoIterator<Item = (String, Value)>>(entries: I) -> Attrs {
-        Attrs::from(entries.into_iter().collect::<BTreeMap<_, _>>())
+impl<K: Into<Name>> FromIterator<(K, Value)> for Attrs {
+    fn from_iter<I: IntoIterator<Item = (K, Value)>>(entries: I) -> Attrs {
+        Attrs::from_entries(
+            entries
+                .into_iter()
+                .map(|(name, value)| (name.into(), value))
+                .collect(),
+        )
     }
 }
 
-impl Extend<(String, Value)> for Attrs {
-    fn extend<I: IntoIterator<Item = (String, Value)>>(&mut self, entries: I) {
-        self.deref_mut().extend(entries);
+impl<K: Into<Name>> Extend<(K, Value)> for Attrs {
+    fn extend<I: IntoIterator<Item = (K, Value)>>(&mut self, entries: I) {
+        let mut all = std::mem::take(self.entries_mut());
+        all.extend(
+            entries
+                .into_iter()
+                .map(|(name, value)| (name.into(), value)),
+        );
+        *self = Attrs::from_entries(all);
     }
 }
 
 impl IntoIterator for Attrs {
-    type Item = (String, Value);
-    type IntoIter = btree_map::IntoIter<String, Value>;
+    type Item = (Name, Value);
+    type IntoIter = std::vec::IntoIter<Entry>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.into_map().into_iter()
+        Arc::unwrap_or_clone(self.0).into_iter()
     }
 }
 
 impl<'a> IntoIterator for &'a Attrs {
-    type Item = (&'a String, &'a Value);
-    type IntoIter = btree_map::Iter<'a, String, Value>;
+    type Item = (&'a Name, &'a Value);
+    type IntoIter = Iter<'a>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.iter()
     }
 }
 
 impl<'a> IntoIterator for &'a mut Attrs {
-    type Item = (&'a String, &'a mut Value);
-    type IntoIter = btree_map::IterMut<'a, String, Value>;
+    type Item = (&'a Name, &'a mut Value);
+    type IntoIter = IterMut<'a>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.deref_mut().iter_mut()
+        self.iter_mut()
     }
 }
 
 impl Serialize for Attrs {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        let mut map = serializer.serialize_map(Some(self.len()))?;
+        for (name, value) in self {
+            map.serialize_entry(name.as_str(), value)?;
+        }
+        map.end()
     }
 }
 
 impl<'de> Deserialize<'de> for Attrs {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        BTreeMap::deserialize(deserializer).map(Attrs::from)
+        struct AttrsVisitor;
+
+        impl<'de> Visitor<'de> for AttrsVisitor {
+            type Value = Attrs;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a map of attribute names to values")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attrs, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+                while let Some((name, value)) = map.next_entry::<Name, Value>()? {
+                    entries.push((name, value));
+                }
+                Ok(Attrs::from_entries(entries))
+            }
+        }
+
+        deserializer.deserialize_map(AttrsVisitor)
     }
 }
 
@@ -146,14 +372,11 @@ mod tests {
     use super::*;
 
     fn sample() -> Attrs {
-        Attrs::from([
-            ("id".to_owned(), Value::string("acme")),
-            ("size".to_owned(), Value::Number(1.0)),
-        ])
+        Attrs::from([("id", Value::string("acme")), ("size", Value::Number(1.0))])
     }
 
     #[test]
-    fn clone_shares_the_map() {
+    fn clone_shares_the_entries() {
         let original = sample();
         let copy = original.clone();
 
@@ -161,11 +384,11 @@ mod tests {
     }
 
     #[test]
-    fn write_copies_a_shared_map() {
+    fn write_copies_shared_entries() {
         let original = sample();
         let mut copy = original.clone();
 
-        copy.insert("size".to_owned(), Value::Number(2.0));
+        copy.insert("size", Value::Number(2.0));
 
         assert!(!copy.shares_with(&original));
         assert_eq!(original["size"], Value::Number(1.0));
@@ -176,7 +399,7 @@ mod tests {
     fn equality_compares_values() {
         let left = sample();
         let right = sample();
-        let changed = Attrs::from([("id".to_owned(), Value::string("other"))]);
+        let changed = Attrs::from([("id", Value::string("other"))]);
 
         assert!(!left.shares_with(&right));
         assert_eq!(left, right);
@@ -184,7 +407,79 @@ mod tests {
     }
 
     #[test]
-    fn serializes_as_a_plain_map() {
+    fn entries_stay_in_name_order() {
+        let mut attrs = Attrs::new();
+        attrs.insert("tier", Value::string("pro"));
+        attrs.insert("id", Value::string("acme"));
+        attrs.insert("labels", Value::Null);
+
+        let names: Vec<&str> = attrs.keys().map(Name::as_str).collect();
+
+        assert_eq!(names, ["id", "labels", "tier"]);
+    }
+
+    #[test]
+    fn insert_replaces_and_returns_the_old_value() {
+        let mut attrs = sample();
+
+        let previous = attrs.insert("id", Value::string("globex"));
+
+        assert_eq!(previous, Some(Value::string("acme")));
+        assert_eq!(attrs.len(), 2);
+        assert_eq!(attrs["id"], Value::string("globex"));
+    }
+
+    #[test]
+    fn collect_keeps_the_last_of_repeated_names() {
+        let attrs: Attrs = [
+            ("size", Value::Number(1.0)),
+            ("id", Value::string("first")),
+            ("size", Value::Number(2.0)),
+            ("id", Value::string("last")),
+        ]
+        .into_iter()
+        .collect();
+
+        assert_eq!(attrs.len(), 2);
+        assert_eq!(attrs["id"], Value::string("last"));
+        assert_eq!(attrs["size"], Value::Number(2.0));
+    }
+
+    #[test]
+    fn remove_and_retain_drop_entries() {
+        let mut attrs = sample();
+        attrs.insert("zone", Value::string("a"));
+
+        assert_eq!(attrs.remove("id"), Some(Value::string("acme")));
+        assert_eq!(attrs.remove("id"), None);
+        attrs.retain(|name, _| name != "zone");
+
+        let names: Vec<&str> = attrs.keys().map(Name::as_str).collect();
+        assert_eq!(names, ["size"]);
+    }
+
+    #[test]
+    fn missing_attribute_reads_as_none() {
+        let attrs = sample();
+
+        assert_eq!(attrs.get("absent"), None);
+        assert!(!attrs.contains_key("absent"));
+        assert!(attrs.contains_key("id"));
+    }
+
+    #[test]
+    fn converts_to_and_from_a_map() {
+        let attrs = sample();
+
+        let map = attrs.clone().into_map();
+        let back = Attrs::from(map.clone());
+
+        assert_eq!(back, attrs);
+        assert_eq!(attrs, map);
+    }
+
+    #[test]
+    fn serializes_as_a_map_in_name_order() {
         let attrs = sample();
 
         let text = serde_json::to_string(&attrs).expect("attributes serialize");
@@ -192,5 +487,22 @@ mod tests {
 
         assert_eq!(back, attrs);
         assert!(text.starts_with("{\"id\":"));
+    }
+
+    #[test]
+    fn deserializes_unsorted_names_in_order() {
+        let json = |value: Value| serde_json::to_string(&value).expect("value serializes");
+        let text = format!(
+            "{{\"b\":{},\"a\":{},\"b\":{}}}",
+            json(Value::Number(1.0)),
+            json(Value::Number(2.0)),
+            json(Value::Number(3.0))
+        );
+
+        let attrs: Attrs = serde_json::from_str(&text).expect("attributes deserialize");
+
+        let names: Vec<&str> = attrs.keys().map(Name::as_str).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(attrs["b"], Value::Number(3.0));
     }
 }

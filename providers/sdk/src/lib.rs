@@ -7,11 +7,13 @@
 
 pub mod attrs;
 pub mod error;
+pub mod name;
 pub mod provider;
 pub mod schema;
 pub mod value;
 
 pub use attrs::Attrs;
+pub use name::Name;
 pub use error::{ErrorKind, ProviderError, ProviderResult};
 pub use provider::{ImportRequest, Operation, PlannedChange, Provider, ProviderContext, ReadRequest, plan_by_schema, plan_with_defaults};
 pub use schema::{AttrType, AttributeSchema, ResourceSchema};

@@ -31,7 +31,7 @@ fn check_encodable(state: &State) -> Result<(), StateError> {
             if value.contains_unknown() {
                 return Err(StateError::UnknownValue {
                     address: resource.address.clone(),
-                    attribute: name.clone(),
+                    attribute: name.to_string(),
                 });
             }
             check_depth(&resource.address, name, value)?;
