@@ -32,7 +32,7 @@ fn memory_plan(runtime: &Runtime, resources: usize) -> Plan {
     let config = lang::load(dir.path(), &VarInputs::default()).expect("the generated configuration loads");
     let mut desired = tenancy::lower::lower(&config).expect("the generated configuration lowers");
     for resource in &mut desired.resources {
-        resource.provider = "memory".to_owned();
+        resource.provider = "memory".into();
     }
     let registry = registry(Duration::ZERO);
     let options = PlanOptions {

@@ -46,7 +46,7 @@ fn fixture(runtime: &Runtime, resources: usize) -> Fixture {
     support::generate(resources, dir.path());
     let config = lang::load(dir.path(), &VarInputs::default()).expect("the generated configuration loads");
     let desired = lower::lower(&config).expect("the generated configuration lowers");
-    let instances: BTreeSet<String> = desired.resources.iter().map(|resource| resource.provider.clone()).collect();
+    let instances: BTreeSet<String> = desired.resources.iter().map(|resource| resource.provider.to_string()).collect();
     let registry = runtime
         .block_on(Registry::configure(&config, &instances, dir.path()))
         .expect("the sqlite provider configures");

@@ -465,7 +465,7 @@ fn registry_handle(registry: &Registry, change: &ResourceChange) -> Handle {
             permits: instance.permits.clone(),
             sensitive: instance
                 .schemas
-                .get(&change.type_name)
+                .get(change.type_name.as_str())
                 .map(|schema| {
                     schema
                         .attributes
@@ -674,8 +674,8 @@ mod tests {
         let attrs = Attrs::from([("name".to_owned(), Value::string(address))]);
         ResourceChange {
             address: address.to_owned(),
-            type_name: "memory_object".to_owned(),
-            provider: "memory".to_owned(),
+            type_name: "memory_object".into(),
+            provider: "memory".into(),
             action,
             reason: None,
             before: (action != Action::Create).then(|| attrs.clone()),

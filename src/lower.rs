@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use tenancy_sdk::{Attrs, Value};
+use tenancy_sdk::{Attrs, Name, Value};
 
 use crate::config::{Component, ComponentKind, Config, ResourceBlock, SecurityPolicy, Tenant, Tier};
 use crate::lang::source::Span;
@@ -23,9 +23,9 @@ pub struct DesiredResource {
     /// The resource address.
     pub address: String,
     /// The resource type, such as `catalog_tenant`.
-    pub type_name: String,
+    pub type_name: Name,
     /// The provider instance, such as `sqlite` or `postgres.eu`.
-    pub provider: String,
+    pub provider: Name,
     /// The configured attributes.
     pub config: Attrs,
     /// Addresses this resource depends on.
@@ -211,8 +211,8 @@ fn lower_tier(tier: &Tier) -> DesiredResource {
     }
     DesiredResource {
         address: dotted("tier", &tier.name),
-        type_name: "catalog_tier".to_owned(),
-        provider: registry::CATALOG_INSTANCE.to_owned(),
+        type_name: "catalog_tier".into(),
+        provider: Name::from_static(registry::CATALOG_INSTANCE),
         config,
         depends_on: Vec::new(),
         tenant: None,
@@ -226,8 +226,8 @@ fn lower_policy(policy: &SecurityPolicy) -> DesiredResource {
     config.insert("name".to_owned(), Value::string(&policy.name));
     DesiredResource {
         address: dotted("security_policy", &policy.name),
-        type_name: "catalog_security_policy".to_owned(),
-        provider: registry::CATALOG_INSTANCE.to_owned(),
+        type_name: "catalog_security_policy".into(),
+        provider: Name::from_static(registry::CATALOG_INSTANCE),
         config,
         depends_on: Vec::new(),
         tenant: None,
@@ -283,8 +283,8 @@ fn lower_tenant(
 
     let owned = |suffix: &str, type_name: &str, provider: String, config: Attrs, span: &Span| DesiredResource {
         address: dotted(&address, suffix),
-        type_name: type_name.to_owned(),
-        provider,
+        type_name: Name::new(type_name),
+        provider: provider.into(),
         config,
         depends_on: vec![address.clone()],
         tenant: Some(address.clone()),
@@ -295,8 +295,8 @@ fn lower_tenant(
     let mut resources = vec![
         DesiredResource {
             address: address.clone(),
-            type_name: "catalog_tenant".to_owned(),
-            provider: registry::CATALOG_INSTANCE.to_owned(),
+            type_name: "catalog_tenant".into(),
+            provider: Name::from_static(registry::CATALOG_INSTANCE),
             config: entry,
             depends_on: tenant_depends,
             tenant: Some(address.clone()),
@@ -498,8 +498,8 @@ fn lower_resource_block(config: &Config, block: &ResourceBlock, diagnostics: &mu
     let provider = resolve_instance(config, provider_type, block.provider.as_deref(), &block.span, diagnostics)?;
     Some(DesiredResource {
         address: format!("{}.{}", block.type_name, block.name),
-        type_name: block.type_name.clone(),
-        provider,
+        type_name: Name::new(&block.type_name),
+        provider: provider.into(),
         config: block.attrs.clone(),
         depends_on: block.depends_on.clone(),
         tenant: None,

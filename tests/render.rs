@@ -40,8 +40,8 @@ fn change(address: &str, type_name: &str, action: Action) -> ResourceChange {
         .map(|rest| rest.split('.').next().unwrap_or(rest).to_owned());
     ResourceChange {
         address: address.to_owned(),
-        type_name: type_name.to_owned(),
-        provider: "sqlite".to_owned(),
+        type_name: type_name.to_owned().into(),
+        provider: "sqlite".into(),
         action,
         reason: None,
         before: None,
@@ -97,7 +97,7 @@ fn database_update() -> ResourceChange {
         "postgres_database",
         Action::Update,
     );
-    update.provider = "postgres.eu".to_owned();
+    update.provider = "postgres.eu".into();
     update.before = Some(attrs(&[
         ("id", Value::string("db-7")),
         ("name", Value::string("beta")),
@@ -199,7 +199,7 @@ fn bucket_replace_by_request() -> ResourceChange {
         "gcp_bucket",
         Action::Replace,
     );
-    replace.provider = "gcp".to_owned();
+    replace.provider = "gcp".into();
     replace.tenant = Some("delta".to_owned());
     replace.reason = Some(ActionReason::ReplaceByRequest);
     let bucket = attrs(&[
@@ -242,7 +242,7 @@ fn catalog_recreate() -> ResourceChange {
 
 fn untenanted_create() -> ResourceChange {
     let mut create = change("resource.redis_user.ops", "redis_user", Action::Create);
-    create.provider = "redis".to_owned();
+    create.provider = "redis".into();
     create.after = Some(attrs(&[
         ("username", Value::string("ops")),
         ("commands", list(&["+@read", "-@dangerous"])),
@@ -266,8 +266,8 @@ fn drift() -> Vec<Drift> {
     vec![
         Drift {
             address: "tenant.beta.database.postgres".to_owned(),
-            type_name: "postgres_database".to_owned(),
-            provider: "postgres.eu".to_owned(),
+            type_name: "postgres_database".into(),
+            provider: "postgres.eu".into(),
             before: attrs(&[
                 ("id", Value::string("db-7")),
                 ("name", Value::string("beta")),
@@ -283,8 +283,8 @@ fn drift() -> Vec<Drift> {
         },
         Drift {
             address: "tenant.beta.catalog".to_owned(),
-            type_name: "sqlite_catalog_entry".to_owned(),
-            provider: "sqlite".to_owned(),
+            type_name: "sqlite_catalog_entry".into(),
+            provider: "sqlite".into(),
             before: attrs(&[
                 ("id", Value::string("beta")),
                 ("status", Value::string("active")),

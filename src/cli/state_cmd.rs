@@ -91,7 +91,7 @@ pub async fn import(global: &GlobalArgs, args: &ImportArgs, _ui: Ui) -> Result<u
         .get(&resource.provider)
         .ok_or_else(|| CliError::message(format!("provider `{}` is not configured", resource.provider), None))?;
     let request = ImportRequest {
-        type_name: resource.type_name.clone(),
+        type_name: resource.type_name.to_string(),
         address: resource.address.clone(),
         id: args.id.clone(),
     };

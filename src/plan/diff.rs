@@ -520,8 +520,8 @@ mod tests {
             let number = if index == 1234 { -1.0 } else { index as f64 };
             desired.resources.push(DesiredResource {
                 address: format!("item.i{index:05}"),
-                type_name: "item".to_owned(),
-                provider: "echo".to_owned(),
+                type_name: "item".into(),
+                provider: "echo".into(),
                 config: Attrs::from([("n".to_owned(), Value::Number(number))]),
                 depends_on: Vec::new(),
                 tenant: None,
@@ -572,8 +572,8 @@ mod tests {
     fn sort_by_address_orders_shuffled_changes() {
         let change = |address: String| ResourceChange {
             address,
-            type_name: "item".to_owned(),
-            provider: "echo".to_owned(),
+            type_name: "item".into(),
+            provider: "echo".into(),
             action: Action::NoOp,
             reason: None,
             before: None,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tenancy_sdk::{Attrs, Value};
+use tenancy_sdk::{Attrs, Name, Value};
 
 /// The action planned for one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -91,9 +91,9 @@ pub struct ResourceChange {
     /// The resource address, such as `tenant.acme.database.sqlite`.
     pub address: String,
     /// The resource type.
-    pub type_name: String,
+    pub type_name: Name,
     /// The provider instance, such as `sqlite` or `postgres.eu`.
-    pub provider: String,
+    pub provider: Name,
     /// The planned action.
     pub action: Action,
     /// Why the action was chosen, when it needs saying.
@@ -123,9 +123,9 @@ pub struct Drift {
     /// The resource address.
     pub address: String,
     /// The resource type.
-    pub type_name: String,
+    pub type_name: Name,
     /// The provider instance.
-    pub provider: String,
+    pub provider: Name,
     /// Attributes as recorded in state.
     pub before: Attrs,
     /// Attributes as read from the real object; `None` when it was deleted.

@@ -117,7 +117,7 @@ fn start_read(
     let requests: Vec<ReadRequest> = batch
         .iter()
         .map(|resource| ReadRequest {
-            type_name: resource.type_name.clone(),
+            type_name: resource.type_name.to_string(),
             address: resource.address.clone(),
             prior: resource.attrs.clone(),
         })
@@ -215,7 +215,7 @@ pub fn mark_sensitive(registry: &Registry, resource: &ResourceState, attrs: Attr
     carry_marks(&mut attrs, &resource.attrs);
     let schema = registry
         .get(&resource.provider)
-        .and_then(|instance| instance.schemas.get(&resource.type_name));
+        .and_then(|instance| instance.schemas.get(resource.type_name.as_str()));
     match schema {
         Some(schema) => {
             let names: Vec<&str> = schema

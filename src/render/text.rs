@@ -231,8 +231,8 @@ mod tests {
         after.insert("port".to_owned(), Value::Number(index as f64));
         ResourceChange {
             address: format!("tenant.t{index:04}"),
-            type_name: "catalog_tenant".to_owned(),
-            provider: "sqlite".to_owned(),
+            type_name: "catalog_tenant".into(),
+            provider: "sqlite".into(),
             action: Action::Create,
             reason: None,
             before: None,

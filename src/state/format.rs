@@ -72,9 +72,9 @@ pub struct ResourceRecord {
     pub address: String,
     /// The resource type.
     #[serde(rename = "type")]
-    pub type_name: String,
+    pub type_name: Name,
     /// The provider instance name.
-    pub provider: String,
+    pub provider: Name,
     /// Attribute values as plain JSON, without marks.
     pub attributes: Map<String, Json>,
     /// Sensitive masks of the attributes that contain a sensitive value.
@@ -124,8 +124,8 @@ impl ResourceRecord {
         }
         Ok(ResourceRecord {
             address: resource.address.clone(),
-            type_name: resource.type_name.clone(),
-            provider: resource.provider.clone(),
+            type_name: resource.type_name,
+            provider: resource.provider,
             attributes,
             sensitive_attributes,
             dependencies: resource.dependencies.clone(),
@@ -474,8 +474,8 @@ struct DirectDocument {
 struct DirectRecord {
     address: String,
     #[serde(rename = "type")]
-    type_name: String,
-    provider: String,
+    type_name: Name,
+    provider: Name,
     attributes: PlainAttrs,
     sensitive_attributes: Map<String, Json>,
     dependencies: Vec<String>,

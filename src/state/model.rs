@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use tenancy_sdk::{Attrs, Value};
+use tenancy_sdk::{Attrs, Name, Value};
 
 /// The version of tenancy recorded in the state files and lock records it
 /// writes.
@@ -35,9 +35,9 @@ pub struct ResourceState {
     /// The resource address, equal to its key in [`State::resources`].
     pub address: String,
     /// The resource type, such as `postgres_database`.
-    pub type_name: String,
+    pub type_name: Name,
     /// The provider instance name, such as `sqlite` or `postgres.eu`.
-    pub provider: String,
+    pub provider: Name,
     /// The attributes the provider returned; sensitive values carry the
     /// sensitive mark.
     pub attrs: Attrs,
@@ -112,8 +112,8 @@ impl ResourceState {
     /// Creates a resource record without dependencies.
     pub fn new(
         address: impl Into<String>,
-        type_name: impl Into<String>,
-        provider: impl Into<String>,
+        type_name: impl Into<Name>,
+        provider: impl Into<Name>,
         attrs: Attrs,
     ) -> Self {
         ResourceState {
