@@ -42,7 +42,7 @@ fn memory_plan(runtime: &Runtime, resources: usize) -> Plan {
         config_digest: String::new(),
     };
     runtime
-        .block_on(tenancy::plan::make_plan(&config, &desired, &State::new(), &registry, &options))
+        .block_on(tenancy::plan::make_plan(&config, &mut desired, &State::new(), &registry, &options))
         .expect("the plan from empty state succeeds")
         .plan
 }

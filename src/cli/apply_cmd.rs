@@ -51,7 +51,7 @@ async fn run(
     }
     let operation = if mode == PlanMode::Destroy { "destroy" } else { "apply" };
     let workspace::Opened {
-        workspace,
+        mut workspace,
         backend,
         lock,
         state,
@@ -65,7 +65,7 @@ async fn run(
             plan
         }
         None => {
-            let planned = plan_cmd::make_plan(&workspace, &state, &registry, planning, mode).await?;
+            let planned = plan_cmd::make_plan(&mut workspace, &state, &registry, planning, mode).await?;
             plan_cmd::print_plan(&planned.plan, PlanFormat::Text, ui);
             if !planned.plan.has_changes() {
                 write_unchanged(&workspace, &planned.plan, state, &*backend)?;

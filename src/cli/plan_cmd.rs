@@ -15,7 +15,7 @@ use crate::state::{State, StateBackend};
 /// Runs `plan`.
 pub async fn plan(global: &GlobalArgs, args: &PlanArgs, ui: Ui) -> Result<u8, CliError> {
     let workspace::Opened {
-        workspace,
+        mut workspace,
         backend: _backend,
         lock,
         state,
@@ -23,7 +23,7 @@ pub async fn plan(global: &GlobalArgs, args: &PlanArgs, ui: Ui) -> Result<u8, Cl
     workspace::print_warnings(&workspace, ui);
     let registry = workspace::configure_providers(&workspace, &state).await?;
     let mode = if args.destroy { PlanMode::Destroy } else { PlanMode::Normal };
-    let planned = make_plan(&workspace, &state, &registry, &args.planning, mode).await?;
+    let planned = make_plan(&mut workspace, &state, &registry, &args.planning, mode).await?;
     drop(lock);
 
     let format = if args.json { PlanFormat::Json } else { args.format };
@@ -49,7 +49,7 @@ pub async fn plan(global: &GlobalArgs, args: &PlanArgs, ui: Ui) -> Result<u8, Cl
 
 /// Makes a plan, turning engine failures into CLI errors.
 pub async fn make_plan(
-    workspace: &Workspace,
+    workspace: &mut Workspace,
     state: &State,
     registry: &Registry,
     args: &PlanningArgs,
@@ -65,7 +65,7 @@ pub async fn make_plan(
         config_digest: workspace.digest.clone(),
     };
     check_addresses(workspace, state, &options.diff)?;
-    plan::make_plan(&workspace.config, &workspace.desired, state, registry, &options)
+    plan::make_plan(&workspace.config, &mut workspace.desired, state, registry, &options)
         .await
         .map_err(|error| plan_error(workspace, error))
 }

@@ -1,10 +1,9 @@
 //! Diff: compares desired resources with refreshed state and chooses an
 //! action for each.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use tenancy_sdk::{Attrs, Value};
+use tenancy_sdk::{Attrs, Name, Value};
 
 use crate::lower::{Desired, DesiredResource};
 use crate::plan::model::{Action, ActionReason, AttrRef, PlanMode, ResourceChange};
@@ -33,9 +32,15 @@ pub struct DiffError {
 
 /// Returns one change per resource of `desired` and `current`, sorted by
 /// address.
+///
+/// The diff takes each resource's configuration and drops it once the
+/// resource is planned, and moves the dependencies, owner and references
+/// of each planned resource into its change, so a plan keeps one copy of
+/// them. The resources of `desired` keep their addresses, types, providers
+/// and spans, and its index stays whole.
 pub fn diff<'a>(
     mode: PlanMode,
-    desired: &Desired,
+    desired: &mut Desired,
     current: impl Into<Current<'a>>,
     registry: &Registry,
     options: &DiffOptions,
@@ -94,7 +99,7 @@ impl<'a> From<&'a BTreeMap<String, ResourceState>> for Current<'a> {
 /// Runs [`diff`] with up to `threads` threads.
 fn diff_on(
     mode: PlanMode,
-    desired: &Desired,
+    desired: &mut Desired,
     current: Current<'_>,
     registry: &Registry,
     options: &DiffOptions,
@@ -134,23 +139,28 @@ fn diff_on(
     }
 
     if mode == PlanMode::Normal {
-        let resources: Vec<&DesiredResource> = desired
+        let in_scope: Option<Vec<bool>> = selected.map(|set| {
+            let addresses = desired.resources.iter();
+            addresses.map(|resource| set.contains(resource.address.as_str())).collect()
+        });
+        let mut resources: Vec<&mut DesiredResource> = desired
             .resources
-            .iter()
-            .filter(|resource| selected.as_ref().is_none_or(|set| set.contains(resource.address.as_str())))
+            .iter_mut()
+            .enumerate()
+            .filter(|(position, _)| in_scope.as_ref().is_none_or(|flags| flags[*position]))
+            .map(|(_, resource)| resource)
             .collect();
         let has_refs = resources.iter().any(|resource| !resource.refs.is_empty());
         if has_refs || threads < 2 || resources.len() < PARALLEL_DIFF_MIN {
             changes.reserve(resources.len() + deletes.len());
-            plan_in_order(&resources, current, registry, &replace, &mut changes, &mut errors);
+            plan_in_order(&mut resources, current, registry, &replace, &mut changes, &mut errors);
         } else {
             // Without references between resources each plan depends on its
             // resource alone, so chunks are planned on all cores. Each chunk
             // fills its own slots of one vector, which then becomes the
             // changes in place: no second vector of every change is built.
             let mut slots: Vec<Slot<'_>> = Vec::with_capacity(resources.len() + deletes.len());
-            slots.extend(resources.iter().map(|&resource| Err(resource)));
-            drop(resources);
+            slots.extend(resources.into_iter().map(Err));
             let parts = crate::parallel::map_chunks_mut(&mut slots, threads, |chunk| {
                 plan_into_slots(chunk, current, registry, &replace)
             });
@@ -202,7 +212,7 @@ const PARALLEL_DIFF_MIN: usize = 2048;
 /// Plans `resources` in order, appending one change or one error for each.
 /// References resolve against the changes appended before them.
 fn plan_in_order(
-    resources: &[&DesiredResource],
+    resources: &mut [&mut DesiredResource],
     current: Current<'_>,
     registry: &Registry,
     replace: &HashSet<&str>,
@@ -210,18 +220,18 @@ fn plan_in_order(
     errors: &mut Vec<DiffError>,
 ) {
     let has_refs = resources.iter().any(|resource| !resource.refs.is_empty());
-    let mut planned_at: HashMap<&str, usize> = HashMap::new();
+    let mut planned_at: HashMap<String, usize> = HashMap::new();
     let mut instances = InstanceCache::new(registry);
-    for resource in resources {
+    for resource in resources.iter_mut() {
         let config = if resource.refs.is_empty() {
-            Cow::Borrowed(&resource.config)
+            std::mem::take(&mut resource.config)
         } else {
-            Cow::Owned(resolve_refs(&resource.config, &resource.refs, changes, &planned_at, current))
+            resolve_refs(&resource.config, &resource.refs, changes, &planned_at, current)
         };
-        match plan_resource(resource, &config, current, &mut instances, replace) {
+        match plan_resource(resource, config, current, &mut instances, replace) {
             Ok(change) => {
                 if has_refs {
-                    planned_at.insert(resource.address.as_str(), changes.len());
+                    planned_at.insert(change.address.clone(), changes.len());
                 }
                 changes.push(change);
             }
@@ -231,7 +241,7 @@ fn plan_in_order(
 }
 
 /// A slot of the parallel diff: the resource to plan, then its change.
-type Slot<'a> = Result<ResourceChange, &'a DesiredResource>;
+type Slot<'a> = Result<ResourceChange, &'a mut DesiredResource>;
 
 /// Plans each resource of `slots` into its slot, for resources without
 /// references, whose plans do not depend on one another. A resource that
@@ -245,8 +255,9 @@ fn plan_into_slots(
     let mut errors = Vec::new();
     let mut instances = InstanceCache::new(registry);
     for slot in slots {
-        let Err(resource) = *slot else { continue };
-        match plan_resource(resource, &resource.config, current, &mut instances, replace) {
+        let Err(resource) = slot else { continue };
+        let config = std::mem::take(&mut resource.config);
+        match plan_resource(resource, config, current, &mut instances, replace) {
             Ok(change) => *slot = Ok(change),
             Err(error) => errors.push(error),
         }
@@ -258,7 +269,7 @@ fn plan_into_slots(
 /// runs, so the last instance found usually serves the next resource too.
 struct InstanceCache<'a> {
     registry: &'a Registry,
-    last: Option<(&'a str, Option<&'a Instance>)>,
+    last: Option<(Name, Option<&'a Instance>)>,
 }
 
 impl<'a> InstanceCache<'a> {
@@ -266,11 +277,11 @@ impl<'a> InstanceCache<'a> {
         InstanceCache { registry, last: None }
     }
 
-    fn get(&mut self, name: &'a str) -> Option<&'a Instance> {
+    fn get(&mut self, name: Name) -> Option<&'a Instance> {
         match self.last {
             Some((last, instance)) if last == name => instance,
             _ => {
-                let instance = self.registry.get(name);
+                let instance = self.registry.get(name.as_str());
                 self.last = Some((name, instance));
                 instance
             }
@@ -279,21 +290,23 @@ impl<'a> InstanceCache<'a> {
 }
 
 /// Plans one resource with its configuration, references already filled.
-fn plan_resource<'a>(
-    resource: &'a DesiredResource,
-    config: &Attrs,
+/// A planned resource's dependencies, owner and references move into its
+/// change. A resource that fails to plan keeps them.
+fn plan_resource(
+    resource: &mut DesiredResource,
+    config: Attrs,
     current: Current<'_>,
-    instances: &mut InstanceCache<'a>,
+    instances: &mut InstanceCache<'_>,
     replace: &HashSet<&str>,
 ) -> Result<ResourceChange, DiffError> {
     let prior = current.get(&resource.address);
-    let Some(instance) = instances.get(&resource.provider) else {
+    let Some(instance) = instances.get(resource.provider) else {
         return Err(DiffError {
             address: resource.address.clone(),
             message: format!("provider `{}` is not configured", resource.provider),
         });
     };
-    let planned = match instance.provider.plan(&resource.type_name, prior.map(|prior| &prior.attrs), config) {
+    let planned = match instance.provider.plan(&resource.type_name, prior.map(|prior| &prior.attrs), &config) {
         Ok(planned) => planned,
         Err(error) => {
             let known = config.values().chain(prior.into_iter().flat_map(|prior| prior.attrs.values()));
@@ -310,28 +323,30 @@ fn plan_resource<'a>(
         Some(prior) if action == Action::NoOp && planned.planned == prior.attrs => prior.attrs.clone(),
         _ => planned.planned,
     };
+    drop(config);
+    let prior_depends_on = prior
+        .map(|prior| {
+            prior
+                .dependencies
+                .iter()
+                .filter(|dependency| !resource.depends_on.contains(dependency))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(ResourceChange {
         address: resource.address.clone(),
-        type_name: resource.type_name.clone(),
-        provider: resource.provider.clone(),
+        type_name: resource.type_name,
+        provider: resource.provider,
         action,
         reason,
         before: prior.map(|prior| prior.attrs.clone()),
         after: Some(after),
         replace_paths: planned.requires_replace,
-        depends_on: resource.depends_on.clone(),
-        tenant: resource.tenant.clone(),
-        refs: resource.refs.clone(),
-        prior_depends_on: prior
-            .map(|prior| {
-                prior
-                    .dependencies
-                    .iter()
-                    .filter(|dependency| !resource.depends_on.contains(dependency))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default(),
+        depends_on: std::mem::take(&mut resource.depends_on),
+        tenant: resource.tenant.take(),
+        refs: std::mem::take(&mut resource.refs),
+        prior_depends_on,
     })
 }
 
@@ -342,7 +357,7 @@ fn resolve_refs(
     config: &Attrs,
     refs: &[AttrRef],
     changes: &[ResourceChange],
-    planned_at: &HashMap<&str, usize>,
+    planned_at: &HashMap<String, usize>,
     current: Current<'_>,
 ) -> Attrs {
     let mut config = config.clone();
@@ -553,8 +568,8 @@ mod tests {
         );
         let options = DiffOptions::default();
 
-        let sequential = diff_on(PlanMode::Normal, &desired, Current::from(&current), &registry, &options, 1);
-        let parallel = diff_on(PlanMode::Normal, &desired, Current::from(&current), &registry, &options, 3);
+        let sequential = diff_on(PlanMode::Normal, &mut desired.clone(), Current::from(&current), &registry, &options, 1);
+        let parallel = diff_on(PlanMode::Normal, &mut desired.clone(), Current::from(&current), &registry, &options, 3);
 
         let (sequential, parallel) = (sequential.unwrap_err(), parallel.unwrap_err());
         assert_eq!(sequential.len(), 1);
@@ -562,8 +577,8 @@ mod tests {
 
         let mut fixed = desired;
         fixed.resources[1234].config.insert("n".to_owned(), Value::Number(1234.0));
-        let sequential = diff_on(PlanMode::Normal, &fixed, Current::from(&current), &registry, &options, 1).unwrap();
-        let parallel = diff_on(PlanMode::Normal, &fixed, Current::from(&current), &registry, &options, 3).unwrap();
+        let sequential = diff_on(PlanMode::Normal, &mut fixed.clone(), Current::from(&current), &registry, &options, 1).unwrap();
+        let parallel = diff_on(PlanMode::Normal, &mut fixed.clone(), Current::from(&current), &registry, &options, 3).unwrap();
         assert_eq!(format!("{parallel:?}"), format!("{sequential:?}"));
         assert_eq!(parallel.len(), PARALLEL_DIFF_MIN + 101);
     }

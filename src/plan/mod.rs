@@ -58,9 +58,12 @@ pub struct Planned {
 }
 
 /// Makes a plan for `desired` against `state`.
+///
+/// The diff takes the configuration of each resource in `desired`: see
+/// [`diff::diff`].
 pub async fn make_plan(
     config: &Config,
-    desired: &Desired,
+    desired: &mut Desired,
     state: &State,
     registry: &Registry,
     options: &PlanOptions,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Index;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
@@ -30,8 +30,17 @@ type Entry = (Name, Value);
 /// costs a reference count. A write first copies the vector when another
 /// holder shares it (copy on write), so every holder keeps a value of its
 /// own.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Attrs(Arc<Vec<Entry>>);
+
+impl Default for Attrs {
+    /// Returns an empty set. Empty sets share one allocation, so an empty
+    /// set left behind by [`std::mem::take`] costs a reference count.
+    fn default() -> Attrs {
+        static EMPTY: LazyLock<Arc<Vec<Entry>>> = LazyLock::new(|| Arc::new(Vec::new()));
+        Attrs(Arc::clone(&EMPTY))
+    }
+}
 
 impl Attrs {
     /// Returns an empty attribute set.
