@@ -692,6 +692,26 @@ fn sensitive_variable_stays_hidden_after_apply() {
 }
 
 #[test]
+fn long_attribute_name_in_state_shows_without_panic() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    let path = dir.join(".tenancy/state.json");
+    let mut state: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    let long_name = "n".repeat(70_000);
+    let resources = state["resources"].as_array_mut().unwrap();
+    let tenant = resources.iter_mut().find(|resource| resource["address"] == "tenant.acme").unwrap();
+    tenant["attributes"][long_name.as_str()] = serde_json::json!("x");
+    fs::write(&path, serde_json::to_string_pretty(&state).unwrap()).unwrap();
+
+    for args in [&["show"][..], &["state", "show", "tenant.acme"]] {
+        let output = tenancy(&dir, args);
+
+        assert_success(&output);
+        assert!(stdout(&output).contains(&format!("{long_name} = \"x\"")), "{args:?} shows the attribute");
+    }
+}
+
+#[test]
 fn tenants_listing_hides_sensitive_region() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path();

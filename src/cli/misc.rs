@@ -117,7 +117,9 @@ pub fn show(global: &GlobalArgs, args: &ShowArgs, ui: Ui) -> Result<u8, CliError
         let _ = writeln!(text, "resource \"{}\" \"{}\" {{", resource.type_name, resource.address);
         let width = resource.attrs.keys().map(|name| name.len()).max().unwrap_or(0);
         for (name, value) in &resource.attrs {
-            let _ = writeln!(text, "    {name:width$} = {value}");
+            text.push_str("    ");
+            crate::render::push_padded(&mut text, name, width);
+            let _ = writeln!(text, " = {value}");
         }
         text.push_str("}\n\n");
     }
@@ -304,7 +306,11 @@ fn table(headers: &[&str], rows: &[[String; 6]]) -> String {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|(cell, width)| format!("{cell:width$}"))
+            .map(|(cell, &width)| {
+                let mut padded = String::new();
+                crate::render::push_padded(&mut padded, cell, width);
+                padded
+            })
             .collect();
         let _ = writeln!(text, "{}", padded.join("  ").trim_end());
     };

@@ -66,7 +66,8 @@ pub fn render_resource(resource: &ResourceState) -> String {
     }
     let width = resource.attrs.keys().map(|name| name.len()).max().unwrap_or(0);
     for (name, value) in &resource.attrs {
-        let _ = writeln!(text, "{name:width$} = {value}");
+        crate::render::push_padded(&mut text, name, width);
+        let _ = writeln!(text, " = {value}");
     }
     text
 }

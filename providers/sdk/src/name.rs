@@ -224,7 +224,7 @@ impl<'de> Deserialize<'de> for Name {
             type Value = Name;
 
             fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-                formatter.write_str("an attribute name")
+                formatter.write_str("a string")
             }
 
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Name, E> {
