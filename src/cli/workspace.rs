@@ -314,7 +314,7 @@ mod tests {
     use super::*;
 
     /// Returns whether the kernel may back this process with transparent
-    /// huge pages, or `None` on a kernel that does not say.
+    /// huge pages, or `None` on a kernel that does not report it.
     #[cfg(target_os = "linux")]
     fn huge_pages_enabled() -> Option<bool> {
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
