@@ -180,7 +180,7 @@ impl Attrs {
             // Reversed, a stable sort puts the last entry of each name first,
             // and `dedup_by` keeps the first of each run.
             entries.reverse();
-            entries.sort_by(|left, right| left.0.cmp(&right.0));
+            entries.sort_by_key(|entry| entry.0);
             entries.dedup_by(|later, earlier| later.0 == earlier.0);
         }
         entries.shrink_to_fit();

@@ -271,7 +271,7 @@ mod tests {
 
     #[test]
     fn names_order_as_text() {
-        let mut names = vec![Name::new("tier"), Name::new("id"), Name::new("labels")];
+        let mut names = [Name::new("tier"), Name::new("id"), Name::new("labels")];
 
         names.sort();
 
