@@ -147,9 +147,10 @@ pub fn print_plan(plan: &Plan, format: PlanFormat, ui: Ui) {
             return;
         }
         PlanFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&render::plan_json(plan)).unwrap_or_default();
-            text.push('\n');
-            text
+            // Like the text, the document is written as it is built.
+            crate::cli::write_stdout(|stdout| render::write_plan_json(plan, stdout));
+            tracing::debug!(elapsed = ?started.elapsed(), "rendered the plan");
+            return;
         }
         PlanFormat::Markdown => render::render_markdown(plan),
     };

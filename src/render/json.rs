@@ -10,6 +10,9 @@
 //! values are left out, as Terraform does. `schemas/plan.schema.json`
 //! describes the document.
 
+use std::io::Write;
+
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value as Json, json};
 use tenancy_sdk::{Attrs, Value};
 
@@ -22,23 +25,61 @@ pub const PLAN_JSON_FORMAT_VERSION: &str = "1.2";
 /// Returns the plan as a JSON document in the shape of Terraform's JSON plan,
 /// with sensitive values replaced by `null`.
 pub fn plan_json(plan: &Plan) -> Json {
-    let mut changes: Vec<&ResourceChange> = plan.changes.iter().collect();
-    changes.sort_by(|left, right| left.address.cmp(&right.address));
-    let mut drifts: Vec<&Drift> = plan.drift.iter().collect();
-    drifts.sort_by(|left, right| left.address.cmp(&right.address));
+    // The document has string keys only, the one thing `to_value` rejects.
+    serde_json::to_value(PlanDocument(plan)).unwrap_or_default()
+}
 
-    json!({
-        "format_version": PLAN_JSON_FORMAT_VERSION,
-        "tenancy_version": env!("CARGO_PKG_VERSION"),
-        "timestamp": plan.created_at,
-        "errored": false,
-        "applyable": plan.has_changes(),
-        "complete": plan.targets.is_empty(),
-        "variables": variables_json(plan),
-        "resource_drift": drifts.into_iter().map(drift_json).collect::<Vec<_>>(),
-        "resource_changes": changes.into_iter().map(resource_change_json).collect::<Vec<_>>(),
-        "output_changes": outputs_json(&plan.outputs),
-    })
+/// Writes the document of [`plan_json`] to `out`, pretty-printed and
+/// followed by a newline.
+///
+/// Each resource change becomes JSON just before it is written, so the
+/// document is never held whole: for a plan of 100,000 resources it is
+/// over 100 MB of text, and several times that as a JSON tree.
+pub fn write_plan_json(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut serializer = serde_json::Serializer::pretty(&mut *out);
+    PlanDocument(plan).serialize(&mut serializer)?;
+    out.write_all(b"\n")
+}
+
+/// The JSON plan, serialized field by field.
+struct PlanDocument<'a>(&'a Plan);
+
+impl Serialize for PlanDocument<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let plan = self.0;
+        let mut changes: Vec<&ResourceChange> = plan.changes.iter().collect();
+        changes.sort_by(|left, right| left.address.cmp(&right.address));
+        let mut drifts: Vec<&Drift> = plan.drift.iter().collect();
+        drifts.sort_by(|left, right| left.address.cmp(&right.address));
+
+        let mut document = serializer.serialize_map(Some(10))?;
+        document.serialize_entry("format_version", PLAN_JSON_FORMAT_VERSION)?;
+        document.serialize_entry("tenancy_version", env!("CARGO_PKG_VERSION"))?;
+        document.serialize_entry("timestamp", &plan.created_at)?;
+        document.serialize_entry("errored", &false)?;
+        document.serialize_entry("applyable", &plan.has_changes())?;
+        document.serialize_entry("complete", &plan.targets.is_empty())?;
+        document.serialize_entry("variables", &variables_json(plan))?;
+        document.serialize_entry("resource_drift", &EachAsJson(&drifts, drift_json))?;
+        document.serialize_entry("resource_changes", &EachAsJson(&changes, resource_change_json))?;
+        document.serialize_entry("output_changes", &outputs_json(&plan.outputs))?;
+        document.end()
+    }
+}
+
+/// A list serialized one item at a time, each turned into JSON by the
+/// function just before it is written.
+struct EachAsJson<'a, T>(&'a [&'a T], fn(&T) -> Json);
+
+impl<T> Serialize for EachAsJson<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let EachAsJson(items, to_json) = self;
+        let mut list = serializer.serialize_seq(Some(items.len()))?;
+        for item in items.iter() {
+            list.serialize_element(&to_json(item))?;
+        }
+        list.end()
+    }
 }
 
 /// Returns the `action_reason` spelling: Terraform's where it has one, and
@@ -227,6 +268,50 @@ mod tests {
         let value = Value::List(vec![Value::Unknown, Value::Number(3.0)]);
 
         assert_eq!(redacted_json(&value), json!([null, 3]));
+    }
+
+    #[test]
+    fn written_document_matches_the_json_tree() {
+        let change = |address: &str, action: Action| ResourceChange {
+            address: address.to_owned(),
+            type_name: "catalog_tenant".into(),
+            provider: "sqlite".into(),
+            action,
+            reason: None,
+            before: None,
+            after: Some(Attrs::from([
+                ("id", Value::string(address)),
+                ("secret", Value::sensitive(Value::string("hunter2"))),
+                ("url", Value::Unknown),
+            ])),
+            replace_paths: Vec::new(),
+            depends_on: Vec::new(),
+            tenant: Some("tenant.acme".to_owned()),
+            refs: Vec::new(),
+            prior_depends_on: Vec::new(),
+        };
+        let plan = Plan {
+            mode: crate::plan::PlanMode::Normal,
+            base: crate::plan::PlanBase {
+                lineage: None,
+                serial: 0,
+                config_digest: String::new(),
+            },
+            changes: vec![change("tenant.b", Action::Create), change("tenant.a", Action::Create)],
+            drift: Vec::new(),
+            outputs: Vec::new(),
+            targets: Vec::new(),
+            created_at: "2026-12-05T00:00:00Z".to_owned(),
+            variables: std::collections::BTreeMap::from([("region".to_owned(), Value::string("eu"))]),
+        };
+
+        let mut written = Vec::new();
+        write_plan_json(&plan, &mut written).expect("writing to memory succeeds");
+
+        let expected = serde_json::to_string_pretty(&plan_json(&plan)).expect("the tree serializes") + "\n";
+        assert_eq!(String::from_utf8(written).expect("the document is UTF-8"), expected);
+        assert_eq!(plan_json(&plan)["resource_changes"][0]["address"], "tenant.a");
+        assert_eq!(plan_json(&plan)["resource_drift"], json!([]));
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod path;
 mod text;
 mod tree;
 
-pub use json::{PLAN_JSON_FORMAT_VERSION, action_reason_name, plan_json};
+pub use json::{PLAN_JSON_FORMAT_VERSION, action_reason_name, plan_json, write_plan_json};
 pub use markdown::{GITHUB_COMMENT_LIMIT, render_markdown};
 pub use text::{TextOptions, render_text, write_text};
 
