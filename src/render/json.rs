@@ -25,7 +25,8 @@ pub const PLAN_JSON_FORMAT_VERSION: &str = "1.2";
 /// Returns the plan as a JSON document in the shape of Terraform's JSON plan,
 /// with sensitive values replaced by `null`.
 pub fn plan_json(plan: &Plan) -> Json {
-    // The document has string keys only, the one thing `to_value` rejects.
+    // `to_value` fails only on a map key that is not a string, and the
+    // document has none.
     serde_json::to_value(PlanDocument(plan)).unwrap_or_default()
 }
 
