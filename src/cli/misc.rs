@@ -103,28 +103,34 @@ pub fn show(global: &GlobalArgs, args: &ShowArgs, ui: Ui) -> Result<u8, CliError
         return Ok(EXIT_OK);
     }
     let state = read_state_only(global)?;
+    // Both forms are written as they are built, because at 100,000
+    // resources the state's JSON document alone is over 50 MB.
     if args.json {
-        print_stdout(&format!("{:#}\n", state::format::to_json(&state)?));
+        let document = state::format::encoder(&state)?;
+        crate::cli::write_stdout(|stdout| document.write_to(stdout));
         return Ok(EXIT_OK);
     }
     if state.resources.is_empty() {
         print_stdout("The state is empty. Run `tenancy apply` to create resources.\n");
         return Ok(EXIT_OK);
     }
-    let mut text = String::new();
-    for resource in state.resources.values() {
-        let _ = writeln!(text, "# {}:", resource.address);
-        let _ = writeln!(text, "resource \"{}\" \"{}\" {{", resource.type_name, resource.address);
-        let width = resource.attrs.keys().map(|name| name.len()).max().unwrap_or(0);
-        for (name, value) in &resource.attrs {
-            text.push_str("    ");
-            crate::render::push_padded(&mut text, name, width);
-            let _ = writeln!(text, " = {value}");
+    crate::cli::write_stdout(|stdout| {
+        let mut text = String::new();
+        for resource in state.resources.values() {
+            let _ = writeln!(text, "# {}:", resource.address);
+            let _ = writeln!(text, "resource \"{}\" \"{}\" {{", resource.type_name, resource.address);
+            let width = resource.attrs.keys().map(|name| name.len()).max().unwrap_or(0);
+            for (name, value) in &resource.attrs {
+                text.push_str("    ");
+                crate::render::push_padded(&mut text, name, width);
+                let _ = writeln!(text, " = {value}");
+            }
+            text.push_str("}\n\n");
+            stdout.write_all(text.as_bytes())?;
+            text.clear();
         }
-        text.push_str("}\n\n");
-    }
-    text.push_str(&crate::cli::apply_cmd::render_outputs(&state));
-    print_stdout(&text);
+        stdout.write_all(crate::cli::apply_cmd::render_outputs(&state).as_bytes())
+    });
     Ok(EXIT_OK)
 }
 
