@@ -4,7 +4,6 @@
 //! including sensitive ones, so it is written readable by its owner only.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -38,11 +37,22 @@ pub enum PlanFileError {
     },
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct PlanFile {
+    // Both are read only so that a file without them is rejected.
+    #[allow(dead_code)]
     format_version: u32,
+    #[allow(dead_code)]
     tenancy_version: String,
     plan: Plan,
+}
+
+/// The document of [`PlanFile`], borrowing the plan it writes.
+#[derive(Serialize)]
+struct PlanFileRef<'a> {
+    format_version: u32,
+    tenancy_version: &'a str,
+    plan: &'a Plan,
 }
 
 #[derive(Deserialize)]
@@ -57,12 +67,11 @@ pub fn save(path: &Path, plan: &Plan) -> Result<(), PlanFileError> {
         path: path.to_path_buf(),
         source,
     };
-    let document = PlanFile {
+    let document = PlanFileRef {
         format_version: FORMAT_VERSION,
-        tenancy_version: env!("CARGO_PKG_VERSION").to_owned(),
-        plan: plan.clone(),
+        tenancy_version: env!("CARGO_PKG_VERSION"),
+        plan,
     };
-    let bytes = serde_json::to_vec(&document).map_err(|error| io_error(std::io::Error::other(error)))?;
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -70,8 +79,12 @@ pub fn save(path: &Path, plan: &Plan) -> Result<(), PlanFileError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(io_error)?;
-    file.write_all(&bytes).map_err(io_error)?;
+    let file = options.open(path).map_err(io_error)?;
+    // The document goes straight into the file, because at 100,000
+    // resources it is about 60 MB, and a copy of the plan cost more again.
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+    serde_json::to_writer(&mut writer, &document).map_err(|error| io_error(std::io::Error::from(error)))?;
+    let file = writer.into_inner().map_err(|error| io_error(error.into_error()))?;
     file.sync_all().map_err(io_error)
 }
 
