@@ -223,6 +223,55 @@ fn saved_plan_applies_and_shows() {
     assert!(stdout(&apply).contains("8 added"), "{}", stdout(&apply));
 }
 
+#[cfg(unix)]
+#[test]
+fn plan_file_over_older_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_temp, dir) = small();
+    let plan_file = dir.join("tenants.plan");
+    fs::write(&plan_file, "old").unwrap();
+    fs::set_permissions(&plan_file, fs::Permissions::from_mode(0o644)).unwrap();
+
+    assert_success(&tenancy(&dir, &["plan", "-out", plan_file.to_str().unwrap()]));
+
+    let mode = fs::metadata(&plan_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn failed_stdout_write_is_reported() {
+    let (_temp, dir) = small();
+    let full = fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_tenancy"))
+        .arg("-C")
+        .arg(&dir)
+        .args(["plan", "-json"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(full)
+        .output()
+        .expect("the tenancy binary runs");
+
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("failed to write to standard output"), "{}", stderr(&output));
+}
+
+#[test]
+fn show_prints_outputs_of_state_without_resources() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    write(dir, "main.hcl", "output \"greeting\" {\n  value = \"hello\"\n}\n");
+    assert_success(&tenancy(dir, &["apply", "-auto-approve"]));
+
+    let show = tenancy(dir, &["show"]);
+
+    assert_success(&show);
+    assert!(stdout(&show).contains("greeting = \"hello\""), "{}", stdout(&show));
+    assert!(!stdout(&show).contains("The state is empty"), "{}", stdout(&show));
+}
+
 /// Starts an apply of `dir` that waits at its confirmation prompt, and
 /// returns once it holds the state lock.
 fn spawn_lock_holder(dir: &Path) -> std::process::Child {

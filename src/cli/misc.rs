@@ -110,7 +110,7 @@ pub fn show(global: &GlobalArgs, args: &ShowArgs, ui: Ui) -> Result<u8, CliError
         crate::cli::write_stdout(|stdout| document.write_to(stdout));
         return Ok(EXIT_OK);
     }
-    if state.resources.is_empty() {
+    if state.resources.is_empty() && state.outputs.is_empty() {
         print_stdout("The state is empty. Run `tenancy apply` to create resources.\n");
         return Ok(EXIT_OK);
     }

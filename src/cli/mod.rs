@@ -181,8 +181,10 @@ pub fn keep_going_on_closed_stdout() {
     KEEP_GOING_ON_CLOSED_STDOUT.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Writes to stdout. When the reader has gone away, exits quietly with code
-/// 1 (nothing was applied yet), unless an apply is under way.
+/// Writes to stdout. When the write fails, exits with code 1 (nothing was
+/// applied yet), unless an apply is under way: quietly when the reader has
+/// gone away, and with an error on stderr for any other failure, such as a
+/// full disk.
 pub fn print_stdout(text: &str) {
     write_stdout(|stdout| stdout.write_all(text.as_bytes()));
 }
@@ -192,8 +194,16 @@ pub fn print_stdout(text: &str) {
 pub fn write_stdout(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) {
     use std::io::Write;
     let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let failed = write(&mut stdout).and_then(|()| stdout.flush()).is_err();
-    if failed && !KEEP_GOING_ON_CLOSED_STDOUT.load(std::sync::atomic::Ordering::Relaxed) {
+    let Err(error) = write(&mut stdout).and_then(|()| stdout.flush()) else {
+        return;
+    };
+    // An apply under way keeps writing, so the error is reported once.
+    static REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let closed = error.kind() == std::io::ErrorKind::BrokenPipe;
+    if !closed && !REPORTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        ui::write_stderr(&format!("error: failed to write to standard output: {error}\n"));
+    }
+    if !KEEP_GOING_ON_CLOSED_STDOUT.load(std::sync::atomic::Ordering::Relaxed) {
         std::process::exit(i32::from(EXIT_ERROR));
     }
 }

@@ -80,6 +80,13 @@ pub fn save(path: &Path, plan: &Plan) -> Result<(), PlanFileError> {
         options.mode(0o600);
     }
     let file = options.open(path).map_err(io_error)?;
+    // The mode above applies only to a new file, and an older file may be
+    // readable by others. Devices such as /dev/null keep their mode.
+    #[cfg(unix)]
+    if file.metadata().map_err(io_error)?.is_file() {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o600)).map_err(io_error)?;
+    }
     // The document goes straight into the file, because at 100,000
     // resources it is about 60 MB, and a copy of the plan cost more again.
     let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
