@@ -466,7 +466,7 @@ struct DirectDocument {
     lineage: String,
     serial: u64,
     resources: DirectResources,
-    outputs: BTreeMap<String, OutputRecord>,
+    outputs: UniqueMap<OutputRecord>,
 }
 
 #[derive(Deserialize)]
@@ -477,7 +477,7 @@ struct DirectRecord {
     type_name: Name,
     provider: Name,
     attributes: PlainAttrs,
-    sensitive_attributes: Map<String, Json>,
+    sensitive_attributes: UniqueMap<Json>,
     dependencies: Vec<String>,
 }
 
@@ -485,11 +485,11 @@ impl DirectRecord {
     /// Returns the resource with its sensitive marks applied, or `Err` for a
     /// record the general path must explain.
     fn into_state(self) -> Result<ResourceState, ()> {
-        if self.address.is_empty() || !self.sensitive_attributes.values().all(is_mask) {
+        if self.address.is_empty() || !self.sensitive_attributes.0.values().all(is_mask) {
             return Err(());
         }
         let PlainAttrs(mut attrs) = self.attributes;
-        for (name, mask) in &self.sensitive_attributes {
+        for (name, mask) in &self.sensitive_attributes.0 {
             if let Some(value) = attrs.get_mut(name) {
                 *value = mark_sensitive(std::mem::take(value), mask);
             }
@@ -542,6 +542,36 @@ impl<'de> serde::de::Visitor<'de> for DirectResourcesVisitor {
             resources.keyed.push((resource.address.clone(), resource));
         }
         Ok(resources)
+    }
+}
+
+/// A JSON object read into a map. A repeated key fails the direct decode,
+/// so the general path reports it, where a map would keep the last value.
+struct UniqueMap<V>(BTreeMap<String, V>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for UniqueMap<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(UniqueMapVisitor(std::marker::PhantomData))
+    }
+}
+
+struct UniqueMapVisitor<V>(std::marker::PhantomData<V>);
+
+impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for UniqueMapVisitor<V> {
+    type Value = UniqueMap<V>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("an object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueMap<V>, A::Error> {
+        let mut entries = BTreeMap::new();
+        while let Some((key, value)) = map.next_entry::<String, V>()? {
+            if entries.insert(key, value).is_some() {
+                return Err(serde::de::Error::custom("an object repeats a key"));
+            }
+        }
+        Ok(UniqueMap(entries))
     }
 }
 
@@ -705,7 +735,7 @@ fn direct_to_state(document: DirectDocument) -> Result<State, ()> {
         }
     }
 
-    for (name, output) in document.outputs {
+    for (name, output) in document.outputs.0 {
         let value = match &output.sensitive_values {
             Some(mask) if is_mask(mask) => Value::from_json_with_sensitive(&output.value, mask),
             Some(_) => return Err(()),
@@ -875,6 +905,8 @@ mod tests {
             text.replacen("\"name\": \"acme\"", "\"name\": \"first\", \"name\": \"acme\"", 1),
             text.replacen("\"serial\": 7", "\"serial\": 7, \"serial\": 8", 1),
             text.replacen("\"resources\": [", "\"resources\": [], \"resources\": [", 1),
+            text.replacen("\"outputs\": {", "\"outputs\": {\"secret\": {\"value\": \"x\", \"sensitive\": false}, ", 1),
+            text.replacen("\"sensitive_attributes\": {\n", "\"sensitive_attributes\": {\"password\": true,\n", 1),
         ];
         for repeated in cases {
             assert_ne!(repeated, text);
