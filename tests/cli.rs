@@ -6,16 +6,28 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn tenancy(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tenancy"))
+fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tenancy"));
+    command
         .arg("-C")
         .arg(dir)
         .args(args)
         .env("NO_COLOR", "1")
         .env_remove("TENANCY_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("the tenancy binary runs")
+        .stdin(Stdio::null());
+    command
+}
+
+fn tenancy(dir: &Path, args: &[&str]) -> Output {
+    command(dir, args).output().expect("the tenancy binary runs")
+}
+
+/// Rewrites the state file of `dir` through `edit`, as a hand edit would.
+fn edit_state(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join(".tenancy/state.json");
+    let mut state: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    edit(&mut state);
+    fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
 }
 
 fn stdout(output: &Output) -> String {
@@ -244,12 +256,7 @@ fn failed_stdout_write_is_reported() {
     let (_temp, dir) = small();
     let full = fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
 
-    let output = Command::new(env!("CARGO_BIN_EXE_tenancy"))
-        .arg("-C")
-        .arg(&dir)
-        .args(["plan", "-json"])
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
+    let output = command(&dir, &["plan", "-json"])
         .stdout(full)
         .output()
         .expect("the tenancy binary runs");
@@ -365,11 +372,10 @@ fn config_error_comes_before_lock_error() {
 fn large_state_plans_and_keeps_error_order() {
     let (_temp, dir) = small();
     assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
-    let path = dir.join(".tenancy/state.json");
-    let mut state: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
     let padding = "x".repeat(tenancy::state::LARGE_STATE_BYTES as usize + 1);
-    state["outputs"]["padding"] = serde_json::json!({ "value": padding, "sensitive": false });
-    fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
+    edit_state(&dir, |state| {
+        state["outputs"]["padding"] = serde_json::json!({ "value": padding, "sensitive": false });
+    });
     write(&dir, "main.hcl", &SMALL.replace("tier   = tier.free", "tier   = tier.pro"));
 
     let plan = tenancy(&dir, &["plan", "-refresh=false", "-detailed-exitcode"]);
@@ -744,13 +750,12 @@ fn sensitive_variable_stays_hidden_after_apply() {
 fn long_attribute_name_in_state_shows_without_panic() {
     let (_temp, dir) = small();
     assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
-    let path = dir.join(".tenancy/state.json");
-    let mut state: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
     let long_name = "n".repeat(70_000);
-    let resources = state["resources"].as_array_mut().unwrap();
-    let tenant = resources.iter_mut().find(|resource| resource["address"] == "tenant.acme").unwrap();
-    tenant["attributes"][long_name.as_str()] = serde_json::json!("x");
-    fs::write(&path, serde_json::to_string_pretty(&state).unwrap()).unwrap();
+    edit_state(&dir, |state| {
+        let resources = state["resources"].as_array_mut().unwrap();
+        let tenant = resources.iter_mut().find(|resource| resource["address"] == "tenant.acme").unwrap();
+        tenant["attributes"][long_name.as_str()] = serde_json::json!("x");
+    });
 
     for args in [&["show"][..], &["state", "show", "tenant.acme"]] {
         let output = tenancy(&dir, args);

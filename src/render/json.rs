@@ -34,7 +34,7 @@ pub fn plan_json(plan: &Plan) -> Json {
 /// followed by a newline.
 ///
 /// Each resource change becomes JSON just before it is written, so the
-/// document is never held whole: for a plan of 100,000 resources it is
+/// document is never held whole. For a plan of 100,000 resources it is
 /// over 100 MB of text, and several times that as a JSON tree.
 pub fn write_plan_json(plan: &Plan, out: &mut dyn Write) -> std::io::Result<()> {
     let mut serializer = serde_json::Serializer::pretty(&mut *out);

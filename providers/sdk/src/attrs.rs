@@ -83,11 +83,7 @@ impl Attrs {
                 value,
             )),
             Err(position) => {
-                let entries = self.entries_mut();
-                // Attribute sets are built once and rarely grow, so exact
-                // growth keeps them at their size.
-                entries.reserve_exact(1);
-                entries.insert(position, (name, value));
+                self.insert_at(position, (name, value));
                 None
             }
         }
@@ -100,9 +96,7 @@ impl Attrs {
         let position = match self.position(&name) {
             Ok(position) => position,
             Err(position) => {
-                let entries = self.entries_mut();
-                entries.reserve_exact(1);
-                entries.insert(position, (name, value));
+                self.insert_at(position, (name, value));
                 position
             }
         };
@@ -166,6 +160,14 @@ impl Attrs {
 
     fn position(&self, name: &str) -> Result<usize, usize> {
         self.0.binary_search_by(|(key, _)| key.as_str().cmp(name))
+    }
+
+    fn insert_at(&mut self, position: usize, entry: Entry) {
+        let entries = self.entries_mut();
+        // Attribute sets are built once and rarely grow, so exact growth
+        // keeps them at their size.
+        entries.reserve_exact(1);
+        entries.insert(position, entry);
     }
 
     fn entries_mut(&mut self) -> &mut Vec<Entry> {
@@ -269,13 +271,12 @@ impl fmt::Debug for Attrs {
 
 impl From<BTreeMap<String, Value>> for Attrs {
     fn from(map: BTreeMap<String, Value>) -> Attrs {
-        let entries = map
+        // A map iterates in name order already, and its exact length sizes
+        // the vector.
+        let entries: Vec<Entry> = map
             .into_iter()
             .map(|(name, value)| (Name::new(&name), value))
             .collect();
-        // A map iterates in name order already.
-        let mut entries: Vec<Entry> = entries;
-        entries.shrink_to_fit();
         Attrs(Arc::new(entries))
     }
 }
