@@ -199,7 +199,8 @@ pub fn output(global: &GlobalArgs, args: &OutputArgs, ui: Ui) -> Result<u8, CliE
 /// Runs `graph`.
 pub fn graph(global: &GlobalArgs, args: &GraphArgs) -> Result<u8, CliError> {
     let workspace = workspace::load(global, &args.vars)?;
-    print_stdout(&workspace.graph.to_dot());
+    let graph = crate::graph::build_desired(&workspace.desired).map_err(|diagnostics| CliError::Diagnostics(workspace.config.sources.clone(), diagnostics))?;
+    print_stdout(&graph.to_dot());
     Ok(EXIT_OK)
 }
 

@@ -10,22 +10,20 @@ use sha2::{Digest, Sha256};
 use crate::cli::CliError;
 use crate::cli::args::{GlobalArgs, VarArgs};
 use crate::config::Config;
-use crate::graph::{self, ResourceGraph};
+use crate::graph;
 use crate::lang::{self, VarInputs};
 use crate::lower::{self, Desired};
 use crate::registry::{self, Registry};
 use crate::state::{self, LockGuard, State, StateBackend};
 
-/// A loaded configuration with its resources and graph.
+/// A loaded configuration with its resources.
 pub struct Workspace {
     /// The configuration directory.
     pub dir: PathBuf,
     /// The evaluated configuration.
     pub config: Config,
-    /// Desired resources.
+    /// Desired resources, checked for dependency cycles.
     pub desired: Desired,
-    /// Their dependency graph.
-    pub graph: ResourceGraph,
     /// SHA-256 of the configuration files.
     pub digest: String,
 }
@@ -194,35 +192,49 @@ fn lower_config(dir: PathBuf, mut config: Config) -> Result<Workspace, CliError>
         lower::lower_taking_tenants(&mut config)
     };
     let desired = lowered.map_err(|diagnostics| CliError::Diagnostics(config.sources.clone(), diagnostics))?;
-    let graph = graph::build_desired(&desired).map_err(|diagnostics| CliError::Diagnostics(config.sources.clone(), diagnostics))?;
-    tracing::debug!(elapsed = ?started.elapsed(), resources = desired.resources.len(), "lowered the configuration and built its graph");
-    limit_huge_pages(desired.resources.len());
+    // The graph is only needed to find cycles here: plans and applies order
+    // their changes from the plan. Dropping it frees its copy of every
+    // address before state is read.
+    graph::build_desired(&desired).map_err(|diagnostics| CliError::Diagnostics(config.sources.clone(), diagnostics))?;
+    tracing::debug!(elapsed = ?started.elapsed(), resources = desired.resources.len(), "lowered the configuration and checked its graph");
+    save_memory_in_large_run(desired.resources.len());
     let digest = config_digest(&config);
     Ok(Workspace {
         dir,
         config,
         desired,
-        graph,
         digest,
     })
 }
 
-/// The number of resources from which a run gives up transparent huge pages.
+/// The number of resources from which a run gives up transparent huge pages
+/// and returns freed memory to the kernel at once.
 const LARGE_RUN_RESOURCES: usize = 25_000;
 
-/// Turns off transparent huge pages for the rest of a run of
-/// [`LARGE_RUN_RESOURCES`] resources or more.
+/// mimalloc's `mi_option_purge_delay` in the v3 sources that
+/// libmimalloc-sys 0.1.49 builds, which its bindings do not name.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Trades speed for memory in a run of [`LARGE_RUN_RESOURCES`] resources
+/// or more: turns off transparent huge pages and mimalloc's delay before it
+/// returns free pages to the kernel.
 ///
 /// Refresh and the diff allocate on several threads, and the kernel backs
 /// each 2 MiB region they touch with a whole huge page. A no-op plan of
 /// 100,000 resources peaked at 357 to 360 MiB of RSS with huge pages and
-/// at 292 to 295 MiB without, in the same time (docs/benchmarks.md).
-/// Smaller runs keep them: without them, a no-op plan of 4,000 resources
-/// took about 2.5 ms longer in page faults.
-fn limit_huge_pages(resources: usize) {
+/// at 292 to 295 MiB without, in the same time. Purging at once took
+/// another 10 to 30 MiB off (docs/benchmarks.md). Smaller runs keep both:
+/// without huge pages, a no-op plan of 4,000 resources took about 2.5 ms
+/// longer in page faults, and purging at once made it about a third slower.
+fn save_memory_in_large_run(resources: usize) {
     if resources < LARGE_RUN_RESOURCES {
         return;
     }
+    // SAFETY: mi_option_set stores one integer option. mimalloc reads the
+    // purge delay each time it decides to purge, so the change takes effect
+    // from the next decision. Without mimalloc as the allocator it does
+    // nothing.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     #[cfg(target_os = "linux")]
     {
         // SAFETY: PR_SET_THP_DISABLE sets a flag of this process and reads
@@ -324,13 +336,19 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn large_run_turns_off_huge_pages() {
+    fn large_run_turns_off_huge_pages_and_purge_delay() {
+        // SAFETY: mi_option_get reads one integer option.
+        let purge_delay = || unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        let delay_before = purge_delay();
+        assert_ne!(delay_before, 0, "mimalloc's default purge delay");
         let Some(before) = huge_pages_enabled() else { return };
 
-        limit_huge_pages(LARGE_RUN_RESOURCES - 1);
+        save_memory_in_large_run(LARGE_RUN_RESOURCES - 1);
         assert_eq!(huge_pages_enabled(), Some(before));
+        assert_eq!(purge_delay(), delay_before);
 
-        limit_huge_pages(LARGE_RUN_RESOURCES);
+        save_memory_in_large_run(LARGE_RUN_RESOURCES);
         assert_eq!(huge_pages_enabled(), Some(false));
+        assert_eq!(purge_delay(), 0);
     }
 }
