@@ -489,6 +489,10 @@ impl DirectRecord {
             return Err(());
         }
         let PlainAttrs(mut attrs) = self.attributes;
+        // JSON gives no length, so a list grows to room for four; most
+        // resources have one or two dependencies.
+        let mut dependencies = self.dependencies;
+        dependencies.shrink_to_fit();
         for (name, mask) in &self.sensitive_attributes.0 {
             if let Some(value) = attrs.get_mut(name) {
                 *value = mark_sensitive(std::mem::take(value), mask);
@@ -499,7 +503,7 @@ impl DirectRecord {
             type_name: self.type_name,
             provider: self.provider,
             attrs,
-            dependencies: self.dependencies,
+            dependencies,
         })
     }
 }
@@ -661,6 +665,7 @@ impl<'de> serde::de::Visitor<'de> for PlainVisitor {
         while let Some(PlainValue(item)) = seq.next_element()? {
             items.push(item);
         }
+        items.shrink_to_fit();
         Ok(Value::List(items))
     }
 
