@@ -682,7 +682,6 @@ mod tests {
             after: (action != Action::Delete).then_some(attrs),
             replace_paths: Vec::new(),
             depends_on: depends_on.iter().map(|address| (*address).to_owned()).collect(),
-            tenant: None,
             refs: Vec::new(),
             prior_depends_on: Vec::new(),
         }

@@ -30,8 +30,6 @@ pub struct DesiredResource {
     pub config: Attrs,
     /// Addresses this resource depends on.
     pub depends_on: Vec<String>,
-    /// The address of the owning tenant, if any.
-    pub tenant: Option<String>,
     /// The configuration that produced the resource.
     pub span: Span,
     /// Attributes whose value comes from another resource.
@@ -215,7 +213,6 @@ fn lower_tier(tier: &Tier) -> DesiredResource {
         provider: Name::from_static(registry::CATALOG_INSTANCE),
         config,
         depends_on: Vec::new(),
-        tenant: None,
         span: tier.span.clone(),
         refs: Vec::new(),
     }
@@ -230,7 +227,6 @@ fn lower_policy(policy: &SecurityPolicy) -> DesiredResource {
         provider: Name::from_static(registry::CATALOG_INSTANCE),
         config,
         depends_on: Vec::new(),
-        tenant: None,
         span: policy.span.clone(),
         refs: Vec::new(),
     }
@@ -287,7 +283,6 @@ fn lower_tenant(
         provider: provider.into(),
         config,
         depends_on: vec![address.clone()],
-        tenant: Some(address.clone()),
         span: span.clone(),
         refs: Vec::new(),
     };
@@ -299,7 +294,6 @@ fn lower_tenant(
             provider: Name::from_static(registry::CATALOG_INSTANCE),
             config: entry,
             depends_on: tenant_depends,
-            tenant: Some(address.clone()),
             span: tenant.span.clone(),
             refs: Vec::new(),
         },
@@ -502,7 +496,6 @@ fn lower_resource_block(config: &Config, block: &ResourceBlock, diagnostics: &mu
         provider: provider.into(),
         config: block.attrs.clone(),
         depends_on: block.depends_on.clone(),
-        tenant: None,
         span: block.span.clone(),
         refs: Vec::new(),
     })

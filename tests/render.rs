@@ -35,9 +35,6 @@ fn secret(text: &str) -> Value {
 }
 
 fn change(address: &str, type_name: &str, action: Action) -> ResourceChange {
-    let tenant = address
-        .strip_prefix("tenant.")
-        .map(|rest| rest.split('.').next().unwrap_or(rest).to_owned());
     ResourceChange {
         address: address.to_owned(),
         type_name: type_name.to_owned().into(),
@@ -48,7 +45,6 @@ fn change(address: &str, type_name: &str, action: Action) -> ResourceChange {
         after: None,
         replace_paths: Vec::new(),
         depends_on: Vec::new(),
-        tenant,
         refs: Vec::new(),
         prior_depends_on: Vec::new(),
     }
@@ -200,7 +196,6 @@ fn bucket_replace_by_request() -> ResourceChange {
         Action::Replace,
     );
     replace.provider = "gcp".into();
-    replace.tenant = Some("delta".to_owned());
     replace.reason = Some(ActionReason::ReplaceByRequest);
     let bucket = attrs(&[
         ("id", Value::string("delta-logs")),
@@ -639,8 +634,7 @@ fn markdown_no_changes() {
 #[test]
 fn markdown_escapes_table_cells() {
     let mut plan = empty_plan();
-    let mut create = change("tenant.weird", "odd|type", Action::Create);
-    create.tenant = Some("<b>x</b>|`y`".to_owned());
+    let mut create = change("tenant.<b>x</b>|`y`", "odd|type", Action::Create);
     create.after = Some(attrs(&[(
         "motd",
         Value::string("``` closes a fence <br> | pipe"),
@@ -650,11 +644,11 @@ fn markdown_escapes_table_cells() {
     let markdown = render_markdown(&plan);
 
     assert!(
-        markdown.contains("| odd\\|type | \\<b\\>x\\</b\\>\\|\\`y\\` |"),
+        markdown.contains("| odd\\|type | tenant.\\<b\\>x\\</b\\>\\|\\`y\\` |"),
         "{markdown}"
     );
     assert!(
-        markdown.contains("Tenant &lt;b&gt;x&lt;/b&gt;&#124;&#96;y&#96;: "),
+        markdown.contains("Tenant tenant.&lt;b&gt;x&lt;/b&gt;&#124;&#96;y&#96;: "),
         "{markdown}"
     );
     assert!(markdown.contains("````diff\n"), "{markdown}");
@@ -691,7 +685,7 @@ fn markdown_stays_under_comment_limit() {
     assert!(markdown.contains("tenant.t000"));
     assert!(markdown.contains("sections were left out"), "{markdown}");
     assert!(markdown.contains("The full plan is in the JSON plan artifact"));
-    assert!(markdown.contains("Tenant t000: 1 to add"));
+    assert!(markdown.contains("Tenant tenant.t000: 1 to add"));
 }
 
 #[test]

@@ -132,7 +132,6 @@ fn diff_on(
             after: None,
             replace_paths: Vec::new(),
             depends_on: resource.dependencies.clone(),
-            tenant: owning_tenant(address),
             refs: Vec::new(),
             prior_depends_on: Vec::new(),
         });
@@ -344,7 +343,6 @@ fn plan_resource(
         after: Some(after),
         replace_paths: planned.requires_replace,
         depends_on: std::mem::take(&mut resource.depends_on),
-        tenant: resource.tenant.take(),
         refs: std::mem::take(&mut resource.refs),
         prior_depends_on,
     })
@@ -402,18 +400,6 @@ fn choose_action(
     } else {
         (Action::Update, None)
     }
-}
-
-/// Returns the tenant address that owns an address: `tenant.acme` for
-/// `tenant.acme.database.sqlite`.
-pub fn owning_tenant(address: &str) -> Option<String> {
-    let rest = address.strip_prefix("tenant.")?;
-    let name_end = rest.find(['.', '[']).unwrap_or(rest.len());
-    let mut end = "tenant.".len() + name_end;
-    if address[end..].starts_with('[') {
-        end += address[end..].find(']')? + 1;
-    }
-    Some(address[..end].to_owned())
 }
 
 /// Returns true when `address` is `target` or something `target` owns.
@@ -539,7 +525,6 @@ mod tests {
                 provider: "echo".into(),
                 config: Attrs::from([("n".to_owned(), Value::Number(number))]),
                 depends_on: Vec::new(),
-                tenant: None,
                 span: Span::new(0, 0..0),
                 refs: Vec::new(),
             });
@@ -595,7 +580,6 @@ mod tests {
             after: None,
             replace_paths: Vec::new(),
             depends_on: Vec::new(),
-            tenant: None,
             refs: Vec::new(),
             prior_depends_on: Vec::new(),
         };
@@ -608,17 +592,6 @@ mod tests {
         let addresses: Vec<String> = sorted.into_iter().map(|change| change.address).collect();
         let expected: Vec<String> = (0..100).map(|number| format!("item.{number:03}")).collect();
         assert_eq!(addresses, expected);
-    }
-
-    #[test]
-    fn owning_tenant_of_nested_address() {
-        assert_eq!(owning_tenant("tenant.acme.database.sqlite").as_deref(), Some("tenant.acme"));
-        assert_eq!(owning_tenant("tenant.acme").as_deref(), Some("tenant.acme"));
-        assert_eq!(
-            owning_tenant("tenant.studios[\"berlin\"].subscription").as_deref(),
-            Some("tenant.studios[\"berlin\"]")
-        );
-        assert_eq!(owning_tenant("tier.pro"), None);
     }
 
     #[test]

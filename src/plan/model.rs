@@ -106,14 +106,31 @@ pub struct ResourceChange {
     pub replace_paths: Vec<String>,
     /// Addresses this resource depends on.
     pub depends_on: Vec<String>,
-    /// The tenant that owns the resource, if any.
-    pub tenant: Option<String>,
     /// Attributes filled from other resources at apply time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refs: Vec<AttrRef>,
     /// Addresses the resource depended on in state but no longer depends on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prior_depends_on: Vec<String>,
+}
+
+impl ResourceChange {
+    /// Returns the address of the tenant that owns the resource, if any.
+    pub fn tenant(&self) -> Option<&str> {
+        owning_tenant(&self.address)
+    }
+}
+
+/// Returns the address of the tenant that owns `address`: `tenant.acme`
+/// for `tenant.acme.database.sqlite`, and `tenant.acme` itself.
+pub fn owning_tenant(address: &str) -> Option<&str> {
+    let rest = address.strip_prefix("tenant.")?;
+    let name_end = rest.find(['.', '[']).unwrap_or(rest.len());
+    let mut end = "tenant.".len() + name_end;
+    if address[end..].starts_with('[') {
+        end += address[end..].find(']')? + 1;
+    }
+    Some(&address[..end])
 }
 
 /// A difference between recorded state and the real object, found by
@@ -223,5 +240,21 @@ impl Plan {
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|change| change.action != Action::NoOp)
             || self.outputs.iter().any(|output| output.action != Action::NoOp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owning_tenant_of_nested_address() {
+        assert_eq!(owning_tenant("tenant.acme.database.sqlite"), Some("tenant.acme"));
+        assert_eq!(owning_tenant("tenant.acme"), Some("tenant.acme"));
+        assert_eq!(
+            owning_tenant("tenant.studios[\"berlin\"].subscription"),
+            Some("tenant.studios[\"berlin\"]")
+        );
+        assert_eq!(owning_tenant("tier.pro"), None);
     }
 }

@@ -97,7 +97,7 @@ pub fn action_reason_name(reason: ActionReason) -> &'static str {
 
 fn resource_change_json(change: &ResourceChange) -> Json {
     let mut object = resource_identity(&change.address, &change.type_name, &change.provider);
-    if let Some(tenant) = &change.tenant {
+    if let Some(tenant) = change.tenant() {
         object.insert("tenant".into(), json!(tenant));
     }
 
@@ -287,7 +287,6 @@ mod tests {
             ])),
             replace_paths: Vec::new(),
             depends_on: Vec::new(),
-            tenant: Some("tenant.acme".to_owned()),
             refs: Vec::new(),
             prior_depends_on: Vec::new(),
         };

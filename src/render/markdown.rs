@@ -97,10 +97,7 @@ fn changes_table(changes: &[&ResourceChange]) -> String {
             action_word(change.action),
             escape_markdown(&change.address),
             escape_markdown(&change.type_name),
-            change
-                .tenant
-                .as_deref()
-                .map_or("(none)".to_owned(), escape_markdown),
+            change.tenant().map_or("(none)".to_owned(), escape_markdown),
         );
         let row_length = char_count(&row);
         if length + row_length > TABLE_BUDGET {
@@ -138,8 +135,8 @@ fn tenant_details(changes: &[&ResourceChange], budget: usize) -> String {
     let mut groups: BTreeMap<&str, Vec<&ResourceChange>> = BTreeMap::new();
     let mut untenanted = Vec::new();
     for change in changes {
-        match &change.tenant {
-            Some(tenant) => groups.entry(tenant.as_str()).or_default().push(change),
+        match change.tenant() {
+            Some(tenant) => groups.entry(tenant).or_default().push(change),
             None => untenanted.push(*change),
         }
     }

@@ -239,7 +239,6 @@ mod tests {
             after: Some(after),
             replace_paths: Vec::new(),
             depends_on: Vec::new(),
-            tenant: None,
             refs: Vec::new(),
             prior_depends_on: Vec::new(),
         }
