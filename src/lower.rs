@@ -8,6 +8,9 @@
 //! every tenant.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use tenancy_sdk::{Attrs, Name, Value};
 
@@ -41,27 +44,66 @@ pub struct DesiredResource {
 pub struct Desired {
     /// Resources in a stable order: tiers, policies, tenants, resources.
     pub resources: Vec<DesiredResource>,
-    /// Position of each address in `resources`.
-    pub index: HashMap<String, usize, foldhash::fast::RandomState>,
+    /// Positions in `resources`, found by the hash of their address. The
+    /// index keeps no copy of the addresses, so the resources must keep
+    /// their addresses and order once added.
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
 }
 
 impl Desired {
+    /// Returns the position in `resources` of the resource at an address.
+    pub fn position(&self, address: &str) -> Option<usize> {
+        let hash = self.hasher.hash_one(address);
+        let resources = &self.resources;
+        let found = self.index.find(hash, |&position| resources[position as usize].address == address);
+        found.map(|&position| position as usize)
+    }
+
     /// Returns the resource at an address.
     pub fn get(&self, address: &str) -> Option<&DesiredResource> {
-        self.index.get(address).map(|&position| &self.resources[position])
+        self.position(address).map(|position| &self.resources[position])
+    }
+
+    /// Returns true when a resource has this address.
+    pub fn contains(&self, address: &str) -> bool {
+        self.position(address).is_some()
+    }
+
+    /// Adds a resource at the end, or returns it when its address is taken.
+    pub fn add(&mut self, resource: DesiredResource) -> Result<(), DesiredResource> {
+        if self.contains(&resource.address) {
+            return Err(resource);
+        }
+        let Ok(position) = u32::try_from(self.resources.len()) else {
+            return Err(resource);
+        };
+        let hash = self.hasher.hash_one(resource.address.as_str());
+        let (resources, hasher) = (&self.resources, &self.hasher);
+        self.index.insert_unique(hash, position, |&other| {
+            hasher.hash_one(resources[other as usize].address.as_str())
+        });
+        self.resources.push(resource);
+        Ok(())
+    }
+
+    /// Reserves room for `additional` more resources.
+    fn reserve(&mut self, additional: usize) {
+        self.resources.reserve_exact(additional);
+        let (resources, hasher) = (&self.resources, &self.hasher);
+        self.index.reserve(additional, |&position| {
+            hasher.hash_one(resources[position as usize].address.as_str())
+        });
     }
 
     fn push(&mut self, resource: DesiredResource, diagnostics: &mut Diagnostics) {
-        if self.index.contains_key(&resource.address) {
+        if let Err(resource) = self.add(resource) {
             diagnostics.push(
                 Diagnostic::error("tenancy::lower::duplicate_address", "Duplicate resource address")
                     .with_label(resource.span.clone(), format!("`{}` is declared again here", resource.address))
                     .with_help("Give each resource a unique name."),
             );
-            return;
         }
-        self.index.insert(resource.address.clone(), self.resources.len());
-        self.resources.push(resource);
     }
 }
 
@@ -104,8 +146,7 @@ fn lower_from(config: &Config, tenants: Tenants<'_>) -> Result<Desired, Diagnost
         + config.security_policies.len()
         + config.resources.len()
         + lowered.iter().map(|(_, resources)| resources.len()).sum::<usize>();
-    desired.resources.reserve_exact(count);
-    desired.index.reserve(count);
+    desired.reserve(count);
 
     for tier in &config.tiers {
         desired.push(lower_tier(tier), &mut diagnostics);
@@ -534,7 +575,7 @@ fn resolve_instance(
 fn check_dependencies(desired: &Desired, diagnostics: &mut Diagnostics) {
     for resource in &desired.resources {
         for dependency in &resource.depends_on {
-            if !desired.index.contains_key(dependency) {
+            if !desired.contains(dependency) {
                 diagnostics.push(
                     Diagnostic::error("tenancy::lower::unknown_dependency", "Unknown dependency")
                         .with_label(resource.span.clone(), format!("`{dependency}` is not a resource of this configuration"))
@@ -586,12 +627,35 @@ mod tests {
         let expected: Vec<String> = (0..count).map(|index| format!("tenant.t{index:04}")).collect();
         assert_eq!(tenants, expected);
         for (position, resource) in desired.resources.iter().enumerate() {
-            assert_eq!(desired.index[&resource.address], position);
+            assert_eq!(desired.position(&resource.address), Some(position));
         }
         let messages: Vec<String> = diagnostics.iter().map(|diagnostic| format!("{diagnostic:?}")).collect();
         assert_eq!(messages.len(), 2);
         assert!(messages[0].contains(&format!("{:?}", broken.tenants[7].span)), "{}", messages[0]);
         assert!(messages[1].contains(&format!("{:?}", broken.tenants[count - 3].span)), "{}", messages[1]);
+    }
+
+    #[test]
+    fn desired_rejects_a_taken_address() {
+        let resource = |address: &str| DesiredResource {
+            address: address.to_owned(),
+            type_name: "item".into(),
+            provider: "echo".into(),
+            config: Attrs::new(),
+            depends_on: Vec::new(),
+            span: Span::new(0, 0..0),
+            refs: Vec::new(),
+        };
+        let mut desired = Desired::default();
+
+        assert!(desired.add(resource("item.a")).is_ok());
+        assert!(desired.add(resource("item.b")).is_ok());
+        let taken = desired.add(resource("item.a"));
+
+        assert_eq!(taken.map_err(|resource| resource.address), Err("item.a".to_owned()));
+        assert_eq!(desired.resources.len(), 2);
+        assert_eq!(desired.position("item.b"), Some(1));
+        assert!(!desired.contains("item.c"));
     }
 
     #[test]

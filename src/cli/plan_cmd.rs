@@ -81,7 +81,7 @@ fn check_addresses(workspace: &Workspace, state: &State, options: &DiffOptions) 
             .any(|address| plan::diff::is_within(address, target))
     };
     for address in &options.replace {
-        let exact = workspace.desired.index.contains_key(address) || state.resources.contains_key(address);
+        let exact = workspace.desired.contains(address) || state.resources.contains_key(address);
         if !exact {
             return Err(CliError::message(
                 format!("-replace `{address}` is not the address of one resource"),

@@ -113,7 +113,7 @@ fn diff_on(
     // Deletions come first so the vector of changes can be sized for them.
     let mut deletes = Vec::new();
     for (address, resource) in current.iter() {
-        let keep = mode == PlanMode::Normal && desired.index.contains_key(address);
+        let keep = mode == PlanMode::Normal && desired.contains(address);
         let in_scope = selected.as_ref().is_none_or(|set| set.contains(address.as_str()));
         if keep || !in_scope {
             continue;
@@ -519,7 +519,7 @@ mod tests {
         let mut desired = Desired::default();
         for index in 0..count {
             let number = if index == 1234 { -1.0 } else { index as f64 };
-            desired.resources.push(DesiredResource {
+            let added = desired.add(DesiredResource {
                 address: format!("item.i{index:05}"),
                 type_name: "item".into(),
                 provider: "echo".into(),
@@ -528,7 +528,7 @@ mod tests {
                 span: Span::new(0, 0..0),
                 refs: Vec::new(),
             });
-            desired.index.insert(format!("item.i{index:05}"), index);
+            assert!(added.is_ok(), "addresses are unique");
         }
         desired
     }

@@ -125,7 +125,7 @@ pub fn tenant_tree(config: &Config, desired: &Desired, attrs_by_address: &HashMa
                 continue;
             }
             let suffix = format!("{}.{}", component.kind.keyword(), component.label);
-            let value = if desired.index.contains_key(&format!("{address}.{suffix}")) {
+            let value = if desired.contains(&format!("{address}.{suffix}")) {
                 owned(&suffix)
             } else {
                 Value::Null
