@@ -4,7 +4,7 @@
 // With mimalloc on 2 MiB pages, a plan of 100,000 resources spent 0.1 s in
 // the kernel against 1.1 s with the system allocator (docs/benchmarks.md).
 // Runs of 25,000 resources or more turn transparent huge pages and
-// mimalloc's purge delay off once the configuration is lowered, because
+// mimalloc's purge delay off once the configuration is loaded, because
 // their RSS grows more than their time shrinks (`save_memory_in_large_run`
 // in src/cli/workspace.rs).
 #[global_allocator]

@@ -184,6 +184,9 @@ fn load_config_observing(dir: &Path, vars: &VarArgs, observe: impl FnOnce(&lang:
 
 fn lower_config(dir: PathBuf, mut config: Config) -> Result<Workspace, CliError> {
     let started = Instant::now();
+    // Lowering makes most of the run's long-lived values, so the choice
+    // comes before it.
+    save_memory_in_large_run(expected_resources(&config));
     // Only outputs that refer to `tenant` read the tenants after lowering.
     // Otherwise lowering takes them, so their memory is free for the plan.
     let lowered = if crate::plan::outputs::outputs_read_tenants(&config) {
@@ -197,7 +200,6 @@ fn lower_config(dir: PathBuf, mut config: Config) -> Result<Workspace, CliError>
     // address before state is read.
     graph::build_desired(&desired).map_err(|diagnostics| CliError::Diagnostics(config.sources.clone(), diagnostics))?;
     tracing::debug!(elapsed = ?started.elapsed(), resources = desired.resources.len(), "lowered the configuration and checked its graph");
-    save_memory_in_large_run(desired.resources.len());
     let digest = config_digest(&config);
     Ok(Workspace {
         dir,
@@ -205,6 +207,14 @@ fn lower_config(dir: PathBuf, mut config: Config) -> Result<Workspace, CliError>
         desired,
         digest,
     })
+}
+
+/// Returns about how many resources `config` lowers to: a tenant lowers to
+/// a catalog entry, a subscription and at least one resource per nested
+/// block.
+fn expected_resources(config: &Config) -> usize {
+    let tenants: usize = config.tenants.iter().map(|tenant| 2 + tenant.components.len()).sum();
+    config.tiers.len() + config.security_policies.len() + config.resources.len() + tenants
 }
 
 /// The number of resources from which a run gives up transparent huge pages
@@ -219,11 +229,12 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// or more: turns off transparent huge pages and mimalloc's delay before it
 /// returns free pages to the kernel.
 ///
-/// Refresh and the diff allocate on several threads, and the kernel backs
-/// each 2 MiB region they touch with a whole huge page. A no-op plan of
-/// 100,000 resources peaked at 357 to 360 MiB of RSS with huge pages and
-/// at 292 to 295 MiB without, in the same time. Purging at once took
-/// another 10 to 30 MiB off (docs/benchmarks.md). Smaller runs keep both:
+/// Lowering, refresh and the diff allocate on several threads, and the
+/// kernel backs each 2 MiB region they touch with a whole huge page. A
+/// no-op plan of 100,000 resources peaked at 357 to 360 MiB of RSS with
+/// huge pages and at 292 to 295 MiB without, in the same time. Purging at
+/// once took another 10 to 30 MiB off, and turning huge pages off before
+/// lowering instead of after it about 13 MiB more (docs/benchmarks.md). Smaller runs keep both:
 /// without huge pages, a no-op plan of 4,000 resources took about 2.5 ms
 /// longer in page faults, and purging at once made it about a third slower.
 fn save_memory_in_large_run(resources: usize) {
