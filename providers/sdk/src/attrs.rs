@@ -18,9 +18,10 @@ type Entry = (Name, Value);
 
 /// Attributes of one resource, keyed by attribute name.
 ///
-/// The entries sit in one vector sorted by name, sized to fit, with
-/// interned names: a resource of eleven attributes takes 440 bytes of
-/// entries, where a B-tree map took a 632-byte node plus a string per name.
+/// The entries sit in one shared slice sorted by name, in the same
+/// allocation as its reference counts, with interned names: a resource of
+/// eleven attributes takes 456 bytes, where a B-tree map took a 632-byte
+/// node plus a string per name.
 /// Lookups search the sorted entries, and iteration yields them in name
 /// order.
 ///
@@ -29,16 +30,26 @@ type Entry = (Name, Value);
 /// prior and planned values. Clones therefore share one vector, and a clone
 /// costs a reference count. A write first copies the vector when another
 /// holder shares it (copy on write), so every holder keeps a value of its
-/// own.
+/// own. A write that adds or removes an attribute builds a new slice.
 #[derive(Clone)]
-pub struct Attrs(Arc<Vec<Entry>>);
+pub struct Attrs(Arc<[Entry]>);
+
+/// Returns the slice that every empty set shares.
+fn empty_entries() -> Arc<[Entry]> {
+    static EMPTY: LazyLock<Arc<[Entry]>> = LazyLock::new(|| Arc::from(Vec::new()));
+    Arc::clone(&EMPTY)
+}
+
+/// Moves an entry out of a slice that is about to be dropped.
+fn take_entry(entry: &mut Entry) -> Entry {
+    (entry.0, std::mem::take(&mut entry.1))
+}
 
 impl Default for Attrs {
     /// Returns an empty set. Empty sets share one allocation, so an empty
     /// set left behind by [`std::mem::take`] costs a reference count.
     fn default() -> Attrs {
-        static EMPTY: LazyLock<Arc<Vec<Entry>>> = LazyLock::new(|| Arc::new(Vec::new()));
-        Attrs(Arc::clone(&EMPTY))
+        Attrs(empty_entries())
     }
 }
 
@@ -106,13 +117,17 @@ impl Attrs {
     /// Removes an attribute and returns its value, if it had one.
     pub fn remove(&mut self, name: &str) -> Option<Value> {
         let position = self.position(name).ok()?;
-        Some(self.entries_mut().remove(position).1)
+        let mut entries = self.take_entries();
+        let (_, value) = entries.remove(position);
+        self.0 = Arc::from(entries);
+        Some(value)
     }
 
     /// Keeps only the attributes for which `keep` returns true.
     pub fn retain(&mut self, mut keep: impl FnMut(&Name, &mut Value) -> bool) {
-        self.entries_mut()
-            .retain_mut(|(name, value)| keep(name, value));
+        let mut entries = self.take_entries();
+        entries.retain_mut(|(name, value)| keep(name, value));
+        self.0 = Arc::from(entries);
     }
 
     /// Returns the attributes in name order.
@@ -145,14 +160,12 @@ impl Attrs {
     /// Returns the attributes as a map from name to value, for a nested
     /// map value or a caller that needs one.
     pub fn into_map(self) -> BTreeMap<String, Value> {
-        let entries = Arc::unwrap_or_clone(self.0);
-        entries
-            .into_iter()
+        self.into_iter()
             .map(|(name, value)| (String::from(name), value))
             .collect()
     }
 
-    /// Returns true when both sets share one vector, so they are equal
+    /// Returns true when both sets share one slice, so they are equal
     /// without a comparison of their values.
     pub fn shares_with(&self, other: &Attrs) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
@@ -162,16 +175,36 @@ impl Attrs {
         self.0.binary_search_by(|(key, _)| key.as_str().cmp(name))
     }
 
+    /// Inserts an entry at `position`: the set gets a new slice one entry
+    /// longer, built in one allocation.
     fn insert_at(&mut self, position: usize, entry: Entry) {
-        let entries = self.entries_mut();
-        // Attribute sets are built once and rarely grow, so exact growth
-        // keeps them at their size.
-        entries.reserve_exact(1);
-        entries.insert(position, entry);
+        let mut old = std::mem::replace(&mut self.0, empty_entries());
+        self.0 = match Arc::get_mut(&mut old) {
+            Some(unique) => {
+                let (before, after) = unique.split_at_mut(position);
+                let before = before.iter_mut().map(take_entry);
+                before.chain([entry]).chain(after.iter_mut().map(take_entry)).collect()
+            }
+            None => {
+                let (before, after) = old.split_at(position);
+                let before = before.iter().cloned();
+                before.chain([entry]).chain(after.iter().cloned()).collect()
+            }
+        };
     }
 
-    fn entries_mut(&mut self) -> &mut Vec<Entry> {
+    fn entries_mut(&mut self) -> &mut [Entry] {
         Arc::make_mut(&mut self.0)
+    }
+
+    /// Takes the entries out of the set, leaving it empty. Entries that no
+    /// other holder shares move without a copy of their values.
+    fn take_entries(&mut self) -> Vec<Entry> {
+        let mut entries = std::mem::replace(&mut self.0, empty_entries());
+        match Arc::get_mut(&mut entries) {
+            Some(unique) => unique.iter_mut().map(take_entry).collect(),
+            None => entries.to_vec(),
+        }
     }
 
     /// Builds a set from entries in any order. Of entries with one name,
@@ -185,8 +218,7 @@ impl Attrs {
             entries.sort_by_key(|entry| entry.0);
             entries.dedup_by(|later, earlier| later.0 == earlier.0);
         }
-        entries.shrink_to_fit();
-        Attrs(Arc::new(entries))
+        Attrs(Arc::from(entries))
     }
 }
 
@@ -277,7 +309,7 @@ impl From<BTreeMap<String, Value>> for Attrs {
             .into_iter()
             .map(|(name, value)| (Name::new(&name), value))
             .collect();
-        Attrs(Arc::new(entries))
+        Attrs(Arc::from(entries))
     }
 }
 
@@ -306,7 +338,7 @@ impl<K: Into<Name>> FromIterator<(K, Value)> for Attrs {
 
 impl<K: Into<Name>> Extend<(K, Value)> for Attrs {
     fn extend<I: IntoIterator<Item = (K, Value)>>(&mut self, entries: I) {
-        let mut all = std::mem::take(self.entries_mut());
+        let mut all = self.take_entries();
         all.extend(
             entries
                 .into_iter()
@@ -320,8 +352,8 @@ impl IntoIterator for Attrs {
     type Item = (Name, Value);
     type IntoIter = std::vec::IntoIter<Entry>;
 
-    fn into_iter(self) -> Self::IntoIter {
-        Arc::unwrap_or_clone(self.0).into_iter()
+    fn into_iter(mut self) -> Self::IntoIter {
+        self.take_entries().into_iter()
     }
 }
 
