@@ -324,6 +324,41 @@ fn concurrent_apply_fails_naming_lock_holder() {
 }
 
 #[test]
+fn lock_timeout_waits_for_holder() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    write(&dir, "main.hcl", &SMALL.replace("tier   = tier.free", "tier   = tier.pro"));
+    let mut holder = spawn_lock_holder(&dir);
+
+    let started = Instant::now();
+    let short = tenancy(&dir, &["plan", "-lock-timeout=1s"]);
+    let short_wait = started.elapsed();
+    let waiting = command(&dir, &["plan", "-lock-timeout", "60s"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    use std::io::Write;
+    holder.stdin.take().unwrap().write_all(b"no\n").unwrap();
+    holder.wait_with_output().unwrap();
+    let waited = waiting.wait_with_output().unwrap();
+
+    assert_eq!(short.status.code(), Some(1));
+    assert!(stderr(&short).contains("lock"), "{}", stderr(&short));
+    assert!(short_wait >= Duration::from_secs(1), "{short_wait:?}");
+    assert_success(&waited);
+    assert!(stdout(&waited).contains("Plan: 0 to add, 6 to change"), "{}", stdout(&waited));
+}
+
+#[test]
+fn lock_timeout_rejects_unknown_unit() {
+    let (_temp, dir) = small();
+
+    let output = tenancy(&dir, &["plan", "-lock-timeout=5 minutes"]);
+
+    assert_ne!(output.status.code(), Some(0));
+    assert!(stderr(&output).contains("5 minutes"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("-lock-timeout"), "{}", stderr(&output));
+}
+
+#[test]
 fn state_backend_block_moves_state() {
     let (_temp, dir) = small();
     let settings = "tenancy {\n  state \"local\" {\n    path = \"kept/state.json\"\n  }\n}\n";

@@ -55,7 +55,7 @@ async fn run(
         backend,
         lock,
         state,
-    } = workspace::load_and_lock(global, &planning.vars, operation)?;
+    } = workspace::load_and_lock(global, &planning.vars, operation, planning.lock_timeout)?;
     workspace::print_warnings(&workspace, ui);
     let registry = workspace::configure_providers(&workspace, &state).await?;
 

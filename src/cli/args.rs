@@ -7,8 +7,10 @@
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use tenancy_sdk::Value;
 
 /// tenancy: declarative infrastructure as code for multi-tenant SaaS platforms.
 #[derive(Debug, Parser)]
@@ -135,12 +137,11 @@ pub struct PlanningArgs {
     /// Read the real objects before planning.
     #[arg(long, default_value_t = true, action = ArgAction::Set, value_name = "BOOL")]
     pub refresh: bool,
-    /// Accepted for Terraform's habit but not applied yet; set
-    /// `lock_timeout` in the `state` block of the `tenancy` block instead.
-    // TODO: pass this to the state backend's lock, which reads its timeout
-    // only from the `state` block today.
-    #[arg(long = "lock-timeout", default_value_t = 0, value_name = "SECONDS")]
-    pub lock_timeout: u64,
+    /// How long to wait for a state lock that another command holds, such
+    /// as `30s` or `5m`; replaces the state block's `lock_timeout`. Without
+    /// either, a held lock fails the command at once.
+    #[arg(long = "lock-timeout", value_name = "DURATION", value_parser = parse_lock_timeout)]
+    pub lock_timeout: Option<Duration>,
     /// Variable inputs.
     #[command(flatten)]
     pub vars: VarArgs,
@@ -334,6 +335,12 @@ fn long_flag_names() -> HashSet<String> {
     names.insert("help".to_owned());
     names.insert("version".to_owned());
     names
+}
+
+/// Parses `-lock-timeout`: a whole number with the unit `ms`, `s`, `m` or
+/// `h`, or a number of seconds.
+fn parse_lock_timeout(text: &str) -> Result<Duration, String> {
+    crate::state::local::parse_timeout(&Value::string(text))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub async fn plan(global: &GlobalArgs, args: &PlanArgs, ui: Ui) -> Result<u8, Cl
         backend: _backend,
         lock,
         state,
-    } = workspace::load_and_lock(global, &args.planning.vars, "plan")?;
+    } = workspace::load_and_lock(global, &args.planning.vars, "plan", args.planning.lock_timeout)?;
     workspace::print_warnings(&workspace, ui);
     let registry = workspace::configure_providers(&workspace, &state).await?;
     let mode = if args.destroy { PlanMode::Destroy } else { PlanMode::Normal };

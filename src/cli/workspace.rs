@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -64,7 +64,14 @@ pub struct Opened {
 /// A state of [`state::LARGE_STATE_BYTES`] or more is read after lowering instead,
 /// once the syntax trees and the evaluated tenants are freed, so its peak
 /// memory does not add to theirs.
-pub fn load_and_lock(global: &GlobalArgs, vars: &VarArgs, operation: &str) -> Result<Opened, CliError> {
+///
+/// `lock_timeout`, from `-lock-timeout`, replaces the state block's.
+pub fn load_and_lock(
+    global: &GlobalArgs,
+    vars: &VarArgs,
+    operation: &str,
+    lock_timeout: Option<Duration>,
+) -> Result<Opened, CliError> {
     let dir = config_dir(global);
     let mut early = None;
     let loaded = load_config_observing(&dir, vars, |sources| {
@@ -76,7 +83,7 @@ pub fn load_and_lock(global: &GlobalArgs, vars: &VarArgs, operation: &str) -> Re
         if !may_name_backend && size.is_some_and(|size| size < state::LARGE_STATE_BYTES) {
             let (dir, operation) = (dir.clone(), operation.to_owned());
             early = Some(std::thread::spawn(move || {
-                let backend = open_backend(&dir, None)?;
+                let backend = with_lock_timeout(open_backend(&dir, None)?, lock_timeout);
                 lock_and_read(backend, &operation)
             }));
         }
@@ -101,7 +108,7 @@ pub fn load_and_lock(global: &GlobalArgs, vars: &VarArgs, operation: &str) -> Re
             if let Some(reader) = other {
                 drop(reader.join());
             }
-            let backend = open_backend(&dir, Some(&config))?;
+            let backend = with_lock_timeout(open_backend(&dir, Some(&config))?, lock_timeout);
             if backend.stored_size().is_some_and(|size| size >= state::LARGE_STATE_BYTES) {
                 StateRead::Deferred(backend)
             } else {
@@ -145,6 +152,14 @@ enum StateRead {
 
 /// A state backend with its lock taken and its state read.
 type Locked = (Box<dyn StateBackend>, Box<dyn LockGuard>, State);
+
+/// Returns `backend` with `timeout` as its lock timeout, when one is given.
+pub fn with_lock_timeout(mut backend: Box<dyn StateBackend>, timeout: Option<Duration>) -> Box<dyn StateBackend> {
+    if let Some(timeout) = timeout {
+        backend.set_lock_timeout(timeout);
+    }
+    backend
+}
 
 fn lock_and_read(backend: Box<dyn StateBackend>, operation: &str) -> Result<Locked, CliError> {
     let lock = backend.lock(operation)?;

@@ -207,6 +207,7 @@ pub(crate) const STATE_POSTGRES: BlockSpec = spec(
         optional("schema", Kind::String, Default::Str("public")),
         optional("table", Kind::String, Default::Str("tenancy_state")),
         optional("name", Kind::String, Default::Str("default")),
+        optional("lock_timeout", Kind::Duration, Default::Absent),
     ],
     &[],
 );

@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::config::BackendBlock;
 use crate::state::error::StateError;
@@ -22,8 +23,13 @@ pub trait StateBackend: Send + Sync {
     fn describe(&self) -> String;
 
     /// Takes the state lock for `operation` (`plan`, `apply`, `state rm`, …),
-    /// failing with [`StateError::Locked`] when another process holds it.
+    /// failing with [`StateError::Locked`] when another process holds it
+    /// beyond the lock timeout.
     fn lock(&self, operation: &str) -> Result<Box<dyn LockGuard>, StateError>;
+
+    /// Sets how long [`StateBackend::lock`] waits for another holder to
+    /// release the lock, in place of the state block's `lock_timeout`.
+    fn set_lock_timeout(&mut self, timeout: Duration);
 
     /// Reads the stored state with any pending journal replayed onto it;
     /// `None` means that no state was written yet.

@@ -64,13 +64,13 @@ const LOCK_RETRY_INTERVAL: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone)]
 pub struct GcsBackend {
     inner: Arc<Inner>,
+    lock_timeout: Option<Duration>,
 }
 
 struct Inner {
     config: StoreConfig,
     prefix: String,
     location: String,
-    lock_timeout: Option<Duration>,
     store: Mutex<Option<Arc<ObjectStore>>>,
 }
 
@@ -149,11 +149,11 @@ impl GcsBackend {
             config,
             prefix,
             location,
-            lock_timeout,
             store: Mutex::new(None),
         };
         Ok(GcsBackend {
             inner: Arc::new(inner),
+            lock_timeout,
         })
     }
 
@@ -369,7 +369,6 @@ impl StateBackend for GcsBackend {
             }
             let waited = started.elapsed();
             let remaining = self
-                .inner
                 .lock_timeout
                 .and_then(|limit| limit.checked_sub(waited));
             match remaining {
@@ -386,6 +385,10 @@ impl StateBackend for GcsBackend {
                 }
             }
         }
+    }
+
+    fn set_lock_timeout(&mut self, timeout: Duration) {
+        self.lock_timeout = Some(timeout);
     }
 
     fn read(&self) -> Result<Option<State>, StateError> {

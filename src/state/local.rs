@@ -266,6 +266,10 @@ impl StateBackend for LocalBackend {
         Ok(Box::new(guard))
     }
 
+    fn set_lock_timeout(&mut self, timeout: Duration) {
+        self.lock_timeout = Some(timeout);
+    }
+
     fn read(&self) -> Result<Option<State>, StateError> {
         let state = self.read_state_file()?;
         let journal_path = self.journal_path();
@@ -405,8 +409,6 @@ fn invalid_setting(name: &str, reason: String) -> StateError {
     }
 }
 
-/// Parses a lock timeout: a number of seconds, or a string of digits with
-/// the unit `ms`, `s`, `m` or `h`.
 /// Parses a `lock_timeout` setting: a number of seconds of 0 or more, or a
 /// whole number with the unit `ms`, `s` (the default), `m` or `h`.
 pub(crate) fn parse_timeout(value: &Value) -> Result<Duration, String> {

@@ -53,6 +53,7 @@ pub use self::store::PostgresJournal;
 use crate::state::backend::{Journal, LockGuard, StateBackend};
 use crate::state::error::StateError;
 use crate::state::format::encode;
+use crate::state::local::parse_timeout;
 use crate::state::model::{State, TENANCY_VERSION};
 
 /// The schema used when `state "postgres"` sets none.
@@ -79,6 +80,7 @@ const JOURNAL_SUFFIX: &str = "_journal";
 #[derive(Debug, Clone)]
 pub struct PostgresBackend {
     inner: Arc<Inner>,
+    lock_timeout: Option<Duration>,
 }
 
 /// The settings and the shared connection of one backend. Jobs on the
@@ -114,9 +116,11 @@ struct Statements {
 
 impl PostgresBackend {
     /// Creates the backend from the attributes of a `state "postgres"`
-    /// block: `url` (required), `schema`, `table` and `name`.
+    /// block: `url` (required), `schema`, `table`, `name` and
+    /// `lock_timeout` (seconds, or a duration such as `"2m"`).
     pub fn from_settings(attrs: &Attrs) -> Result<Self, StateError> {
         let mut url = None;
+        let mut lock_timeout = None;
         let mut schema = DEFAULT_SCHEMA.to_owned();
         let mut table = DEFAULT_TABLE.to_owned();
         let mut name = DEFAULT_NAME.to_owned();
@@ -126,6 +130,10 @@ impl PostgresBackend {
                 "schema" => schema = string_setting(setting, value)?,
                 "table" => table = string_setting(setting, value)?,
                 "name" => name = string_setting(setting, value)?,
+                "lock_timeout" => {
+                    let timeout = parse_timeout(value).map_err(|reason| invalid_setting(setting, &reason))?;
+                    lock_timeout = Some(timeout);
+                }
                 "encryption_key" if value.is_null() => {}
                 "encryption_key" => {
                     return Err(invalid_setting(
@@ -142,7 +150,9 @@ impl PostgresBackend {
             }
         }
         let url = url.ok_or_else(|| invalid_setting("url", "the setting is required"))?;
-        PostgresBackend::new(&url, &schema, &table, &name)
+        let mut backend = PostgresBackend::new(&url, &schema, &table, &name)?;
+        backend.lock_timeout = lock_timeout;
+        Ok(backend)
     }
 
     /// Creates the backend for the state `name` in `schema.table` of the
@@ -170,6 +180,7 @@ impl PostgresBackend {
         };
         Ok(PostgresBackend {
             inner: Arc::new(inner),
+            lock_timeout: None,
         })
     }
 
@@ -191,7 +202,11 @@ impl StateBackend for PostgresBackend {
     }
 
     fn lock(&self, operation: &str) -> Result<Box<dyn LockGuard>, StateError> {
-        Ok(Box::new(PostgresLock::acquire(&self.inner, operation)?))
+        Ok(Box::new(PostgresLock::acquire(&self.inner, operation, self.lock_timeout)?))
+    }
+
+    fn set_lock_timeout(&mut self, timeout: Duration) {
+        self.lock_timeout = Some(timeout);
     }
 
     fn read(&self) -> Result<Option<State>, StateError> {

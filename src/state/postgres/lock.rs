@@ -10,7 +10,7 @@
 //! never reported as the holder and is replaced by the next locker.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
@@ -19,6 +19,9 @@ use super::{Inner, PostgresStateError};
 use crate::state::backend::LockGuard;
 use crate::state::error::StateError;
 use crate::state::lock::LockInfo;
+
+/// How long a blocked [`PostgresLock::acquire`] waits between attempts.
+const LOCK_RETRY_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The result of trying the advisory lock.
 enum LockAttempt {
@@ -175,29 +178,49 @@ pub struct PostgresLock {
 
 impl PostgresLock {
     /// Takes the advisory lock on a connection of its own and records this
-    /// process as the holder, or fails at once naming the live holder.
-    pub(super) fn acquire(inner: &Arc<Inner>, operation: &str) -> Result<PostgresLock, StateError> {
+    /// process as the holder. While another session holds it, tries again
+    /// every [`LOCK_RETRY_INTERVAL`] until `timeout` has passed, then fails
+    /// naming the live holder; without a timeout it fails at once.
+    pub(super) fn acquire(
+        inner: &Arc<Inner>,
+        operation: &str,
+        timeout: Option<Duration>,
+    ) -> Result<PostgresLock, StateError> {
         let session = Session::connect(&inner.config, &inner.location)?;
         inner.ensure_tables(&session)?;
 
         let info = LockInfo::new(operation);
         let record = serde_json::to_string(&info).expect("a lock record is valid JSON");
-        let job_inner = Arc::clone(inner);
-        let id = info.id.clone();
-        let attempt = session.run("take the state lock", move |client| async move {
-            job_inner.try_lock(&client, &id, &record).await
-        })?;
-        match attempt {
-            LockAttempt::Acquired => Ok(PostgresLock {
-                inner: Arc::clone(inner),
-                session: Some(session),
-                info,
-            }),
-            LockAttempt::Held(holder) => Err(StateError::Locked {
-                location: inner.location.clone(),
-                holder: holder.map(Box::new),
-                waited: Duration::ZERO,
-            }),
+        let started = Instant::now();
+        loop {
+            let job_inner = Arc::clone(inner);
+            let (id, record) = (info.id.clone(), record.clone());
+            let attempt = session.run("take the state lock", move |client| async move {
+                job_inner.try_lock(&client, &id, &record).await
+            })?;
+            let holder = match attempt {
+                LockAttempt::Acquired => {
+                    return Ok(PostgresLock {
+                        inner: Arc::clone(inner),
+                        session: Some(session),
+                        info,
+                    });
+                }
+                LockAttempt::Held(holder) => holder,
+            };
+            let waited = started.elapsed();
+            match timeout.and_then(|limit| limit.checked_sub(waited)) {
+                Some(remaining) if !remaining.is_zero() => {
+                    std::thread::sleep(remaining.min(LOCK_RETRY_INTERVAL));
+                }
+                _ => {
+                    return Err(StateError::Locked {
+                        location: inner.location.clone(),
+                        holder: holder.map(Box::new),
+                        waited,
+                    });
+                }
+            }
         }
     }
 

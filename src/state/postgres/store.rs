@@ -448,7 +448,7 @@ impl Journal for PostgresJournal {
                 .into());
         }
         // The write stores the state and removes these rows in one transaction.
-        PostgresBackend { inner: self.inner }.write(state)
+        PostgresBackend { inner: self.inner, lock_timeout: None }.write(state)
     }
 }
 

@@ -206,6 +206,59 @@ fn second_lock_fails_naming_holder() {
 }
 
 #[test]
+fn lock_timeout_waits_for_release() {
+    let fixture = Fixture::new();
+    let held = fixture.backend().lock("apply").unwrap();
+    let mut waiter = fixture.backend();
+    waiter.set_lock_timeout(Duration::from_secs(20));
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        held.unlock().unwrap();
+    });
+
+    let started = std::time::Instant::now();
+    let lock = waiter.lock("plan");
+
+    releaser.join().unwrap();
+    assert!(lock.is_ok(), "{lock:?}");
+    assert!(started.elapsed() >= Duration::from_millis(500), "{:?}", started.elapsed());
+}
+
+#[test]
+fn lock_timeout_ends_in_lock_error() {
+    let fixture = Fixture::new();
+    let held = fixture.backend().lock("apply").unwrap();
+    let mut waiter = fixture.backend();
+    waiter.set_lock_timeout(Duration::from_millis(1200));
+
+    let error = waiter.lock("plan").unwrap_err();
+
+    let StateError::Locked { holder, waited, .. } = &error else {
+        panic!("expected a lock error, got {error:?}");
+    };
+    assert_eq!(holder.as_ref().map(|holder| holder.id.as_str()), Some(held.info().id.as_str()));
+    assert!(*waited >= Duration::from_millis(1200), "{waited:?}");
+}
+
+#[test]
+fn lock_timeout_setting_is_read() {
+    let attrs = tenancy_sdk::Attrs::from([
+        ("url", tenancy_sdk::Value::string(server_url())),
+        ("lock_timeout", tenancy_sdk::Value::string("2m")),
+    ]);
+
+    let backend = PostgresBackend::from_settings(&attrs).unwrap();
+    let invalid = tenancy_sdk::Attrs::from([
+        ("url", tenancy_sdk::Value::string(server_url())),
+        ("lock_timeout", tenancy_sdk::Value::string("soon")),
+    ]);
+
+    assert_eq!(backend.lock_timeout, Some(Duration::from_secs(120)));
+    let error = PostgresBackend::from_settings(&invalid).unwrap_err().to_string();
+    assert!(error.contains("lock_timeout"), "{error}");
+}
+
+#[test]
 fn released_lock_leaves_no_record() {
     let fixture = Fixture::new();
     let backend = fixture.backend();
