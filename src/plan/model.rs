@@ -86,7 +86,11 @@ pub struct AttrRef {
 }
 
 /// The planned change of one resource.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Plan files also record each change's owning tenant, as [`ResourceChange::tenant`]
+/// returns it, so that a build that still reads the tenant from the file
+/// shows it. Reading ignores it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ResourceChange {
     /// The resource address, such as `tenant.acme.database.sqlite`.
     pub address: String,
@@ -121,16 +125,83 @@ impl ResourceChange {
     }
 }
 
+/// A change as plan files record it: its fields in order, with the owning
+/// tenant after the dependencies.
+#[derive(Serialize)]
+struct ChangeRecord<'a> {
+    address: &'a str,
+    type_name: Name,
+    provider: Name,
+    action: Action,
+    reason: Option<ActionReason>,
+    before: &'a Option<Attrs>,
+    after: &'a Option<Attrs>,
+    replace_paths: &'a [String],
+    depends_on: &'a [String],
+    tenant: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[AttrRef]>::is_empty")]
+    refs: &'a [AttrRef],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    prior_depends_on: &'a [String],
+}
+
+impl Serialize for ResourceChange {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let record = ChangeRecord {
+            address: &self.address,
+            type_name: self.type_name,
+            provider: self.provider,
+            action: self.action,
+            reason: self.reason,
+            before: &self.before,
+            after: &self.after,
+            replace_paths: &self.replace_paths,
+            depends_on: &self.depends_on,
+            tenant: self.tenant(),
+            refs: &self.refs,
+            prior_depends_on: &self.prior_depends_on,
+        };
+        record.serialize(serializer)
+    }
+}
+
 /// Returns the address of the tenant that owns `address`: `tenant.acme`
-/// for `tenant.acme.database.sqlite`, and `tenant.acme` itself.
+/// for `tenant.acme.database.sqlite`, and `tenant.acme` itself. A
+/// `for_each` key is a JSON string, so a `]` or `.` inside it belongs to
+/// the key.
 pub fn owning_tenant(address: &str) -> Option<&str> {
     let rest = address.strip_prefix("tenant.")?;
     let name_end = rest.find(['.', '[']).unwrap_or(rest.len());
-    let mut end = "tenant.".len() + name_end;
-    if address[end..].starts_with('[') {
-        end += address[end..].find(']')? + 1;
+    let end = "tenant.".len() + name_end;
+    let Some(index) = address[end..].strip_prefix('[') else {
+        return Some(&address[..end]);
+    };
+    let index_length = match quoted_length(index) {
+        Some(length) => length,
+        None => index.find(']')?,
+    };
+    index[index_length..]
+        .starts_with(']')
+        .then(|| &address[..end + 1 + index_length + 1])
+}
+
+/// Returns the length of the JSON string that `text` starts with, quotes
+/// included, or `None` when it starts with none.
+fn quoted_length(text: &str) -> Option<usize> {
+    let mut characters = text.char_indices();
+    if characters.next()?.1 != '"' {
+        return None;
     }
-    Some(&address[..end])
+    while let Some((position, character)) = characters.next() {
+        match character {
+            '\\' => {
+                characters.next()?;
+            }
+            '"' => return Some(position + 1),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// A difference between recorded state and the real object, found by
@@ -256,5 +327,16 @@ mod tests {
             Some("tenant.studios[\"berlin\"]")
         );
         assert_eq!(owning_tenant("tier.pro"), None);
+    }
+
+    #[test]
+    fn owning_tenant_keeps_brackets_in_keys() {
+        for key in ["a]b", "x]", "]", "a\\\"]", "c.d", "[", "\\", ""] {
+            let tenant = format!("tenant.odd[{}]", crate::config::quote_key(key));
+            let nested = format!("{tenant}.database.sqlite");
+
+            assert_eq!(owning_tenant(&tenant), Some(tenant.as_str()), "{key}");
+            assert_eq!(owning_tenant(&nested), Some(tenant.as_str()), "{key}");
+        }
     }
 }

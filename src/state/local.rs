@@ -414,9 +414,8 @@ fn invalid_setting(name: &str, reason: String) -> StateError {
 pub(crate) fn parse_timeout(value: &Value) -> Result<Duration, String> {
     if let Some(seconds) = value.as_f64() {
         if seconds >= 0.0 {
-            if let Ok(timeout) = Duration::try_from_secs_f64(seconds) {
-                return Ok(timeout);
-            }
+            return Duration::try_from_secs_f64(seconds)
+                .map_err(|_| format!("{value} seconds is too long a wait; use at most a few hours"));
         }
         return Err(format!(
             "expected a number of seconds of 0 or more, found {value}"
@@ -439,6 +438,9 @@ pub(crate) fn parse_timeout(value: &Value) -> Result<Duration, String> {
         "s" | "" => Ok(Duration::from_secs(amount)),
         "m" => Ok(Duration::from_secs(amount.saturating_mul(60))),
         "h" => Ok(Duration::from_secs(amount.saturating_mul(3600))),
+        _ if unit.starts_with('.') => Err(format!(
+            "expected a whole number before the unit, such as \"1500ms\", found {value}"
+        )),
         _ => Err(format!(
             "unknown unit `{unit}` in {value}; use ms, s, m or h"
         )),
@@ -773,11 +775,24 @@ mod tests {
 
     #[test]
     fn timeout_rejects_out_of_range_numbers() {
-        for seconds in [1e300, f64::INFINITY, f64::NAN, -0.5] {
+        for seconds in [f64::NAN, -0.5] {
             let error = parse_timeout(&Value::Number(seconds)).unwrap_err();
 
             assert!(error.contains("0 or more"), "{seconds}: {error}");
         }
+        for seconds in [1e300, f64::INFINITY] {
+            let error = parse_timeout(&Value::Number(seconds)).unwrap_err();
+
+            assert!(error.contains("too long"), "{seconds}: {error}");
+        }
+    }
+
+    #[test]
+    fn timeout_rejects_fractions_before_units() {
+        let error = parse_timeout(&Value::string("1.5s")).unwrap_err();
+
+        assert!(error.contains("whole number"), "{error}");
+        assert!(error.contains("1.5s"), "{error}");
     }
 
     #[test]
