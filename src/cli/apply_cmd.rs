@@ -10,6 +10,7 @@ use crate::cli::plan_cmd::{self, check_not_stale};
 use crate::cli::ui::{self, ProgressReporter, Ui};
 use crate::cli::workspace::{self, Workspace};
 use crate::cli::{CliError, EXIT_ERROR, EXIT_OK, free_at_exit, print_stdout};
+use crate::lower::Desired;
 use crate::plan::{self, Action, Plan, PlanMode};
 use crate::state::{Journal, JournalChange, OutputState, State, StateBackend};
 
@@ -78,6 +79,12 @@ async fn run(
             planned.plan
         }
     };
+
+    // After planning, only outputs that refer to `tenant` read the lowered
+    // resources, so apply runs without them otherwise.
+    if !plan::outputs::outputs_read_tenants(&workspace.config) {
+        workspace.desired = Desired::default();
+    }
 
     let mut journal = JournalPersist {
         journal: backend.journal(&state)?,
