@@ -156,15 +156,19 @@ fn diff_on(
         } else {
             // Without references between resources each plan depends on its
             // resource alone, so chunks are planned on all cores. Each chunk
-            // fills its own slots of one vector, which then becomes the
-            // changes in place: no second vector of every change is built.
-            let mut slots: Vec<Slot<'_>> = Vec::with_capacity(resources.len() + deletes.len());
-            slots.extend(resources.into_iter().map(Err));
-            let parts = crate::parallel::map_chunks_mut(&mut slots, threads, |chunk| {
-                plan_into_slots(chunk, current, registry, &replace)
+            // collects its own changes while it drops the configurations it
+            // has planned, so the changes take memory as the configurations
+            // give it back, and the final vector is filled as the chunks'
+            // vectors are emptied.
+            let parts = crate::parallel::map_chunks_mut(&mut resources, threads, |chunk| {
+                plan_chunk(chunk, current, registry, &replace)
             });
-            errors.extend(parts.into_iter().flatten());
-            changes = slots.into_iter().filter_map(Result::ok).collect();
+            let planned: usize = parts.iter().map(|(chunk_changes, _)| chunk_changes.len()).sum();
+            changes.reserve_exact(planned + deletes.len());
+            for (chunk_changes, chunk_errors) in parts {
+                changes.extend(chunk_changes);
+                errors.extend(chunk_errors);
+            }
         }
     }
 
@@ -239,29 +243,26 @@ fn plan_in_order(
     }
 }
 
-/// A slot of the parallel diff: the resource to plan, then its change.
-type Slot<'a> = Result<ResourceChange, &'a mut DesiredResource>;
-
-/// Plans each resource of `slots` into its slot, for resources without
-/// references, whose plans do not depend on one another. A resource that
-/// fails keeps its slot and adds an error.
-fn plan_into_slots(
-    slots: &mut [Slot<'_>],
+/// Plans each resource of `chunk`, for resources without references, whose
+/// plans do not depend on one another. Returns the changes, in the order of
+/// `chunk`, and an error for each resource that fails.
+fn plan_chunk(
+    chunk: &mut [&mut DesiredResource],
     current: Current<'_>,
     registry: &Registry,
     replace: &HashSet<&str>,
-) -> Vec<DiffError> {
+) -> (Vec<ResourceChange>, Vec<DiffError>) {
+    let mut changes = Vec::with_capacity(chunk.len());
     let mut errors = Vec::new();
     let mut instances = InstanceCache::new(registry);
-    for slot in slots {
-        let Err(resource) = slot else { continue };
+    for resource in chunk {
         let config = std::mem::take(&mut resource.config);
         match plan_resource(resource, config, current, &mut instances, replace) {
-            Ok(change) => *slot = Ok(change),
+            Ok(change) => changes.push(change),
             Err(error) => errors.push(error),
         }
     }
-    errors
+    (changes, errors)
 }
 
 /// Finds provider instances by name. Resources of one instance come in
