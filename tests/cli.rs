@@ -348,6 +348,37 @@ fn lock_timeout_waits_for_holder() {
 }
 
 #[test]
+fn state_commands_wait_for_lock() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    write(&dir, "main.hcl", &SMALL.replace("tier   = tier.free", "tier   = tier.pro"));
+    let mut holder = spawn_lock_holder(&dir);
+
+    let commands: [&[&str]; 3] = [
+        &["state", "rm", "-lock-timeout=1s", "tenant.acme"],
+        &["state", "mv", "-lock-timeout=1s", "tenant.acme", "tenant.renamed"],
+        &["import", "-lock-timeout=1s", "tenant.acme", "acme"],
+    ];
+    let mut results = Vec::new();
+    for args in commands {
+        let started = Instant::now();
+        let output = tenancy(&dir, args);
+        results.push((args.join(" "), output, started.elapsed()));
+    }
+    use std::io::Write;
+    holder.stdin.take().unwrap().write_all(b"no\n").unwrap();
+    holder.wait_with_output().unwrap();
+
+    for (command, output, elapsed) in results {
+        assert_eq!(output.status.code(), Some(1), "{command}");
+        assert!(stderr(&output).contains("lock"), "{command}: {}", stderr(&output));
+        assert!(elapsed >= Duration::from_secs(1), "{command}: {elapsed:?}");
+    }
+    let list = tenancy(&dir, &["state", "list"]);
+    assert!(stdout(&list).contains("tenant.acme\n"), "{}", stdout(&list));
+}
+
+#[test]
 fn lock_timeout_rejects_unknown_unit() {
     let (_temp, dir) = small();
 

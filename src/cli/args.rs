@@ -254,6 +254,10 @@ pub enum StateCommand {
         /// Addresses to remove, with what they own.
         #[arg(required = true)]
         addresses: Vec<String>,
+        /// How long to wait for a state lock that another command holds,
+        /// such as `30s`; replaces the state block's `lock_timeout`.
+        #[arg(long = "lock-timeout", value_name = "DURATION", value_parser = parse_lock_timeout)]
+        lock_timeout: Option<Duration>,
     },
     /// Rename a resource in state without touching the real object.
     Mv {
@@ -261,6 +265,10 @@ pub enum StateCommand {
         from: String,
         /// The new address.
         to: String,
+        /// How long to wait for a state lock that another command holds,
+        /// such as `30s`; replaces the state block's `lock_timeout`.
+        #[arg(long = "lock-timeout", value_name = "DURATION", value_parser = parse_lock_timeout)]
+        lock_timeout: Option<Duration>,
     },
 }
 
@@ -271,6 +279,10 @@ pub struct ImportArgs {
     pub address: String,
     /// The provider's id of the existing object.
     pub id: String,
+    /// How long to wait for a state lock that another command holds, such
+    /// as `30s`; replaces the state block's `lock_timeout`.
+    #[arg(long = "lock-timeout", value_name = "DURATION", value_parser = parse_lock_timeout)]
+    pub lock_timeout: Option<Duration>,
     /// Variable inputs.
     #[command(flatten)]
     pub vars: VarArgs,

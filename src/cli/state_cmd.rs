@@ -39,7 +39,8 @@ pub fn run(global: &GlobalArgs, command: StateCommand, _ui: Ui) -> Result<u8, Cl
             print_stdout(&state::render_resource(resource));
             Ok(EXIT_OK)
         }
-        StateCommand::Rm { addresses } => {
+        StateCommand::Rm { addresses, lock_timeout } => {
+            let backend = workspace::with_lock_timeout(backend, lock_timeout);
             let mut text = String::new();
             let mut count = 0;
             for address in &addresses {
@@ -52,7 +53,8 @@ pub fn run(global: &GlobalArgs, command: StateCommand, _ui: Ui) -> Result<u8, Cl
             print_stdout(&text);
             Ok(EXIT_OK)
         }
-        StateCommand::Mv { from, to } => {
+        StateCommand::Mv { from, to, lock_timeout } => {
+            let backend = workspace::with_lock_timeout(backend, lock_timeout);
             let moved = state::state_mv(&*backend, &from, &to)?;
             print_stdout(&format!("Moved {from} to {to} ({} resource(s)).\n", moved.len()));
             Ok(EXIT_OK)
@@ -78,6 +80,7 @@ pub async fn import(global: &GlobalArgs, args: &ImportArgs, _ui: Ui) -> Result<u
         ));
     };
     let backend = workspace::open_backend(&workspace.dir, Some(&workspace.config))?;
+    let backend = workspace::with_lock_timeout(backend, args.lock_timeout);
     let _lock = backend.lock("import")?;
     let mut state = workspace::read_state(&*backend)?;
     if state.resources.contains_key(&args.address) {
