@@ -106,6 +106,8 @@ enum Phase {
 #[derive(Clone, Copy)]
 struct Op<'a> {
     change: &'a ResourceChange,
+    /// The change's position in the plan.
+    position: usize,
     phase: Phase,
 }
 
@@ -128,12 +130,13 @@ struct Scheduler<'a> {
 impl<'a> Scheduler<'a> {
     fn new(plan: &'a Plan) -> Self {
         let mut ops = Vec::new();
-        for change in plan.changes.iter().filter(|change| change.action != Action::NoOp) {
+        let changes = plan.changes.iter().enumerate();
+        for (position, change) in changes.filter(|(_, change)| change.action != Action::NoOp) {
             if change.action == Action::Replace {
-                ops.push(Op { change, phase: Phase::DeleteHalf });
-                ops.push(Op { change, phase: Phase::CreateHalf });
+                ops.push(Op { change, position, phase: Phase::DeleteHalf });
+                ops.push(Op { change, position, phase: Phase::CreateHalf });
             } else {
-                ops.push(Op { change, phase: Phase::All });
+                ops.push(Op { change, position, phase: Phase::All });
             }
         }
         let mut deleting: HashMap<&str, usize> = HashMap::new();
@@ -274,7 +277,13 @@ struct Walk {
 impl Walk {
     /// Starts ready changes until `parallelism` are in flight and returns
     /// the positions started, for the caller to report.
-    fn start_ready(&mut self, scheduler: &Scheduler<'_>, state: &State, registry: &Registry) -> Vec<usize> {
+    fn start_ready(
+        &mut self,
+        scheduler: &Scheduler<'_>,
+        planned: &Planned,
+        state: &State,
+        registry: &Registry,
+    ) -> Vec<usize> {
         let mut started = Vec::new();
         while self.tasks.len() < self.parallelism {
             let Some(index) = self.ready.pop() else { break };
@@ -283,7 +292,7 @@ impl Walk {
             }
             self.started[index] = true;
             let op = scheduler.ops[index];
-            let resolved = resolve_refs(op.change, state);
+            let resolved = resolve_refs(op.change, planned.get(op), state);
             self.tasks.spawn(run_change(index, resolved, op.phase, registry_handle(registry, op.change)));
             started.push(index);
         }
@@ -298,12 +307,67 @@ struct TaskResult {
     error: Option<ApplyError>,
 }
 
+/// The planned values that an apply sends to providers: the plan's own, or
+/// values taken out of the plan, each dropped once its change is applied.
+struct Planned {
+    taken: Option<Vec<Option<Attrs>>>,
+}
+
+impl Planned {
+    fn get(&self, op: Op<'_>) -> Option<Attrs> {
+        match &self.taken {
+            Some(values) => values[op.position].clone(),
+            None => op.change.after.clone(),
+        }
+    }
+
+    /// Drops the planned values of an applied change, when they were taken.
+    fn release(&mut self, op: Op<'_>) {
+        if let Some(values) = &mut self.taken {
+            values[op.position] = None;
+        }
+    }
+}
+
 /// Applies a plan to `state`.
 ///
 /// Returns an error only when state cannot be persisted; provider failures
 /// are collected in the outcome.
 pub async fn apply(
     plan: &Plan,
+    state: State,
+    registry: &Registry,
+    persist: &mut dyn Persist,
+    reporter: &dyn Reporter,
+    options: &ApplyOptions,
+    cancel: watch::Receiver<bool>,
+) -> Result<ApplyOutcome, PersistError> {
+    let planned = Planned { taken: None };
+    apply_with(plan, planned, state, registry, persist, reporter, options, cancel).await
+}
+
+/// Applies a plan as [`apply`] does, but takes the planned values out of
+/// `plan` and drops each once its change is applied, so they are not kept
+/// beside the values that providers return. Every other field of `plan`
+/// stays.
+pub async fn apply_taking_planned(
+    plan: &mut Plan,
+    state: State,
+    registry: &Registry,
+    persist: &mut dyn Persist,
+    reporter: &dyn Reporter,
+    options: &ApplyOptions,
+    cancel: watch::Receiver<bool>,
+) -> Result<ApplyOutcome, PersistError> {
+    let taken = plan.changes.iter_mut().map(|change| change.after.take()).collect();
+    let planned = Planned { taken: Some(taken) };
+    apply_with(plan, planned, state, registry, persist, reporter, options, cancel).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_with(
+    plan: &Plan,
+    mut planned: Planned,
     mut state: State,
     registry: &Registry,
     persist: &mut dyn Persist,
@@ -339,7 +403,7 @@ pub async fn apply(
 
     loop {
         if !outcome.interrupted {
-            for index in walk.start_ready(&scheduler, &state, registry) {
+            for index in walk.start_ready(&scheduler, &planned, &state, registry) {
                 report_started(reporter, scheduler.ops[index]);
             }
         }
@@ -368,7 +432,7 @@ pub async fn apply(
         let started_early = if outcome.interrupted {
             Vec::new()
         } else {
-            walk.start_ready(&scheduler, &state, registry)
+            walk.start_ready(&scheduler, &planned, &state, registry)
         };
         let records: Vec<Recorded> = results.iter_mut().flat_map(|result| result.records.drain(..)).collect();
         persist.persist(&records).map_err(PersistError)?;
@@ -395,6 +459,7 @@ pub async fn apply(
                     if op.phase != Phase::DeleteHalf {
                         reporter.finished(change, result.elapsed);
                         *outcome.done.entry(change.action).or_default() += 1;
+                        planned.release(op);
                     }
                     scheduler.release(result.index, &mut walk.ready);
                 }
@@ -425,10 +490,12 @@ pub async fn apply(
     Ok(outcome)
 }
 
-/// Returns the change with attributes from other resources filled in from
-/// state, where those resources have finished by now.
-fn resolve_refs(change: &ResourceChange, state: &State) -> ResourceChange {
+/// Returns the change with `planned` as its planned values, and attributes
+/// from other resources filled in from state, where those resources have
+/// finished by now.
+fn resolve_refs(change: &ResourceChange, planned: Option<Attrs>, state: &State) -> ResourceChange {
     let mut resolved = change.clone();
+    resolved.after = planned;
     if let Some(after) = resolved.after.as_mut() {
         for reference in &change.refs {
             let value = state
@@ -738,6 +805,31 @@ mod tests {
         apply(plan, State::new(), registry, &mut batches, &silent_reporter(), &options, cancel)
             .await
             .unwrap()
+    }
+
+    #[tokio::test]
+    async fn taking_planned_values_applies_the_same() {
+        let changes = vec![
+            change("tenant.a", Action::Create, &[]),
+            change("tenant.a.database.sqlite", Action::Create, &["tenant.a"]),
+            change("tenant.b", Action::Update, &[]),
+            change("tenant.c", Action::Replace, &[]),
+        ];
+        let (registry, _) = registry(Duration::ZERO, &[]);
+        let borrowed = run(&plan(changes.clone()), &registry, 2, no_cancel()).await;
+
+        let mut taken_plan = plan(changes);
+        let options = ApplyOptions { parallelism: 2 };
+        let mut batches = Batches::default();
+        let reporter = silent_reporter();
+        let applying = apply_taking_planned(&mut taken_plan, State::new(), &registry, &mut batches, &reporter, &options, no_cancel());
+        let taken = applying.await.unwrap();
+
+        assert!(taken.errors.is_empty(), "{:?}", taken.errors);
+        assert_eq!(taken.state.resources.len(), 4);
+        assert_eq!(taken.state.resources, borrowed.state.resources);
+        assert!(taken_plan.changes.iter().all(|change| change.after.is_none()));
+        assert_eq!(taken_plan.changes[3].action, Action::Replace);
     }
 
     #[tokio::test]

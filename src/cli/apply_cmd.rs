@@ -60,7 +60,7 @@ async fn run(
     workspace::print_warnings(&workspace, ui);
     let registry = workspace::configure_providers(&workspace, &state).await?;
 
-    let plan = match saved {
+    let mut plan = match saved {
         Some(plan) => {
             check_not_stale(&plan, &state, &workspace, &*backend)?;
             plan
@@ -97,8 +97,10 @@ async fn run(
     let reporter = ProgressReporter::new(ui.color, false);
     let started = Instant::now();
     crate::cli::keep_going_on_closed_stdout();
-    let mut outcome = apply::apply(
-        &plan,
+    // Each change's planned values are dropped once it is applied, so an
+    // apply of many resources does not keep them beside the results.
+    let mut outcome = apply::apply_taking_planned(
+        &mut plan,
         state,
         &registry,
         &mut journal,
