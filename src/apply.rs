@@ -263,6 +263,24 @@ pub fn refresh_dependencies(plan: &Plan, state: &mut State) -> Vec<ResourceState
     updated
 }
 
+/// Removes from `state` the resources that refresh found deleted outside
+/// tenancy and that the plan does not create again, such as a deleted
+/// object whose configuration is gone too, or any deleted object in a
+/// destroy plan. Returns their addresses.
+pub fn forget_deleted(plan: &Plan, state: &mut State) -> Vec<String> {
+    let mut forgotten = Vec::new();
+    for entry in plan.drift.iter().filter(|entry| entry.after.is_none()) {
+        let planned = plan
+            .changes
+            .binary_search_by(|change| change.address.as_str().cmp(&entry.address))
+            .is_ok();
+        if !planned && state.resources.remove(&entry.address).is_some() {
+            forgotten.push(entry.address.clone());
+        }
+    }
+    forgotten
+}
+
 /// The progress of one apply: what is ready, blocked, started and running.
 struct Walk {
     /// Changes whose dependencies have finished, popped from the end.
@@ -375,10 +393,11 @@ async fn apply_with(
     options: &ApplyOptions,
     mut cancel: watch::Receiver<bool>,
 ) -> Result<ApplyOutcome, PersistError> {
-    let refreshed: Vec<Recorded> = refresh_dependencies(plan, &mut state)
+    let mut refreshed: Vec<Recorded> = refresh_dependencies(plan, &mut state)
         .into_iter()
         .map(Recorded::Upsert)
         .collect();
+    refreshed.extend(forget_deleted(plan, &mut state).into_iter().map(Recorded::Remove));
     if !refreshed.is_empty() {
         persist.persist(&refreshed).map_err(PersistError)?;
     }

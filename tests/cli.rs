@@ -379,6 +379,29 @@ fn state_commands_wait_for_lock() {
 }
 
 #[test]
+fn objects_deleted_outside_leave_state() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    fs::remove_file(dir.join(".tenancy/databases/acme.db")).unwrap();
+    let without_database = SMALL.replacen("  database \"sqlite\" {}\n", "", 1);
+    write(&dir, "main.hcl", &without_database);
+
+    let apply = tenancy(&dir, &["apply", "-auto-approve"]);
+    let after_apply = stdout(&tenancy(&dir, &["state", "list"]));
+    for entry in fs::read_dir(dir.join(".tenancy/databases")).unwrap() {
+        fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let destroy = tenancy(&dir, &["destroy", "-auto-approve"]);
+    let after_destroy = stdout(&tenancy(&dir, &["state", "list"]));
+
+    assert_success(&apply);
+    assert!(!after_apply.contains("tenant.acme.database.sqlite"), "{after_apply}");
+    assert!(after_apply.contains("tenant.acme\n"), "{after_apply}");
+    assert_success(&destroy);
+    assert_eq!(after_destroy, "");
+}
+
+#[test]
 fn lock_timeout_rejects_unknown_unit() {
     let (_temp, dir) = small();
 

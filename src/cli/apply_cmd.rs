@@ -179,7 +179,8 @@ fn write_unchanged(workspace: &Workspace, plan: &Plan, mut state: State, backend
     plan::apply_moved(&workspace.config, &mut state);
     let moved = !state.resources.keys().eq(before.iter());
     let refreshed = apply::refresh_dependencies(plan, &mut state);
-    if !moved && refreshed.is_empty() {
+    let forgotten = apply::forget_deleted(plan, &mut state);
+    if !moved && refreshed.is_empty() && forgotten.is_empty() {
         return Ok(());
     }
     backend.write(&mut state)?;
@@ -187,6 +188,7 @@ fn write_unchanged(workspace: &Workspace, plan: &Plan, mut state: State, backend
         print_stdout("\nRecorded the moves of `moved` blocks in state.\n");
     }
     tracing::debug!(resources = refreshed.len(), "recorded the configured dependencies of unchanged resources");
+    tracing::debug!(resources = forgotten.len(), "removed objects deleted outside tenancy from state");
     Ok(())
 }
 

@@ -1058,6 +1058,48 @@ async fn deleted_database_file_reads_as_none() {
 }
 
 #[tokio::test]
+async fn tenant_delete_removes_rows_of_deleted_files() {
+    let directory = tempfile::tempdir().unwrap();
+    let provider = configured(&directory).await;
+    let tenant = with_tenant(&provider).await;
+    create(
+        &provider,
+        "sqlite_database",
+        "tenant.acme.database.sqlite",
+        database_config("acme"),
+    )
+    .await;
+    let kept = tenant_config("beta");
+    let kept = create(&provider, "catalog_tenant", "tenant.beta", kept).await;
+    create(
+        &provider,
+        "sqlite_database",
+        "tenant.beta.database.sqlite",
+        database_config("beta"),
+    )
+    .await;
+
+    std::fs::remove_file(database_path(&directory, "acme")).unwrap();
+    delete(&provider, "catalog_tenant", "tenant.acme", &tenant).await;
+    let refused = provider
+        .apply("catalog_tenant", "tenant.beta", Operation::Delete { prior: &kept })
+        .await
+        .unwrap_err();
+
+    let connection = rusqlite::Connection::open(catalog_path(&directory)).unwrap();
+    let tenants: Vec<String> = connection
+        .prepare("SELECT tenant_id FROM database_files ORDER BY tenant_id")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(tenants, ["beta"]);
+    assert_eq!(refused.kind, ErrorKind::Conflict);
+    assert!(refused.message.contains("`database_files`"), "{}", refused.message);
+}
+
+#[tokio::test]
 async fn hand_changed_journal_mode_is_drift() {
     let directory = tempfile::tempdir().unwrap();
     let provider = configured(&directory).await;

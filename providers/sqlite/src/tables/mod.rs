@@ -75,6 +75,12 @@ pub trait CatalogTable {
     fn dependent_rows(_connection: &Connection, _key: &str) -> rusqlite::Result<Option<String>> {
         Ok(None)
     }
+
+    /// Removes the rows that refer to the row with `key` but describe
+    /// objects that are gone, just before that row is deleted.
+    fn remove_orphans(_connection: &Connection, _key: &str) -> rusqlite::Result<()> {
+        Ok(())
+    }
 }
 
 /// Returns the extended SQLite result code of a failed statement.
@@ -169,6 +175,9 @@ pub fn delete<T: CatalogTable>(
     subject: &str,
     key: &str,
 ) -> Result<()> {
+    T::remove_orphans(connection, key).map_err(|error| {
+        SqliteError::catalog(subject, format!("remove rows that refer to `{key}`"), path, error)
+    })?;
     let sql = format!("DELETE FROM {} WHERE {} = ?1", T::TABLE, T::KEY);
     let deleted = connection
         .prepare_cached(&sql)

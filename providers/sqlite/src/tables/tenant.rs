@@ -147,6 +147,28 @@ impl CatalogTable for Tenants {
             tables.join(", ")
         )))
     }
+
+    /// Removes the tenant's `database_files` rows whose file no longer
+    /// exists. Refresh reads such a database as deleted, so no plan deletes
+    /// its row, and the row would keep the tenant from being deleted.
+    fn remove_orphans(connection: &Connection, key: &str) -> rusqlite::Result<()> {
+        let paths: Vec<String> = connection
+            .prepare_cached("SELECT path FROM database_files WHERE tenant_id = ?1")?
+            .query_map([key], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut remove = connection
+            .prepare_cached("DELETE FROM database_files WHERE tenant_id = ?1 AND path = ?2")?;
+        for path in paths {
+            let missing = matches!(
+                std::fs::symlink_metadata(&path),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound
+            );
+            if missing {
+                remove.execute(params![key, path])?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Writes the tenant's `tenant_databases` rows, replacing any it has. A new
