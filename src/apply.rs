@@ -328,12 +328,14 @@ struct TaskResult {
 /// The planned values that an apply sends to providers: the plan's own, or
 /// values taken out of the plan, each dropped once its change is applied.
 struct Planned {
-    taken: Option<Vec<Option<Attrs>>>,
+    /// The values taken out of the plan, by change position, or `None` to
+    /// read them from the plan.
+    owned: Option<Vec<Option<Attrs>>>,
 }
 
 impl Planned {
     fn get(&self, op: Op<'_>) -> Option<Attrs> {
-        match &self.taken {
+        match &self.owned {
             Some(values) => values[op.position].clone(),
             None => op.change.after.clone(),
         }
@@ -341,7 +343,7 @@ impl Planned {
 
     /// Drops the planned values of an applied change, when they were taken.
     fn release(&mut self, op: Op<'_>) {
-        if let Some(values) = &mut self.taken {
+        if let Some(values) = &mut self.owned {
             values[op.position] = None;
         }
     }
@@ -360,7 +362,7 @@ pub async fn apply(
     options: &ApplyOptions,
     cancel: watch::Receiver<bool>,
 ) -> Result<ApplyOutcome, PersistError> {
-    let planned = Planned { taken: None };
+    let planned = Planned { owned: None };
     apply_with(plan, planned, state, registry, persist, reporter, options, cancel).await
 }
 
@@ -377,8 +379,8 @@ pub async fn apply_taking_planned(
     options: &ApplyOptions,
     cancel: watch::Receiver<bool>,
 ) -> Result<ApplyOutcome, PersistError> {
-    let taken = plan.changes.iter_mut().map(|change| change.after.take()).collect();
-    let planned = Planned { taken: Some(taken) };
+    let owned = plan.changes.iter_mut().map(|change| change.after.take()).collect();
+    let planned = Planned { owned: Some(owned) };
     apply_with(plan, planned, state, registry, persist, reporter, options, cancel).await
 }
 

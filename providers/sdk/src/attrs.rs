@@ -19,10 +19,9 @@ type Entry = (Name, Value);
 /// Attributes of one resource, keyed by attribute name.
 ///
 /// The entries sit in one shared slice sorted by name, in the same
-/// allocation as its reference counts, with interned names: a resource of
-/// eleven attributes takes 456 bytes, where a B-tree map took a 632-byte
-/// node plus a string per name.
-/// Lookups search the sorted entries, and iteration yields them in name
+/// allocation as its reference counts, and their names are interned. A
+/// resource of eleven attributes takes 456 bytes, where a B-tree map took
+/// a 632-byte node plus a string per name. Lookups search the sorted entries, and iteration yields them in name
 /// order.
 ///
 /// A plan keeps the same attributes in several places: recorded state, the

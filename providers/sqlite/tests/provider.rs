@@ -1069,8 +1069,8 @@ async fn tenant_delete_removes_rows_of_deleted_files() {
         database_config("acme"),
     )
     .await;
-    let kept = tenant_config("beta");
-    let kept = create(&provider, "catalog_tenant", "tenant.beta", kept).await;
+    let beta = tenant_config("beta");
+    let beta = create(&provider, "catalog_tenant", "tenant.beta", beta).await;
     create(
         &provider,
         "sqlite_database",
@@ -1081,8 +1081,8 @@ async fn tenant_delete_removes_rows_of_deleted_files() {
 
     std::fs::remove_file(database_path(&directory, "acme")).unwrap();
     delete(&provider, "catalog_tenant", "tenant.acme", &tenant).await;
-    let refused = provider
-        .apply("catalog_tenant", "tenant.beta", Operation::Delete { prior: &kept })
+    let conflict = provider
+        .apply("catalog_tenant", "tenant.beta", Operation::Delete { prior: &beta })
         .await
         .unwrap_err();
 
@@ -1095,8 +1095,8 @@ async fn tenant_delete_removes_rows_of_deleted_files() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(tenants, ["beta"]);
-    assert_eq!(refused.kind, ErrorKind::Conflict);
-    assert!(refused.message.contains("`database_files`"), "{}", refused.message);
+    assert_eq!(conflict.kind, ErrorKind::Conflict);
+    assert!(conflict.message.contains("`database_files`"), "{}", conflict.message);
 }
 
 #[tokio::test]
