@@ -7,6 +7,7 @@
 // mimalloc's purge delay off once the configuration is loaded, because
 // their RSS grows more than their time shrinks (`save_memory_in_large_run`
 // in src/cli/workspace.rs).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -252,7 +252,10 @@ fn plan_chunk(
     registry: &Registry,
     replace: &HashSet<&str>,
 ) -> (Vec<ResourceChange>, Vec<DiffError>) {
-    let mut changes = Vec::with_capacity(chunk.len());
+    // The vector grows as configurations are dropped. Sized for the whole
+    // chunk up front, it would take its memory while every configuration
+    // still has its own.
+    let mut changes = Vec::new();
     let mut errors = Vec::new();
     let mut instances = InstanceCache::new(registry);
     for resource in chunk {
