@@ -1,5 +1,7 @@
 //! Splitting CPU-bound work of one step over the machine's cores.
 
+use std::mem::MaybeUninit;
+
 /// Returns how many threads one step uses: one per core, at most 8.
 pub fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |count| count.get()).min(8)
@@ -23,6 +25,66 @@ pub fn map_chunks_mut<T: Send, R: Send>(
     run_each(items.chunks_mut(size), &work)
 }
 
+/// Runs `work` on contiguous chunks of `items` as [`map_chunks_mut`] does,
+/// and appends the values that the chunks push to `out`, in chunk order.
+///
+/// Each chunk pushes at most one value per item, straight into the spare
+/// capacity of `out`, so the values are never collected in vectors of
+/// their own and copied again. Returns the chunks' other results in order.
+/// A panic in a chunk resumes on the calling thread, and the values that
+/// chunks had pushed are then leaked, not dropped.
+pub fn fill_chunks<T: Send, O: Send, R: Send>(
+    items: &mut [T],
+    threads: usize,
+    out: &mut Vec<O>,
+    work: impl Fn(&mut [T], &mut Slots<'_, O>) -> R + Sync,
+) -> Vec<R> {
+    let start = out.len();
+    out.reserve_exact(items.len());
+    let size = chunk_size(items.len(), threads);
+    let spare = &mut out.spare_capacity_mut()[..items.len()];
+    let chunks = items.chunks_mut(size).zip(spare.chunks_mut(size));
+    let results = run_each(chunks, &|(chunk, slots): (&mut [T], &mut [MaybeUninit<O>])| {
+        let mut slots = Slots { slots, pushed: 0 };
+        let result = work(chunk, &mut slots);
+        (slots.pushed, result)
+    });
+
+    // Each chunk's values sit at the front of its slots. They move down to
+    // follow the previous chunk's values, and the vector then owns them.
+    let base = out.as_mut_ptr();
+    let mut end = start;
+    for (index, (pushed, _)) in results.iter().enumerate() {
+        let from = start + index * size;
+        // SAFETY: the `pushed` slots from `from` were written by the chunk's
+        // `Slots`, and they lie inside the capacity reserved above. `end` is
+        // at most `from`, and `ptr::copy` allows the ranges to overlap.
+        unsafe { std::ptr::copy(base.add(from), base.add(end), *pushed) };
+        end += pushed;
+    }
+    // SAFETY: every position below `end` now contains an initialized value.
+    unsafe { out.set_len(end) };
+    results.into_iter().map(|(_, result)| result).collect()
+}
+
+/// The slots of one chunk of [`fill_chunks`]: room for one value per item.
+pub struct Slots<'a, O> {
+    slots: &'a mut [MaybeUninit<O>],
+    pushed: usize,
+}
+
+impl<O> Slots<'_, O> {
+    /// Appends a value to the chunk's output.
+    ///
+    /// # Panics
+    ///
+    /// Panics when the chunk pushes more values than it has items.
+    pub fn push(&mut self, value: O) {
+        self.slots[self.pushed].write(value);
+        self.pushed += 1;
+    }
+}
+
 fn chunk_size(len: usize, threads: usize) -> usize {
     len.div_ceil(threads.max(1)).max(1)
 }
@@ -42,6 +104,38 @@ fn run_each<C: Send, R: Send>(chunks: impl Iterator<Item = C>, work: &(impl Fn(C
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filled_chunks_keep_order_and_skip_gaps() {
+        let mut items: Vec<usize> = (0..11).collect();
+        let mut out = vec!["first".to_owned()];
+
+        let results = fill_chunks(&mut items, 3, &mut out, |chunk, slots| {
+            for item in chunk.iter() {
+                if item % 3 != 0 {
+                    slots.push(item.to_string());
+                }
+            }
+            chunk.len()
+        });
+
+        assert_eq!(results, [4, 4, 3]);
+        assert_eq!(out, ["first", "1", "2", "4", "5", "7", "8", "10"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "index out of bounds")]
+    fn filled_chunk_rejects_extra_values() {
+        let mut items = vec![1, 2];
+        let mut out: Vec<String> = Vec::new();
+
+        fill_chunks(&mut items, 1, &mut out, |chunk, slots| {
+            for item in chunk.iter() {
+                slots.push(item.to_string());
+                slots.push(item.to_string());
+            }
+        });
+    }
 
     #[test]
     fn chunks_come_back_in_order() {

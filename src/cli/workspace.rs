@@ -182,6 +182,17 @@ fn load_config_observing(dir: &Path, vars: &VarArgs, observe: impl FnOnce(&lang:
     }
     let inputs = var_inputs(vars);
     let started = Instant::now();
+    let observe = |sources: &lang::SourceMap| {
+        // Syntax trees take about 30 bytes per byte of text, so a large
+        // configuration saves memory from its parse on. With the purge
+        // delay off from there, a plan of 100,000 resources peaked about
+        // 17 MiB lower (docs/benchmarks.md).
+        let bytes = sources.files.iter().map(|file| file.text.len()).sum();
+        if is_large_config_text(bytes) {
+            save_memory();
+        }
+        observe(sources);
+    };
     let mut config = lang::load_observing(dir, &inputs, observe)
         .map_err(|failure| CliError::Diagnostics(failure.sources, failure.diagnostics))?;
     let rules = lang::evaluate_policy_rules(&config);
@@ -253,9 +264,29 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// without huge pages, a no-op plan of 4,000 resources took about 2.5 ms
 /// longer in page faults, and purging at once made it about a third slower.
 fn save_memory_in_large_run(resources: usize) {
-    if resources < LARGE_RUN_RESOURCES {
-        return;
+    if resources >= LARGE_RUN_RESOURCES {
+        save_memory();
     }
+}
+
+/// The configuration text size from which a run saves memory as
+/// [`save_memory_in_large_run`] does before the files are parsed: the
+/// benchmark configuration of 25,000 resources takes about 800 KiB.
+const LARGE_CONFIG_BYTES: usize = 800 << 10;
+
+/// Returns true when configuration files of `bytes` bytes in all call for
+/// saving memory before they are parsed.
+fn is_large_config_text(bytes: usize) -> bool {
+    bytes >= LARGE_CONFIG_BYTES
+}
+
+/// Turns off transparent huge pages and mimalloc's purge delay.
+fn save_memory() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(turn_off_huge_pages_and_purge_delay);
+}
+
+fn turn_off_huge_pages_and_purge_delay() {
     // SAFETY: mi_option_set stores one integer option. mimalloc reads the
     // purge delay each time it decides to purge, so the change takes effect
     // from the next decision. Without mimalloc as the allocator it does
@@ -267,7 +298,7 @@ fn save_memory_in_large_run(resources: usize) {
         // no memory of the caller.
         let result = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
         if result == 0 {
-            tracing::debug!(resources, "turned off transparent huge pages for a large run");
+            tracing::debug!("turned off transparent huge pages for a large run");
         } else {
             let error = std::io::Error::last_os_error();
             tracing::debug!(%error, "failed to turn off transparent huge pages");
@@ -358,6 +389,13 @@ mod tests {
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
         let line = status.lines().find(|line| line.starts_with("THP_enabled:"))?;
         Some(line.ends_with('1'))
+    }
+
+    #[test]
+    fn large_config_text_starts_at_threshold() {
+        assert!(!is_large_config_text(0));
+        assert!(!is_large_config_text(LARGE_CONFIG_BYTES - 1));
+        assert!(is_large_config_text(LARGE_CONFIG_BYTES));
     }
 
     #[cfg(target_os = "linux")]

@@ -7,6 +7,7 @@ use tenancy_sdk::{Attrs, Name, Value};
 
 use crate::lower::{Desired, DesiredResource};
 use crate::plan::model::{Action, ActionReason, AttrRef, PlanMode, ResourceChange};
+use crate::parallel::Slots;
 use crate::plan::refresh::same_attrs;
 use crate::registry::{Instance, Registry};
 use crate::state::ResourceState;
@@ -156,19 +157,16 @@ fn diff_on(
         } else {
             // Without references between resources each plan depends on its
             // resource alone, so chunks are planned on all cores. Each chunk
-            // collects its own changes while it drops the configurations it
-            // has planned, so the changes take memory as the configurations
-            // give it back, and the final vector is filled as the chunks'
-            // vectors are emptied.
-            let parts = crate::parallel::map_chunks_mut(&mut resources, threads, |chunk| {
-                plan_chunk(chunk, current, registry, &replace)
+            // writes its changes straight into the vector of changes while
+            // it drops the configurations it has planned. The kernel backs
+            // a large vector's pages only once they are written, so the
+            // changes take memory about as fast as the configurations give
+            // it back, and no second copy of them is made.
+            changes.reserve_exact(resources.len() + deletes.len());
+            let chunk_errors = crate::parallel::fill_chunks(&mut resources, threads, &mut changes, |chunk, slots| {
+                plan_chunk(chunk, current, registry, &replace, slots)
             });
-            let planned: usize = parts.iter().map(|(chunk_changes, _)| chunk_changes.len()).sum();
-            changes.reserve_exact(planned + deletes.len());
-            for (chunk_changes, chunk_errors) in parts {
-                changes.extend(chunk_changes);
-                errors.extend(chunk_errors);
-            }
+            errors.extend(chunk_errors.into_iter().flatten());
         }
     }
 
@@ -244,28 +242,25 @@ fn plan_in_order(
 }
 
 /// Plans each resource of `chunk`, for resources without references, whose
-/// plans do not depend on one another. Returns the changes, in the order of
-/// `chunk`, and an error for each resource that fails.
+/// plans do not depend on one another. Pushes the changes to `slots`, in
+/// the order of `chunk`, and returns an error for each resource that fails.
 fn plan_chunk(
     chunk: &mut [&mut DesiredResource],
     current: Current<'_>,
     registry: &Registry,
     replace: &HashSet<&str>,
-) -> (Vec<ResourceChange>, Vec<DiffError>) {
-    // The vector grows as configurations are dropped. Sized for the whole
-    // chunk up front, it would take its memory while every configuration
-    // still has its own.
-    let mut changes = Vec::new();
+    slots: &mut Slots<'_, ResourceChange>,
+) -> Vec<DiffError> {
     let mut errors = Vec::new();
     let mut instances = InstanceCache::new(registry);
     for resource in chunk {
         let config = std::mem::take(&mut resource.config);
         match plan_resource(resource, config, current, &mut instances, replace) {
-            Ok(change) => changes.push(change),
+            Ok(change) => slots.push(change),
             Err(error) => errors.push(error),
         }
     }
-    (changes, errors)
+    errors
 }
 
 /// Finds provider instances by name. Resources of one instance come in
