@@ -87,6 +87,39 @@ impl Desired {
         Ok(())
     }
 
+    /// Indexes `resources`, in their order. A resource whose address is
+    /// taken by an earlier one is reported and left out.
+    fn from_resources(resources: Vec<DesiredResource>, diagnostics: &mut Diagnostics) -> Desired {
+        let mut desired = Desired::default();
+        let hasher = desired.hasher.clone();
+        let mut index = HashTable::with_capacity(resources.len());
+        let mut unique = u32::try_from(resources.len()).is_ok();
+        for (position, resource) in resources.iter().enumerate().take_while(|_| unique) {
+            let hash = hasher.hash_one(resource.address.as_str());
+            let found = index.find(hash, |&other: &u32| resources[other as usize].address == resource.address);
+            if found.is_some() {
+                unique = false;
+                break;
+            }
+            index.insert_unique(hash, position as u32, |&other| {
+                hasher.hash_one(resources[other as usize].address.as_str())
+            });
+        }
+        if unique {
+            desired.resources = resources;
+            desired.index = index;
+            return desired;
+        }
+
+        // Rare: adding one by one reports each repeated address.
+        drop(index);
+        desired.reserve(resources.len());
+        for resource in resources {
+            desired.push(resource, diagnostics);
+        }
+        desired
+    }
+
     /// Reserves room for `additional` more resources.
     fn reserve(&mut self, additional: usize) {
         self.resources.reserve_exact(additional);
@@ -132,7 +165,6 @@ enum Tenants<'a> {
 }
 
 fn lower_from(config: &Config, tenants: Tenants<'_>) -> Result<Desired, Diagnostics> {
-    let mut desired = Desired::default();
     let mut diagnostics = Diagnostics::default();
     let tiers: HashMap<&str, &Tier> = config.tiers.iter().map(|tier| (tier.name.as_str(), tier)).collect();
     let policies: HashMap<&str, &SecurityPolicy> = config
@@ -141,30 +173,22 @@ fn lower_from(config: &Config, tenants: Tenants<'_>) -> Result<Desired, Diagnost
         .map(|policy| (policy.name.as_str(), policy))
         .collect();
 
-    let lowered = lower_tenants(config, tenants, &tiers, &policies);
-    let count = config.tiers.len()
-        + config.security_policies.len()
-        + config.resources.len()
-        + lowered.iter().map(|(_, resources)| resources.len()).sum::<usize>();
-    desired.reserve(count);
-
-    for tier in &config.tiers {
-        desired.push(lower_tier(tier), &mut diagnostics);
-    }
-    for policy in &config.security_policies {
-        desired.push(lower_policy(policy), &mut diagnostics);
-    }
-    for (tenant_diagnostics, resources) in lowered {
-        diagnostics.extend(tenant_diagnostics);
-        for resource in resources {
-            desired.push(resource, &mut diagnostics);
-        }
-    }
+    let tenant_room: usize = match &tenants {
+        Tenants::Shared(tenants) => tenants.iter().map(tenant_room).sum(),
+        Tenants::Taken(tenants) => tenants.iter().map(tenant_room).sum(),
+    };
+    let mut resources = Vec::with_capacity(
+        config.tiers.len() + config.security_policies.len() + tenant_room + config.resources.len(),
+    );
+    resources.extend(config.tiers.iter().map(lower_tier));
+    resources.extend(config.security_policies.iter().map(lower_policy));
+    diagnostics.extend(lower_tenants(config, tenants, &tiers, &policies, &mut resources));
     for block in &config.resources {
         if let Some(resource) = lower_resource_block(config, block, &mut diagnostics) {
-            desired.push(resource, &mut diagnostics);
+            resources.push(resource);
         }
     }
+    let desired = Desired::from_resources(resources, &mut diagnostics);
 
     check_dependencies(&desired, &mut diagnostics);
     if diagnostics.has_errors() {
@@ -174,55 +198,104 @@ fn lower_from(config: &Config, tenants: Tenants<'_>) -> Result<Desired, Diagnost
     }
 }
 
+/// Returns the most resources a tenant lowers to: a catalog entry, a
+/// subscription, and for each nested block one resource, or three for a
+/// VPC with its subnets and security group.
+fn tenant_room(tenant: &Tenant) -> usize {
+    let component_room = |component: &Component| match component.kind {
+        ComponentKind::Network => 3,
+        _ => 1,
+    };
+    2 + tenant.components.iter().map(component_room).sum::<usize>()
+}
+
 /// The number of tenants from which tenants are lowered on every core.
 const PARALLEL_LOWER_MIN: usize = 512;
 
-/// Lowers every tenant, on every core when there are many, and returns each
-/// tenant's diagnostics and resources in configuration order.
+/// Lowers every tenant, on every core when there are many, appends their
+/// resources to `resources` in configuration order and returns the
+/// tenants' diagnostics. The cores write straight into `resources`, which
+/// must have room for [`tenant_room`] resources per tenant.
+///
+/// Taken tenants lose their attributes and nested blocks as they are
+/// lowered, so their memory is free before lowering ends.
 fn lower_tenants(
     config: &Config,
     tenants: Tenants<'_>,
     tiers: &HashMap<&str, &Tier>,
     policies: &HashMap<&str, &SecurityPolicy>,
-) -> Vec<(Diagnostics, Vec<DesiredResource>)> {
-    let lower_one = |tenant: &Tenant, blocks: Vec<Attrs>| {
-        let mut diagnostics = Diagnostics::default();
+    resources: &mut Vec<DesiredResource>,
+) -> Diagnostics {
+    let lower_one = |tenant: &Tenant, blocks: Vec<Attrs>, diagnostics: &mut Diagnostics| {
         let Some(tier) = tiers.get(tenant.tier.as_str()) else {
             diagnostics.push(
                 Diagnostic::error("tenancy::lower::unknown_tier", "Unknown tier")
                     .with_label(tenant.span.clone(), format!("tier `{}` is not declared", tenant.tier))
                     .with_help("Declare the tier with a `tier` block or use one that exists."),
             );
-            return (diagnostics, Vec::new());
+            return Vec::new();
         };
         let policy = tenant.security_policy.as_deref().and_then(|name| policies.get(name).copied());
-        let resources = lower_tenant(config, tenant, blocks, tier, policy, &mut diagnostics);
-        (diagnostics, resources)
+        lower_tenant(config, tenant, blocks, tier, policy, diagnostics)
     };
-    let lend = |tenant: &Tenant| {
+    let lend = |tenant: &Tenant, diagnostics: &mut Diagnostics| {
         let blocks = tenant.components.iter().map(|component| component.attrs.clone()).collect();
-        lower_one(tenant, blocks)
+        lower_one(tenant, blocks, diagnostics)
     };
-    let take = |tenant: &mut Tenant| {
+    let take = |tenant: &mut Tenant, diagnostics: &mut Diagnostics| {
         let blocks = tenant.components.iter_mut().map(|component| std::mem::take(&mut component.attrs)).collect();
-        lower_one(tenant, blocks)
+        let lowered = lower_one(tenant, blocks, diagnostics);
+        tenant.attrs = Attrs::default();
+        tenant.components = Vec::new();
+        lowered
     };
+
+    let mut diagnostics = Diagnostics::default();
     let threads = crate::parallel::threads();
-    let chunks = match tenants {
-        Tenants::Shared(tenants) if threads < 2 || tenants.len() < PARALLEL_LOWER_MIN => {
-            return tenants.iter().map(lend).collect();
-        }
-        Tenants::Taken(tenants) if threads < 2 || tenants.len() < PARALLEL_LOWER_MIN => {
-            return tenants.iter_mut().map(take).collect();
-        }
-        Tenants::Shared(tenants) => {
-            crate::parallel::map_chunks(tenants, threads, |chunk| chunk.iter().map(lend).collect::<Vec<_>>())
-        }
-        Tenants::Taken(tenants) => {
-            crate::parallel::map_chunks_mut(tenants, threads, |chunk| chunk.iter_mut().map(take).collect::<Vec<_>>())
-        }
+    let count = match &tenants {
+        Tenants::Shared(tenants) => tenants.len(),
+        Tenants::Taken(tenants) => tenants.len(),
     };
-    chunks.into_iter().flatten().collect()
+    if threads < 2 || count < PARALLEL_LOWER_MIN {
+        match tenants {
+            Tenants::Shared(tenants) => {
+                for tenant in tenants {
+                    resources.extend(lend(tenant, &mut diagnostics));
+                }
+            }
+            Tenants::Taken(tenants) => {
+                for tenant in tenants {
+                    resources.extend(take(tenant, &mut diagnostics));
+                }
+            }
+        }
+        return diagnostics;
+    }
+
+    let chunks = match tenants {
+        Tenants::Shared(tenants) => {
+            let mut lent: Vec<&Tenant> = tenants.iter().collect();
+            let room = |tenant: &&Tenant| tenant_room(tenant);
+            crate::parallel::fill_chunks(&mut lent, threads, resources, room, |chunk, slots| {
+                let mut diagnostics = Diagnostics::default();
+                for tenant in chunk.iter() {
+                    lend(tenant, &mut diagnostics).into_iter().for_each(|resource| slots.push(resource));
+                }
+                diagnostics
+            })
+        }
+        Tenants::Taken(tenants) => crate::parallel::fill_chunks(tenants, threads, resources, tenant_room, |chunk, slots| {
+            let mut diagnostics = Diagnostics::default();
+            for tenant in chunk.iter_mut() {
+                take(tenant, &mut diagnostics).into_iter().for_each(|resource| slots.push(resource));
+            }
+            diagnostics
+        }),
+    };
+    for chunk_diagnostics in chunks {
+        diagnostics.extend(chunk_diagnostics);
+    }
+    diagnostics
 }
 
 /// Returns `prefix.name`. Addresses are built for every resource, and
@@ -656,6 +729,32 @@ mod tests {
         assert_eq!(desired.resources.len(), 2);
         assert_eq!(desired.position("item.b"), Some(1));
         assert!(!desired.contains("item.c"));
+    }
+
+    #[test]
+    fn indexing_reports_a_repeated_address() {
+        let resource = |address: &str| DesiredResource {
+            address: address.to_owned(),
+            type_name: "item".into(),
+            provider: "echo".into(),
+            config: Attrs::new(),
+            depends_on: Vec::new(),
+            span: Span::new(0, 0..0),
+            refs: Vec::new(),
+        };
+        let mut diagnostics = Diagnostics::default();
+        let unique = Desired::from_resources(vec![resource("item.a"), resource("item.b")], &mut diagnostics);
+        assert!(!diagnostics.has_errors());
+        assert_eq!(unique.position("item.b"), Some(1));
+
+        let repeated = vec![resource("item.a"), resource("item.b"), resource("item.a")];
+        let desired = Desired::from_resources(repeated, &mut diagnostics);
+
+        assert_eq!(diagnostics.iter().count(), 1);
+        assert!(diagnostics.has_errors());
+        assert_eq!(desired.resources.len(), 2);
+        assert_eq!(desired.position("item.a"), Some(0));
+        assert_eq!(desired.position("item.b"), Some(1));
     }
 
     #[test]

@@ -28,22 +28,32 @@ pub fn map_chunks_mut<T: Send, R: Send>(
 /// Runs `work` on contiguous chunks of `items` as [`map_chunks_mut`] does,
 /// and appends the values that the chunks push to `out`, in chunk order.
 ///
-/// Each chunk pushes at most one value per item, straight into the spare
-/// capacity of `out`, so the values are never collected in vectors of
-/// their own and copied again. Returns the chunks' other results in order.
-/// A panic in a chunk resumes on the calling thread, and the values that
-/// chunks had pushed are then leaked, not dropped.
+/// A chunk may push up to `capacity(item)` values for each of its items,
+/// straight into the spare capacity of `out`, so the values are never
+/// collected in vectors of their own and copied again. Returns the chunks'
+/// other results in order. A panic in a chunk resumes on the calling
+/// thread, and the values that chunks had pushed are then leaked, not
+/// dropped.
 pub fn fill_chunks<T: Send, O: Send, R: Send>(
     items: &mut [T],
     threads: usize,
     out: &mut Vec<O>,
+    capacity: impl Fn(&T) -> usize,
     work: impl Fn(&mut [T], &mut Slots<'_, O>) -> R + Sync,
 ) -> Vec<R> {
     let start = out.len();
-    out.reserve_exact(items.len());
     let size = chunk_size(items.len(), threads);
-    let spare = &mut out.spare_capacity_mut()[..items.len()];
-    let chunks = items.chunks_mut(size).zip(spare.chunks_mut(size));
+    let rooms: Vec<usize> = items.chunks(size).map(|chunk| chunk.iter().map(&capacity).sum()).collect();
+    let total: usize = rooms.iter().sum();
+    out.reserve_exact(total);
+    let mut spare = &mut out.spare_capacity_mut()[..total];
+    let mut parts = Vec::with_capacity(rooms.len());
+    for &room in &rooms {
+        let (part, rest) = std::mem::take(&mut spare).split_at_mut(room);
+        parts.push(part);
+        spare = rest;
+    }
+    let chunks = items.chunks_mut(size).zip(parts);
     let results = run_each(chunks, &|(chunk, slots): (&mut [T], &mut [MaybeUninit<O>])| {
         let mut slots = Slots { slots, pushed: 0 };
         let result = work(chunk, &mut slots);
@@ -53,21 +63,21 @@ pub fn fill_chunks<T: Send, O: Send, R: Send>(
     // Each chunk's values sit at the front of its slots. They move down to
     // follow the previous chunk's values, and the vector then owns them.
     let base = out.as_mut_ptr();
-    let mut end = start;
-    for (index, (pushed, _)) in results.iter().enumerate() {
-        let from = start + index * size;
+    let (mut from, mut end) = (start, start);
+    for ((pushed, _), room) in results.iter().zip(&rooms) {
         // SAFETY: the `pushed` slots from `from` were written by the chunk's
         // `Slots`, and they lie inside the capacity reserved above. `end` is
         // at most `from`, and `ptr::copy` allows the ranges to overlap.
         unsafe { std::ptr::copy(base.add(from), base.add(end), *pushed) };
         end += pushed;
+        from += room;
     }
     // SAFETY: every position below `end` now contains an initialized value.
     unsafe { out.set_len(end) };
     results.into_iter().map(|(_, result)| result).collect()
 }
 
-/// The slots of one chunk of [`fill_chunks`]: room for one value per item.
+/// The slots of one chunk of [`fill_chunks`].
 pub struct Slots<'a, O> {
     slots: &'a mut [MaybeUninit<O>],
     pushed: usize,
@@ -78,7 +88,8 @@ impl<O> Slots<'_, O> {
     ///
     /// # Panics
     ///
-    /// Panics when the chunk pushes more values than it has items.
+    /// Panics when the chunk pushes more values than its items have room
+    /// for.
     pub fn push(&mut self, value: O) {
         self.slots[self.pushed].write(value);
         self.pushed += 1;
@@ -110,7 +121,7 @@ mod tests {
         let mut items: Vec<usize> = (0..11).collect();
         let mut out = vec!["first".to_owned()];
 
-        let results = fill_chunks(&mut items, 3, &mut out, |chunk, slots| {
+        let results = fill_chunks(&mut items, 3, &mut out, |_| 1, |chunk, slots| {
             for item in chunk.iter() {
                 if item % 3 != 0 {
                     slots.push(item.to_string());
@@ -124,12 +135,28 @@ mod tests {
     }
 
     #[test]
+    fn filled_chunks_take_room_per_item() {
+        let mut items: Vec<usize> = (0..7).collect();
+        let mut out = Vec::new();
+
+        fill_chunks(&mut items, 2, &mut out, |&item| item % 3, |chunk, slots| {
+            for &mut item in chunk {
+                for copy in 0..item % 3 {
+                    slots.push((item, copy));
+                }
+            }
+        });
+
+        assert_eq!(out, [(1, 0), (2, 0), (2, 1), (4, 0), (5, 0), (5, 1)]);
+    }
+
+    #[test]
     #[should_panic(expected = "index out of bounds")]
     fn filled_chunk_rejects_extra_values() {
         let mut items = vec![1, 2];
         let mut out: Vec<String> = Vec::new();
 
-        fill_chunks(&mut items, 1, &mut out, |chunk, slots| {
+        fill_chunks(&mut items, 1, &mut out, |_| 1, |chunk, slots| {
             for item in chunk.iter() {
                 slots.push(item.to_string());
                 slots.push(item.to_string());

@@ -163,7 +163,7 @@ fn diff_on(
             // changes take memory about as fast as the configurations give
             // it back, and no second copy of them is made.
             changes.reserve_exact(resources.len() + deletes.len());
-            let chunk_errors = crate::parallel::fill_chunks(&mut resources, threads, &mut changes, |chunk, slots| {
+            let chunk_errors = crate::parallel::fill_chunks(&mut resources, threads, &mut changes, |_| 1, |chunk, slots| {
                 plan_chunk(chunk, current, registry, &replace, slots)
             });
             errors.extend(chunk_errors.into_iter().flatten());
