@@ -182,18 +182,29 @@ fn load_config_observing(dir: &Path, vars: &VarArgs, observe: impl FnOnce(&lang:
     }
     let inputs = var_inputs(vars);
     let started = Instant::now();
+    let large = std::cell::Cell::new(false);
     let observe = |sources: &lang::SourceMap| {
         // Syntax trees take about 30 bytes per byte of text, so a large
-        // configuration saves memory from its parse on. With the purge
-        // delay off from there, a plan of 100,000 resources peaked about
-        // 17 MiB lower (docs/benchmarks.md).
+        // configuration saves memory from its parse on. Before large files
+        // were parsed a group of tenant blocks at a time, that took about
+        // 17 MiB off a plan of 100,000 resources (docs/benchmarks.md).
         let bytes = sources.files.iter().map(|file| file.text.len()).sum();
-        if is_large_config_text(bytes) {
+        large.set(is_large_config_text(bytes));
+        if large.get() {
             save_memory();
         }
         observe(sources);
     };
-    let mut config = lang::load_observing(dir, &inputs, observe)
+    // The tenant blocks of large files are parsed next, a group at a time,
+    // and each group's tree reuses the pages of the group before. Purging
+    // them at once took 0.1 to 0.2 s longer, in page faults, for 100,000
+    // resources. Lowering turns the delay off again.
+    let parsed = || {
+        if large.get() {
+            restore_purge_delay();
+        }
+    };
+    let mut config = lang::load_observing(dir, &inputs, observe, parsed)
         .map_err(|failure| CliError::Diagnostics(failure.sources, failure.diagnostics))?;
     let rules = lang::evaluate_policy_rules(&config);
     if rules.has_errors() {
@@ -280,18 +291,32 @@ fn is_large_config_text(bytes: usize) -> bool {
     bytes >= LARGE_CONFIG_BYTES
 }
 
+/// mimalloc's purge delay before [`save_memory`] first turned it off.
+static DEFAULT_PURGE_DELAY: std::sync::OnceLock<std::ffi::c_long> = std::sync::OnceLock::new();
+
 /// Turns off transparent huge pages and mimalloc's purge delay.
 fn save_memory() {
-    static DONE: std::sync::Once = std::sync::Once::new();
-    DONE.call_once(turn_off_huge_pages_and_purge_delay);
+    // SAFETY: mi_option_get and mi_option_set read and store one integer
+    // option. mimalloc reads the purge delay each time it decides to purge,
+    // so the change takes effect from the next decision. Without mimalloc
+    // as the allocator it does nothing.
+    unsafe {
+        DEFAULT_PURGE_DELAY.get_or_init(|| libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY));
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+    }
+    turn_off_huge_pages();
 }
 
-fn turn_off_huge_pages_and_purge_delay() {
-    // SAFETY: mi_option_set stores one integer option. mimalloc reads the
-    // purge delay each time it decides to purge, so the change takes effect
-    // from the next decision. Without mimalloc as the allocator it does
-    // nothing.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+/// Gives mimalloc's purge delay back the value it had before
+/// [`save_memory`] turned it off.
+fn restore_purge_delay() {
+    if let Some(&delay) = DEFAULT_PURGE_DELAY.get() {
+        // SAFETY: as in `save_memory`.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, delay) };
+    }
+}
+
+fn turn_off_huge_pages() {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: PR_SET_THP_DISABLE sets a flag of this process and reads
@@ -413,6 +438,11 @@ mod tests {
 
         save_memory_in_large_run(LARGE_RUN_RESOURCES);
         assert_eq!(huge_pages_enabled(), Some(false));
+        assert_eq!(purge_delay(), 0);
+
+        restore_purge_delay();
+        assert_eq!(purge_delay(), delay_before);
+        save_memory_in_large_run(LARGE_RUN_RESOURCES);
         assert_eq!(purge_delay(), 0);
     }
 }

@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::Path;
 
 use hcl_edit::structure::{Block, Structure};
@@ -18,11 +19,11 @@ use crate::lang::decode::header_span;
 use crate::lang::diagnostic::{Diagnostic, Diagnostics};
 use crate::lang::eval::{Context, FAILED_REFERENCE};
 use crate::lang::eval::refs::references;
-use crate::lang::loader::Parsed;
+use crate::lang::loader::{self, Parsed, ParsedFile};
 use crate::lang::schema::TOP_LEVEL_BLOCKS;
-use crate::lang::source::Span;
+use crate::lang::source::{SourceMap, Span};
 use crate::lang::suggest::did_you_mean;
-use crate::lang::tenants::{self, TenantScope};
+use crate::lang::tenants::{TenantCollector, TenantScope};
 use crate::lang::variables::{self, VarInputs};
 use crate::lang::{LoadFailure, locals};
 
@@ -87,21 +88,20 @@ pub(crate) fn build(dir: &Path, inputs: &VarInputs, parsed: Parsed) -> Result<Co
         tiers: tiers.iter().map(|tier| tier.name.as_str()).collect(),
         policies: policies.iter().map(|policy| policy.name.as_str()).collect(),
     };
-    let tenants = tenants::tenants(get("tenant"), &scope, &mut diagnostics);
+    let mut collector = TenantCollector::default();
+    let tenants_complete = collect_tenants(&sources, &files, get("tenant"), &scope, &mut collector, &mut diagnostics);
+    let tenant_labels = collector.labels().to_vec();
+    let tenants = collector.finish();
     let resources = blocks::resources(get("resource"), &full, &mut diagnostics);
     let outputs = blocks::outputs(get("output"), &full, &mut diagnostics);
     let moved = blocks::moved(get("moved"), &full, &mut diagnostics);
     let rules = blocks::policies(get("policy"), &full, &mut diagnostics);
 
-    let tenant_labels: Vec<String> = get("tenant")
-        .iter()
-        .filter_map(|(_, block)| block.labels.first().map(|label| label.as_str().to_owned()))
-        .collect();
     for output in &outputs {
         check_tenant_references(&output.value, output.span.file, &tenant_labels, &mut diagnostics);
     }
 
-    if incomplete {
+    if incomplete || !tenants_complete {
         diagnostics.retain(|diagnostic| !REFERENCE_CODES.contains(&diagnostic.code.as_str()));
     }
     if diagnostics.errors().any(|diagnostic| diagnostic.code != FAILED_REFERENCE) {
@@ -127,6 +127,76 @@ pub(crate) fn build(dir: &Path, inputs: &VarInputs, parsed: Parsed) -> Result<Co
         warnings: diagnostics,
         dir: dir.to_path_buf(),
     })
+}
+
+/// Decodes the tenant blocks of every file in file order: the blocks left
+/// in `kept`, and the deferred blocks of large files, which other threads
+/// parse again a group at a time while this one decodes the groups before.
+/// Each parsing thread keeps at most two groups' syntax trees alive.
+/// Returns false when a group failed to parse.
+fn collect_tenants(
+    sources: &SourceMap,
+    files: &[ParsedFile],
+    kept: &[(usize, &Block)],
+    scope: &TenantScope,
+    collector: &mut TenantCollector,
+    diagnostics: &mut Diagnostics,
+) -> bool {
+    let groups: Vec<(usize, &[Range<usize>])> = files
+        .iter()
+        .flat_map(|parsed| loader::tenant_groups(&parsed.deferred).into_iter().map(|group| (parsed.file, group)))
+        .collect();
+    if groups.is_empty() {
+        for &(file, block) in kept {
+            collector.add(file, block, scope, diagnostics);
+        }
+        return true;
+    }
+
+    let mut complete = true;
+    std::thread::scope(|threads| {
+        // Parsing a group takes longer than decoding its tenants, so the
+        // groups are dealt out in turn to as many threads as the machine
+        // has cores.
+        let parsers = crate::parallel::threads().clamp(1, groups.len());
+        let mut receivers = Vec::with_capacity(parsers);
+        for first in 0..parsers {
+            let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+            receivers.push(receiver);
+            let dealt: Vec<(usize, &[Range<usize>])> = groups.iter().skip(first).step_by(parsers).copied().collect();
+            threads.spawn(move || {
+                for (file, group) in dealt {
+                    if sender.send((file, loader::parse_tenant_group(sources, file, group))).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let mut parsed_groups = (0..groups.len()).map_while(|index| receivers[index % parsers].recv().ok());
+
+        let mut kept = kept.iter().peekable();
+        for parsed_file in files {
+            while let Some(&(file, block)) = kept.next_if(|(file, _)| *file == parsed_file.file) {
+                collector.add(file, block, scope, diagnostics);
+            }
+            let group_count = loader::tenant_groups(&parsed_file.deferred).len();
+            for (file, parsed) in parsed_groups.by_ref().take(group_count) {
+                match parsed {
+                    Ok(body) => {
+                        let blocks = body.iter().filter_map(Structure::as_block);
+                        for block in blocks.filter(|block| block.ident.as_str() == "tenant") {
+                            collector.add(file, block, scope, diagnostics);
+                        }
+                    }
+                    Err(diagnostic) => {
+                        complete = false;
+                        diagnostics.push(diagnostic);
+                    }
+                }
+            }
+        }
+    });
+    complete
 }
 
 /// Sorts top-level blocks by type, reporting attributes at the top level
@@ -179,5 +249,99 @@ fn check_tenant_references(expr: &hcl_edit::expr::Expression, file: usize, label
             Some(hint) => diagnostic.with_help(hint),
             None => diagnostic.with_help("Refer to a tenant by the label of its `tenant` block."),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lang::loader::{ParsedFile, TENANT_GROUP_BYTES, parse_deferred, parse_file};
+
+    /// Returns a configuration of `count` tenants, with a tier, comments
+    /// and a `for_each` block between them, and the given extra text at
+    /// the end.
+    fn many_tenants(count: usize, extra: &str) -> String {
+        let mut text = String::from("tier \"pro\" {\n  price    = 1\n  currency = \"EUR\"\n}\n\n");
+        for index in 0..count {
+            if index == count / 2 {
+                text.push_str("# the second half\ntier \"free\" {\n  price    = 0\n  currency = \"EUR\"\n}\n\n");
+                text.push_str(
+                    "tenant \"fleet\" {\n  for_each = toset([\"a\", \"b\"])\n  name     = \"Fleet ${each.key}\"\n  \
+                     tier     = tier.free\n  region   = \"eu-west-1\"\n}\n\n",
+                );
+            }
+            text.push_str(&format!(
+                "tenant \"t{index:04}\" {{ # tenant {index}\n  name   = \"T {index}\"\n  tier   = tier.pro\n  \
+                 region = \"eu-central-1\"\n\n  database \"sqlite\" {{}}\n\n  monitoring {{\n    \
+                 alert_email = \"ops+{index}@example.com\"\n  }}\n}}\n\n"
+            ));
+        }
+        text.push_str(extra);
+        text
+    }
+
+    /// Builds `text` as one file, with its tenant blocks left in the tree
+    /// or deferred and parsed again in groups.
+    fn build_text(text: &str, defer: bool) -> Result<Config, LoadFailure> {
+        let mut parsed = Parsed::default();
+        let file = parsed.sources.add("main.hcl".into(), text);
+        let (body, deferred) = if defer {
+            parse_deferred(&parsed.sources, file).expect("the text parses")
+        } else {
+            (parse_file(&parsed.sources, file).expect("the text parses"), Vec::new())
+        };
+        parsed.files.push(ParsedFile { file, body, deferred });
+        build(Path::new("/nonexistent/tenancy-build-test"), &VarInputs::default(), parsed)
+    }
+
+    #[test]
+    fn deferred_tenants_load_like_kept_ones() {
+        let text = many_tenants(2000, "");
+        assert!(text.len() > 2 * TENANT_GROUP_BYTES, "the tenant blocks fill three groups");
+        assert!(crate::lang::scan::tenant_blocks(&text).is_some(), "the scan finds the tenant blocks");
+
+        let kept = build_text(&text, false).expect("the configuration loads");
+        let deferred = build_text(&text, true).expect("the configuration loads");
+
+        assert_eq!(deferred.tenants.len(), 2002);
+        assert_eq!(format!("{:?}", deferred.tenants), format!("{:?}", kept.tenants));
+        assert_eq!(format!("{deferred:?}"), format!("{kept:?}"));
+    }
+
+    #[test]
+    fn deferred_tenants_report_like_kept_ones() {
+        let extra = "tenant \"t0005\" {\n  name = \"Again\"\n  tier = tier.pro\n  region = \"eu-central-1\"\n}\n\n\
+                     tenant \"other\" {\n  id   = \"t0007\"\n  name = \"Same id\"\n  tier = tier.pro\n  region = \"eu-central-1\"\n}\n\n\
+                     tenant \"broken\" {\n  name = \"Broken\"\n  tier = tier.missing\n  region = \"eu-central-1\"\n}\n";
+        let text = many_tenants(2000, extra);
+
+        let kept = build_text(&text, false).expect_err("the configuration has errors");
+        let deferred = build_text(&text, true).expect_err("the configuration has errors");
+
+        let codes: Vec<&str> = deferred.diagnostics.iter().map(|diagnostic| diagnostic.code.as_str()).collect();
+        assert_eq!(
+            codes,
+            [
+                "tenancy::config::duplicate_tenant",
+                "tenancy::config::duplicate_tenant_id",
+                "tenancy::expr::unknown_reference"
+            ]
+        );
+        assert_eq!(format!("{:?}", deferred.diagnostics), format!("{:?}", kept.diagnostics));
+    }
+
+    #[test]
+    fn deferred_tenant_syntax_error_points_at_it() {
+        let broken = "tenant \"broken\" {\n  name = = \"x\"\n  tier = tier.pro\n  region = \"eu-central-1\"\n}\n\n\
+                      output \"name\" {\n  value = tenant.broken.name\n}\n";
+        let text = many_tenants(2000, broken);
+        let error_at = text.find("= = ").expect("the broken attribute") + 2;
+
+        let failure = build_text(&text, true).expect_err("a tenant block does not parse");
+
+        let codes: Vec<&str> = failure.diagnostics.iter().map(|diagnostic| diagnostic.code.as_str()).collect();
+        assert_eq!(codes, ["tenancy::syntax::invalid"]);
+        let span = &failure.diagnostics.iter().next().expect("one diagnostic").labels[0].span;
+        assert_eq!(span.range.start, error_at);
     }
 }

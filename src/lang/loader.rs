@@ -4,9 +4,16 @@
 //! stops at the first syntax error of a file, and that error becomes one
 //! diagnostic. The other files are still parsed, so that their problems are
 //! reported in the same run.
+//!
+//! The tenant blocks of a large file are left out of its syntax tree and
+//! parsed later, a group at a time, while tenants are evaluated. A syntax
+//! error inside one of them is then reported for its group, and the other
+//! groups of the file are still evaluated.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use hcl_edit::Span as _;
 use hcl_edit::structure::Body;
 
 use crate::lang::diagnostic::{Diagnostic, Diagnostics};
@@ -17,9 +24,19 @@ use crate::lang::source::{SourceMap, Span, floor_char_boundary};
 pub(crate) struct ParsedFile {
     /// Index of the file in the source map.
     pub file: usize,
-    /// The syntax tree.
+    /// The syntax tree, without the tenant blocks in `deferred`.
     pub body: Body,
+    /// Byte ranges of the tenant blocks left out of `body`, in file order.
+    /// They are parsed a group at a time when tenants are evaluated (see
+    /// [`parse_tenant_group`]).
+    pub deferred: Vec<Range<usize>>,
 }
+
+/// The file size from which a file's tenant blocks are left out of its
+/// syntax tree. Syntax trees take about 30 bytes per byte of text, so a
+/// file of 5,000 tenant blocks (1.2 MB) would otherwise keep about 36 MB of
+/// tree until every tenant is evaluated.
+pub(crate) const DEFER_TENANTS_BYTES: usize = 64 << 10;
 
 /// The files of a configuration directory, read and parsed.
 #[derive(Debug, Default)]
@@ -76,7 +93,11 @@ pub(crate) fn read_dir(dir: &Path, observe: impl FnOnce(&SourceMap)) -> Parsed {
     observe(&parsed.sources);
     for (file, result) in readable.iter().zip(parse_files(&parsed.sources, &readable)) {
         match result {
-            Ok(body) => parsed.files.push(ParsedFile { file: *file, body }),
+            Ok((body, deferred)) => parsed.files.push(ParsedFile {
+                file: *file,
+                body,
+                deferred,
+            }),
             Err(diagnostic) => {
                 parsed.incomplete = true;
                 parsed.diagnostics.push(diagnostic);
@@ -89,19 +110,25 @@ pub(crate) fn read_dir(dir: &Path, observe: impl FnOnce(&SourceMap)) -> Parsed {
 /// The configuration size from which files are parsed on several threads.
 const PARALLEL_PARSE_BYTES: usize = 64 * 1024;
 
+/// The result of parsing one file: its tree and the ranges of the tenant
+/// blocks taken out of it.
+type FileResult = Result<(Body, Vec<Range<usize>>), Diagnostic>;
+
 /// Parses `files` of the source map, on all cores when there are several
 /// files and enough text, and returns the results in the order of `files`.
-fn parse_files(sources: &SourceMap, files: &[usize]) -> Vec<Result<Body, Diagnostic>> {
+/// A file of [`DEFER_TENANTS_BYTES`] or more is parsed without its tenant
+/// blocks.
+fn parse_files(sources: &SourceMap, files: &[usize]) -> Vec<FileResult> {
     let bytes: usize = files.iter().map(|&file| sources.files[file].text.len()).sum();
     let threads = crate::parallel::threads().min(files.len());
     if threads < 2 || bytes < PARALLEL_PARSE_BYTES {
-        return files.iter().map(|&file| parse_file(sources, file)).collect();
+        return files.iter().map(|&file| parse_deferring(sources, file)).collect();
     }
 
     // Each thread takes the next unparsed file, so one large file does not
     // leave the other threads idle behind it.
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<Body, Diagnostic>>> = std::thread::scope(|scope| {
+    let mut results: Vec<Option<FileResult>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
@@ -111,12 +138,12 @@ fn parse_files(sources: &SourceMap, files: &[usize]) -> Vec<Result<Body, Diagnos
                         let Some(&file) = files.get(position) else {
                             return done;
                         };
-                        done.push((position, parse_file(sources, file)));
+                        done.push((position, parse_deferring(sources, file)));
                     }
                 })
             })
             .collect();
-        let mut results: Vec<Option<Result<Body, Diagnostic>>> = (0..files.len()).map(|_| None).collect();
+        let mut results: Vec<Option<FileResult>> = (0..files.len()).map(|_| None).collect();
         for worker in workers {
             let done = worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             for (position, result) in done {
@@ -128,7 +155,7 @@ fn parse_files(sources: &SourceMap, files: &[usize]) -> Vec<Result<Body, Diagnos
     results
         .iter_mut()
         .zip(files)
-        .map(|(result, &file)| result.take().unwrap_or_else(|| parse_file(sources, file)))
+        .map(|(result, &file)| result.take().unwrap_or_else(|| parse_deferring(sources, file)))
         .collect()
 }
 
@@ -166,6 +193,119 @@ fn add_source(parsed: &mut Parsed, name: PathBuf, bytes: Vec<u8>) -> Option<usiz
             None
         }
     }
+}
+
+/// Parses one file of the source map and, when the file is large, leaves
+/// its tenant blocks out of the tree and returns their byte ranges.
+fn parse_deferring(sources: &SourceMap, file: usize) -> FileResult {
+    if sources.files[file].text.len() < DEFER_TENANTS_BYTES {
+        return parse_file(sources, file).map(|body| (body, Vec::new()));
+    }
+    parse_deferred(sources, file)
+}
+
+/// Parses one file without its tenant blocks and returns their byte
+/// ranges, in file order.
+///
+/// A scan finds the tenant blocks, and the parser reads the file with each
+/// of them turned into a block comment of the same length. When the scan
+/// cannot follow the file, or that text does not parse, the file is parsed
+/// whole, which reports its syntax errors, and the tenant blocks are taken
+/// out of the tree.
+pub(crate) fn parse_deferred(sources: &SourceMap, file: usize) -> FileResult {
+    let text: &str = &sources.files[file].text;
+    if let Some(ranges) = crate::lang::scan::tenant_blocks(text) {
+        if let Some(body) = parse_without(text, &ranges) {
+            return Ok((body, ranges));
+        }
+    }
+    let mut body = parse_file(sources, file)?;
+    let tenants = body.remove_blocks("tenant");
+    let deferred = tenants.iter().filter_map(|block| block.span()).collect();
+    Ok((body, deferred))
+}
+
+/// Parses `text` with each of `ranges` blanked into a block comment.
+fn parse_without(text: &str, ranges: &[Range<usize>]) -> Option<Body> {
+    let mut blanked = text.as_bytes().to_vec();
+    for range in ranges {
+        let bytes = &mut blanked[range.clone()];
+        if bytes.len() < 4 {
+            return None;
+        }
+        bytes.fill(b' ');
+        let end = bytes.len();
+        bytes[..2].copy_from_slice(b"/*");
+        bytes[end - 2..].copy_from_slice(b"*/");
+    }
+    let blanked = String::from_utf8(blanked).ok()?;
+    hcl_edit::parser::parse_body(&blanked).ok()
+}
+
+/// The text size of one group of deferred tenant blocks. Each group's
+/// syntax tree takes about 30 times its text.
+pub(crate) const TENANT_GROUP_BYTES: usize = 128 << 10;
+
+/// Splits the deferred tenant blocks of a file into groups of about
+/// [`TENANT_GROUP_BYTES`] of text, in file order.
+pub(crate) fn tenant_groups(deferred: &[Range<usize>]) -> Vec<&[Range<usize>]> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (position, range) in deferred.iter().enumerate() {
+        bytes += range.len();
+        if bytes >= TENANT_GROUP_BYTES {
+            groups.push(&deferred[start..=position]);
+            start = position + 1;
+            bytes = 0;
+        }
+    }
+    if start < deferred.len() {
+        groups.push(&deferred[start..]);
+    }
+    groups
+}
+
+/// Parses a group of deferred tenant blocks of a file.
+///
+/// The parser reads a copy of the file's text up to the group's end in
+/// which every byte outside the group's blocks is blank: line breaks stay,
+/// and the rest become spaces. Offsets in the tree are therefore offsets in
+/// the file, as the diagnostics need, and the tree holds the group's blocks
+/// alone.
+pub(crate) fn parse_tenant_group(sources: &SourceMap, file: usize, group: &[Range<usize>]) -> Result<Body, Diagnostic> {
+    let text: &str = &sources.files[file].text;
+    let (Some(first), Some(last)) = (group.first(), group.last()) else {
+        return Ok(Body::default());
+    };
+    let mut padded = vec![b' '; last.end];
+    // One block comment covers the text before the group. The parser finds
+    // its end in one search, where it reads spaces one at a time, and the
+    // groups at the end of a large file start far into it.
+    if first.start >= 5 {
+        padded[..2].copy_from_slice(b"/*");
+        padded[first.start - 3..first.start - 1].copy_from_slice(b"*/");
+        padded[first.start - 1] = b'\n';
+    }
+    let bytes = text.as_bytes();
+    for (range, next) in group.iter().zip(group.iter().skip(1)) {
+        for position in range.end..next.start {
+            if bytes[position] == b'\n' {
+                padded[position] = b'\n';
+            }
+        }
+    }
+    for range in group {
+        padded[range.clone()].copy_from_slice(&bytes[range.clone()]);
+    }
+    // Each range starts and ends at a character boundary of the text, and
+    // every other byte is ASCII.
+    let padded = String::from_utf8(padded).map_err(|error| {
+        let offset = error.utf8_error().valid_up_to();
+        Diagnostic::error("tenancy::syntax::invalid", "Invalid syntax")
+            .with_label(Span::new(file, offset..offset), "a tenant block could not be read again here")
+    })?;
+    hcl_edit::parser::parse_body(&padded).map_err(|error| syntax_diagnostic(file, text, &error))
 }
 
 /// Parses one file of the source map.

@@ -18,6 +18,7 @@ pub(crate) mod functions;
 pub(crate) mod loader;
 mod locals;
 mod rules;
+mod scan;
 pub(crate) mod schema;
 pub mod source;
 pub(crate) mod suggest;
@@ -62,18 +63,22 @@ impl std::error::Error for LoadFailure {}
 ///
 /// Returns every error found, together with the warnings and the files read.
 pub fn load(dir: &Path, inputs: &VarInputs) -> Result<Config, LoadFailure> {
-    load_observing(dir, inputs, |_| {})
+    load_observing(dir, inputs, |_| {}, || {})
 }
 
 /// Loads like [`load`], and hands the file texts to `observe` as soon as
 /// they are read, so a caller can start work that needs only the texts
-/// while they are parsed and evaluated.
+/// while they are parsed and evaluated. `parsed` runs once every file is
+/// parsed, before the blocks are evaluated.
 pub fn load_observing(
     dir: &Path,
     inputs: &VarInputs,
     observe: impl FnOnce(&SourceMap),
+    parsed: impl FnOnce(),
 ) -> Result<Config, LoadFailure> {
-    build::build(dir, inputs, loader::read_dir(dir, observe))
+    let files = loader::read_dir(dir, observe);
+    parsed();
+    build::build(dir, inputs, files)
 }
 
 /// Parses and checks one file's text as a whole configuration, with no
@@ -83,7 +88,11 @@ pub fn check_source(text: &str) -> Diagnostics {
     let mut parsed = loader::Parsed::default();
     let file = parsed.sources.add("main.hcl".into(), text);
     match loader::parse_file(&parsed.sources, file) {
-        Ok(body) => parsed.files.push(loader::ParsedFile { file, body }),
+        Ok(body) => parsed.files.push(loader::ParsedFile {
+            file,
+            body,
+            deferred: Vec::new(),
+        }),
         Err(diagnostic) => {
             parsed.incomplete = true;
             parsed.diagnostics.push(diagnostic);

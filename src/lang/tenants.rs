@@ -32,25 +32,34 @@ pub(crate) struct TenantScope<'s> {
     pub policies: Vec<&'s str>,
 }
 
-/// Decodes every `tenant` block into tenant instances and checks that
-/// tenant ids are unique.
-pub(crate) fn tenants(blocks: &[(usize, &Block)], scope: &TenantScope, diagnostics: &mut Diagnostics) -> Vec<Tenant> {
-    let mut tenants: Vec<(Tenant, Span)> = Vec::new();
+/// Decodes `tenant` blocks into tenant instances, block by block in
+/// configuration order, so the syntax tree of each block can go once it is
+/// decoded, and checks that tenant labels and ids are unique.
+#[derive(Default)]
+pub(crate) struct TenantCollector {
+    tenants: Vec<(Tenant, Span)>,
     // Positions in `tenants` by id, and the first block of each label, so
     // duplicate checks stay linear in the number of tenants.
-    let mut position_of_id: HashMap<String, usize> = HashMap::new();
-    let mut labels_seen: HashMap<String, (usize, &Block)> = HashMap::new();
-    for &(file, block) in blocks {
-        let Some(labels) = expect_labels(file, block, &["ID"], diagnostics) else { continue };
+    position_of_id: HashMap<String, usize>,
+    labels_seen: HashMap<String, Span>,
+    labels: Vec<String>,
+}
+
+impl TenantCollector {
+    /// Decodes one `tenant` block, reporting a label or id that an earlier
+    /// block took.
+    pub(crate) fn add(&mut self, file: usize, block: &Block, scope: &TenantScope, diagnostics: &mut Diagnostics) {
+        let Some(labels) = expect_labels(file, block, &["ID"], diagnostics) else { return };
         let label = labels[0].clone();
-        if let Some(&(first_file, first)) = labels_seen.get(&label) {
-            diagnostics.push(crate::lang::variables::duplicate(file, block, first_file, first, "tenant", &label));
-            continue;
+        if let Some(first) = self.labels_seen.get(&label) {
+            diagnostics.push(crate::lang::variables::duplicate_at(file, block, first.clone(), "tenant", &label));
+            return;
         }
-        labels_seen.insert(label.clone(), (file, block));
+        self.labels_seen.insert(label.clone(), header_span(file, block));
+        self.labels.push(label.clone());
         for (tenant, id_span) in expand(file, block, &label, scope, diagnostics) {
-            if let Some(&position) = position_of_id.get(&tenant.id) {
-                let (first, first_span) = &tenants[position];
+            if let Some(&position) = self.position_of_id.get(&tenant.id) {
+                let (first, first_span) = &self.tenants[position];
                 diagnostics.push(
                     Diagnostic::error("tenancy::config::duplicate_tenant_id", "Duplicate tenant id")
                         .with_label(id_span, format!("`{}` has the tenant id `{}`", tenant.address(), tenant.id))
@@ -59,11 +68,20 @@ pub(crate) fn tenants(blocks: &[(usize, &Block)], scope: &TenantScope, diagnosti
                 );
                 continue;
             }
-            position_of_id.insert(tenant.id.clone(), tenants.len());
-            tenants.push((tenant, id_span));
+            self.position_of_id.insert(tenant.id.clone(), self.tenants.len());
+            self.tenants.push((tenant, id_span));
         }
     }
-    tenants.into_iter().map(|(tenant, _)| tenant).collect()
+
+    /// Returns the label of every tenant block decoded, in order.
+    pub(crate) fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// Returns the tenants, in configuration order.
+    pub(crate) fn finish(self) -> Vec<Tenant> {
+        self.tenants.into_iter().map(|(tenant, _)| tenant).collect()
+    }
 }
 
 /// The meaning of `each` while a tenant block is decoded.

@@ -118,9 +118,14 @@ pub(crate) fn resolve(
 
 /// Returns the diagnostic for a second block with the same name.
 pub(crate) fn duplicate(file: usize, block: &Block, first_file: usize, first: &Block, kind: &str, name: &str) -> Diagnostic {
+    duplicate_at(file, block, header_span(first_file, first), kind, name)
+}
+
+/// Returns the diagnostic for a block whose name the block at `first` took.
+pub(crate) fn duplicate_at(file: usize, block: &Block, first: Span, kind: &str, name: &str) -> Diagnostic {
     Diagnostic::error(format!("tenancy::config::duplicate_{kind}"), "Duplicate block name")
         .with_label(header_span(file, block), format!("{kind} `{name}` is declared again here"))
-        .with_label(header_span(first_file, first), "first declared here")
+        .with_label(first, "first declared here")
         .with_help(format!("Rename or remove one of the two `{kind}` blocks."))
 }
 
