@@ -41,6 +41,11 @@ pub(crate) fn tenant_blocks(text: &str) -> Option<Vec<Range<usize>>> {
         if is_tenant {
             ranges.push(start..scanner.position);
         }
+        // A block ends its line: only blanks and comments may follow it.
+        scanner.skip_blank(false)?;
+        if scanner.peek().is_some_and(|byte| byte != b'\n') {
+            return None;
+        }
     }
 }
 
@@ -264,6 +269,7 @@ tenant "c" "extra" {}
             "tenänt \"a\" {}\n",
             "tenant \"${x}\" {}\n",
             "tenant \"a\" {\n  note = <<EOT\n  never closed\n}\n",
+            "tenant \"a\" {} tier \"b\" {}\n",
         ];
         for text in cases {
             assert_eq!(tenant_blocks(text), None, "{text:?}");
