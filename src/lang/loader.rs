@@ -246,15 +246,23 @@ fn parse_without(text: &str, ranges: &[Range<usize>]) -> Option<Body> {
 /// syntax tree takes about 30 times its text.
 pub(crate) const TENANT_GROUP_BYTES: usize = 128 << 10;
 
+/// The maximum number of groups of one file's tenant blocks. Each group is
+/// parsed from a copy of the file up to its end, so the groups of a very
+/// large file grow instead, to keep that work linear in the file's size.
+const MAX_GROUPS_PER_FILE: usize = 32;
+
 /// Splits the deferred tenant blocks of a file into groups of about
-/// [`TENANT_GROUP_BYTES`] of text, in file order.
+/// [`TENANT_GROUP_BYTES`] of text, or more in a very large file, in file
+/// order.
 pub(crate) fn tenant_groups(deferred: &[Range<usize>]) -> Vec<&[Range<usize>]> {
+    let text_end = deferred.last().map_or(0, |range| range.end);
+    let group_bytes = TENANT_GROUP_BYTES.max(text_end / MAX_GROUPS_PER_FILE);
     let mut groups = Vec::new();
     let mut start = 0;
     let mut bytes = 0;
     for (position, range) in deferred.iter().enumerate() {
         bytes += range.len();
-        if bytes >= TENANT_GROUP_BYTES {
+        if bytes >= group_bytes {
             groups.push(&deferred[start..=position]);
             start = position + 1;
             bytes = 0;
@@ -269,43 +277,62 @@ pub(crate) fn tenant_groups(deferred: &[Range<usize>]) -> Vec<&[Range<usize>]> {
 /// Parses a group of deferred tenant blocks of a file.
 ///
 /// The parser reads a copy of the file's text up to the group's end in
-/// which every byte outside the group's blocks is blank: line breaks stay,
-/// and the rest become spaces. Offsets in the tree are therefore offsets in
-/// the file, as the diagnostics need, and the tree holds the group's blocks
+/// which every byte outside the group's blocks is blank (see
+/// [`blank_outside`]). Offsets in the tree are therefore offsets in the
+/// file, as the diagnostics need, and the tree has the group's blocks
 /// alone.
 pub(crate) fn parse_tenant_group(sources: &SourceMap, file: usize, group: &[Range<usize>]) -> Result<Body, Diagnostic> {
     let text: &str = &sources.files[file].text;
-    let (Some(first), Some(last)) = (group.first(), group.last()) else {
-        return Ok(Body::default());
+    // Each range starts and ends at a character boundary of the text, and
+    // every other byte is ASCII.
+    let padded = String::from_utf8(blank_outside(text, group)).map_err(|error| {
+        let offset = error.utf8_error().valid_up_to();
+        Diagnostic::error("tenancy::syntax::invalid", "Invalid syntax")
+            .with_label(Span::new(file, offset..offset), "a tenant block could not be read again here")
+    })?;
+
+    hcl_edit::parser::parse_body(&padded).map_err(|error| {
+        let diagnostic = syntax_diagnostic(file, text, &error);
+        if diagnostic.code == "tenancy::syntax::invalid" {
+            diagnostic.with_help(
+                "Fix the syntax at this position; the tenant blocks near it are not checked until it parses, \
+                 and the rest of the file is.",
+            )
+        } else {
+            diagnostic
+        }
+    })
+}
+
+/// Returns a copy of `text` up to the end of the last of `ranges`, with
+/// every byte outside them blank: a space, or a line break where the text
+/// has one between two ranges.
+fn blank_outside(text: &str, ranges: &[Range<usize>]) -> Vec<u8> {
+    let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else {
+        return Vec::new();
     };
+    let bytes = text.as_bytes();
     let mut padded = vec![b' '; last.end];
-    // One block comment covers the text before the group. The parser finds
-    // its end in one search, where it reads spaces one at a time, and the
-    // groups at the end of a large file start far into it.
+
+    // One block comment covers the text before the first range. The parser
+    // finds its end in one search, where it reads spaces one at a time, and
+    // the groups at the end of a large file start far into it.
     if first.start >= 5 {
         padded[..2].copy_from_slice(b"/*");
         padded[first.start - 3..first.start - 1].copy_from_slice(b"*/");
         padded[first.start - 1] = b'\n';
     }
-    let bytes = text.as_bytes();
-    for (range, next) in group.iter().zip(group.iter().skip(1)) {
+    for (range, next) in ranges.iter().zip(ranges.iter().skip(1)) {
         for position in range.end..next.start {
             if bytes[position] == b'\n' {
                 padded[position] = b'\n';
             }
         }
     }
-    for range in group {
+    for range in ranges {
         padded[range.clone()].copy_from_slice(&bytes[range.clone()]);
     }
-    // Each range starts and ends at a character boundary of the text, and
-    // every other byte is ASCII.
-    let padded = String::from_utf8(padded).map_err(|error| {
-        let offset = error.utf8_error().valid_up_to();
-        Diagnostic::error("tenancy::syntax::invalid", "Invalid syntax")
-            .with_label(Span::new(file, offset..offset), "a tenant block could not be read again here")
-    })?;
-    hcl_edit::parser::parse_body(&padded).map_err(|error| syntax_diagnostic(file, text, &error))
+    padded
 }
 
 /// Parses one file of the source map.
@@ -388,6 +415,22 @@ mod tests {
         let error = parsed.diagnostics.iter().next().unwrap();
         assert_eq!(parsed.sources.files[error.labels[0].span.file].path.display().to_string(), "c.hcl");
         assert_eq!(parsed.files[2].body.blocks().count(), 1500);
+    }
+
+    #[test]
+    fn tenant_groups_cover_blocks_in_order() {
+        let blocks = |count: usize, size: usize| -> Vec<Range<usize>> {
+            (0..count).map(|index| index * (size + 2)..index * (size + 2) + size).collect()
+        };
+        for (count, size, most_groups) in [(0, 200, 0), (10, 200, 1), (2_000, 200, 4), (100_000, 1_000, 33)] {
+            let deferred = blocks(count, size);
+
+            let groups = tenant_groups(&deferred);
+
+            assert!(groups.len() <= most_groups, "{count} blocks made {} groups", groups.len());
+            assert!(groups.iter().all(|group| !group.is_empty()));
+            assert_eq!(groups.concat(), deferred);
+        }
     }
 
     #[test]

@@ -4,11 +4,17 @@
 //! The loader scans large files so that their tenant blocks can be parsed
 //! a group at a time later, instead of as one tree of the whole file. The
 //! scan follows quoted strings, template interpolations, heredocs and
-//! comments. Anything it does not follow, such as an attribute at the top
-//! level, a non-ASCII identifier or an unterminated string, ends the scan
-//! with `None`, and the file is then parsed whole.
+//! comments. Anything else ends the scan with `None`, and the file is then
+//! parsed whole. That includes an attribute at the top level, a non-ASCII
+//! identifier, an unterminated string, a block that does not end its line
+//! and nesting deeper than [`MAX_DEPTH`].
 
 use std::ops::Range;
+
+/// The deepest nesting of braces, interpolations and strings the scan
+/// follows. The scan recurses once per level, and the parser rejects
+/// expressions nested much less deeply.
+const MAX_DEPTH: usize = 256;
 
 /// Returns the byte range of every top-level `tenant` block of `text`, from
 /// the block's type to its closing brace, or `None` when the scan cannot
@@ -17,6 +23,7 @@ pub(crate) fn tenant_blocks(text: &str) -> Option<Vec<Range<usize>>> {
     let mut scanner = Scanner {
         bytes: text.as_bytes(),
         position: 0,
+        depth: 0,
     };
     let mut ranges = Vec::new();
     loop {
@@ -41,17 +48,15 @@ pub(crate) fn tenant_blocks(text: &str) -> Option<Vec<Range<usize>>> {
         if is_tenant {
             ranges.push(start..scanner.position);
         }
-        // A block ends its line: only blanks and comments may follow it.
-        scanner.skip_blank(false)?;
-        if scanner.peek().is_some_and(|byte| byte != b'\n') {
-            return None;
-        }
+        scanner.end_of_line()?;
     }
 }
 
 struct Scanner<'t> {
     bytes: &'t [u8],
     position: usize,
+    /// The number of `nested` calls under way.
+    depth: usize,
 }
 
 impl<'t> Scanner<'t> {
@@ -77,6 +82,24 @@ impl<'t> Scanner<'t> {
             }
         }
         Some(())
+    }
+
+    /// Skips what may follow a block on its line: spaces, tabs and
+    /// comments up to a line break or the end of the text. Fails on
+    /// anything else, such as a second block or a lone carriage return,
+    /// because a block must end its line.
+    fn end_of_line(&mut self) -> Option<()> {
+        loop {
+            match self.peek() {
+                None | Some(b'\n') => return Some(()),
+                Some(b'\r') if self.peek_at(1) == Some(b'\n') => return Some(()),
+                Some(b' ' | b'\t') => self.position += 1,
+                Some(b'#') => self.skip_line(),
+                Some(b'/') if self.peek_at(1) == Some(b'/') => self.skip_line(),
+                Some(b'/') if self.peek_at(1) == Some(b'*') => self.skip_block_comment()?,
+                Some(_) => return None,
+            }
+        }
     }
 
     /// Skips to the line break that ends a line comment, or to the end.
@@ -128,9 +151,20 @@ impl<'t> Scanner<'t> {
     /// Skips to just after the `}` that closes a `{`, `${` or `%{` already
     /// read, following the strings, heredocs and comments inside.
     fn nested(&mut self) -> Option<()> {
+        if self.depth == MAX_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let closed = self.nested_inner();
+        self.depth -= 1;
+        closed
+    }
+
+    fn nested_inner(&mut self) -> Option<()> {
         let mut depth = 1usize;
         loop {
             match self.peek()? {
+                b'{' if depth == MAX_DEPTH => return None,
                 b'{' => {
                     depth += 1;
                     self.position += 1;
@@ -176,8 +210,9 @@ impl<'t> Scanner<'t> {
     }
 
     /// Skips a heredoc, `<<MARKER` or `<<-MARKER`, to the line that has
-    /// only the marker. Any other `<<` fails the scan, because it is not
-    /// valid HCL outside a heredoc.
+    /// only the marker. Interpolations in the heredoc may span lines, and a
+    /// marker inside one does not end the heredoc. Any other `<<` fails the
+    /// scan, because it is not valid HCL outside a heredoc.
     fn heredoc(&mut self) -> Option<()> {
         self.position += 2;
         if self.peek() == Some(b'-') {
@@ -192,18 +227,35 @@ impl<'t> Scanner<'t> {
         }
         self.position += 1;
         loop {
+            // At the start of a line.
             let rest = &self.bytes[self.position..];
             let line_end = rest.iter().position(|&byte| byte == b'\n').unwrap_or(rest.len());
             let line = &rest[..line_end];
-            let trimmed = line.trim_ascii();
-            if trimmed == marker {
+            if line.trim_ascii() == marker {
                 self.position += line.trim_ascii_end().len();
                 return Some(());
             }
-            if line_end == rest.len() {
-                return None;
+            self.heredoc_line()?;
+        }
+    }
+
+    /// Skips the rest of a heredoc line and its line break, following the
+    /// interpolations in it to their ends, which may be on later lines.
+    fn heredoc_line(&mut self) -> Option<()> {
+        loop {
+            match self.peek()? {
+                b'\n' => {
+                    self.position += 1;
+                    return Some(());
+                }
+                b'$' if self.peek_at(1) == Some(b'$') => self.position += 2,
+                b'%' if self.peek_at(1) == Some(b'%') => self.position += 2,
+                b'$' | b'%' if self.peek_at(1) == Some(b'{') => {
+                    self.position += 2;
+                    self.nested()?;
+                }
+                _ => self.position += 1,
             }
-            self.position += line_end + 1;
         }
     }
 }
@@ -270,10 +322,40 @@ tenant "c" "extra" {}
             "tenant \"${x}\" {}\n",
             "tenant \"a\" {\n  note = <<EOT\n  never closed\n}\n",
             "tenant \"a\" {} tier \"b\" {}\n",
+            "locals {}tenant \"a\" {}\n",
+            "tenant \"a\" {}\r\r\n",
+            "tenant \"a\" {}\r",
         ];
         for text in cases {
             assert_eq!(tenant_blocks(text), None, "{text:?}");
         }
+    }
+
+    #[test]
+    fn scan_follows_interpolations_across_heredoc_lines() {
+        let text = "tenant \"a\" {\n  name = join(\"\", [<<EOT\n${\nEOT\n}\ntenant \"fake\" {}\nEOT\n  ])\n}\n\
+                    tenant \"b\" {}\n";
+
+        let scanned = tenant_blocks(text).expect("the scan follows the text");
+
+        assert_eq!(scanned, parsed_ranges(text));
+        assert_eq!(scanned.len(), 2);
+    }
+
+    #[test]
+    fn scan_gives_up_on_deep_nesting() {
+        let deep = format!("tenant \"a\" {{\n  x = \"{}\"\n}}\n", "${\"".repeat(100_000));
+        let braces = format!("tenant \"a\" {{\n  x = {}\n}}\n", "{".repeat(100_000));
+
+        assert_eq!(tenant_blocks(&deep), None);
+        assert_eq!(tenant_blocks(&braces), None);
+    }
+
+    #[test]
+    fn scan_accepts_comments_after_a_block() {
+        let text = "tenant \"a\" {} # note\ntenant \"b\" {} /* note */ // more\r\ntenant \"c\" {}";
+
+        assert_eq!(tenant_blocks(text).map(|ranges| ranges.len()), Some(3));
     }
 
     #[test]
