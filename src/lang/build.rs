@@ -341,7 +341,9 @@ mod tests {
 
         let codes: Vec<&str> = failure.diagnostics.iter().map(|diagnostic| diagnostic.code.as_str()).collect();
         assert_eq!(codes, ["tenancy::syntax::invalid"]);
-        let span = &failure.diagnostics.iter().next().expect("one diagnostic").labels[0].span;
-        assert_eq!(span.range.start, error_at);
+        let diagnostic = failure.diagnostics.iter().next().expect("one diagnostic");
+        assert_eq!(diagnostic.labels[0].span.range.start, error_at);
+        let help = diagnostic.help.as_deref().unwrap_or_default();
+        assert!(help.contains("checked once it parses"), "{help}");
     }
 }

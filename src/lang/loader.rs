@@ -295,8 +295,8 @@ pub(crate) fn parse_tenant_group(sources: &SourceMap, file: usize, group: &[Rang
         let diagnostic = syntax_diagnostic(file, text, &error);
         if diagnostic.code == "tenancy::syntax::invalid" {
             diagnostic.with_help(
-                "Fix the syntax at this position; the tenant blocks near it are not checked until it parses, \
-                 and the rest of the file is.",
+                "Fix the syntax at this position. The tenant blocks around it are checked once it parses; \
+                 the rest of the file was checked in this run.",
             )
         } else {
             diagnostic
