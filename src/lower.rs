@@ -91,33 +91,36 @@ impl Desired {
     /// taken by an earlier one is reported and left out.
     fn from_resources(resources: Vec<DesiredResource>, diagnostics: &mut Diagnostics) -> Desired {
         let mut desired = Desired::default();
-        let hasher = desired.hasher.clone();
-        let mut index = HashTable::with_capacity(resources.len());
-        let mut unique = u32::try_from(resources.len()).is_ok();
-        for (position, resource) in resources.iter().enumerate().take_while(|_| unique) {
-            let hash = hasher.hash_one(resource.address.as_str());
-            let found = index.find(hash, |&other: &u32| resources[other as usize].address == resource.address);
-            if found.is_some() {
-                unique = false;
-                break;
-            }
-            index.insert_unique(hash, position as u32, |&other| {
-                hasher.hash_one(resources[other as usize].address.as_str())
-            });
-        }
-        if unique {
+        if let Some(index) = desired.unique_index(&resources) {
             desired.resources = resources;
             desired.index = index;
             return desired;
         }
 
-        // Rare: adding one by one reports each repeated address.
-        drop(index);
+        // Only a repeated address gets here. Adding the resources one by
+        // one reports each repeat.
         desired.reserve(resources.len());
         for resource in resources {
             desired.push(resource, diagnostics);
         }
         desired
+    }
+
+    /// Returns an index of `resources` by address with this set's hasher,
+    /// or `None` when two of them share an address or there are too many to
+    /// number with a `u32`.
+    fn unique_index(&self, resources: &[DesiredResource]) -> Option<HashTable<u32>> {
+        u32::try_from(resources.len()).ok()?;
+        let hash_of = |resource: &DesiredResource| self.hasher.hash_one(resource.address.as_str());
+        let mut index = HashTable::with_capacity(resources.len());
+        for (position, resource) in resources.iter().enumerate() {
+            let hash = hash_of(resource);
+            if index.find(hash, |&other: &u32| resources[other as usize].address == resource.address).is_some() {
+                return None;
+            }
+            index.insert_unique(hash, position as u32, |&other| hash_of(&resources[other as usize]));
+        }
+        Some(index)
     }
 
     /// Reserves room for `additional` more resources.
@@ -164,6 +167,15 @@ enum Tenants<'a> {
     Taken(&'a mut [Tenant]),
 }
 
+impl Tenants<'_> {
+    fn as_slice(&self) -> &[Tenant] {
+        match self {
+            Tenants::Shared(tenants) => tenants,
+            Tenants::Taken(tenants) => tenants,
+        }
+    }
+}
+
 fn lower_from(config: &Config, tenants: Tenants<'_>) -> Result<Desired, Diagnostics> {
     let mut diagnostics = Diagnostics::default();
     let tiers: HashMap<&str, &Tier> = config.tiers.iter().map(|tier| (tier.name.as_str(), tier)).collect();
@@ -173,10 +185,7 @@ fn lower_from(config: &Config, tenants: Tenants<'_>) -> Result<Desired, Diagnost
         .map(|policy| (policy.name.as_str(), policy))
         .collect();
 
-    let tenant_room: usize = match &tenants {
-        Tenants::Shared(tenants) => tenants.iter().map(tenant_room).sum(),
-        Tenants::Taken(tenants) => tenants.iter().map(tenant_room).sum(),
-    };
+    let tenant_room: usize = tenants.as_slice().iter().map(tenant_room).sum();
     let mut resources = Vec::with_capacity(
         config.tiers.len() + config.security_policies.len() + tenant_room + config.resources.len(),
     );
@@ -198,9 +207,9 @@ fn lower_from(config: &Config, tenants: Tenants<'_>) -> Result<Desired, Diagnost
     }
 }
 
-/// Returns the most resources a tenant lowers to: a catalog entry, a
-/// subscription, and for each nested block one resource, or three for a
-/// VPC with its subnets and security group.
+/// Returns the maximum number of resources a tenant lowers to: a catalog
+/// entry, a subscription, and for each nested block one resource, or three
+/// for a VPC with its subnets and security group.
 fn tenant_room(tenant: &Tenant) -> usize {
     let component_room = |component: &Component| match component.kind {
         ComponentKind::Network => 3,
@@ -252,11 +261,7 @@ fn lower_tenants(
 
     let mut diagnostics = Diagnostics::default();
     let threads = crate::parallel::threads();
-    let count = match &tenants {
-        Tenants::Shared(tenants) => tenants.len(),
-        Tenants::Taken(tenants) => tenants.len(),
-    };
-    if threads < 2 || count < PARALLEL_LOWER_MIN {
+    if threads < 2 || tenants.as_slice().len() < PARALLEL_LOWER_MIN {
         match tenants {
             Tenants::Shared(tenants) => {
                 for tenant in tenants {
@@ -708,9 +713,9 @@ mod tests {
         assert!(messages[1].contains(&format!("{:?}", broken.tenants[count - 3].span)), "{}", messages[1]);
     }
 
-    #[test]
-    fn desired_rejects_a_taken_address() {
-        let resource = |address: &str| DesiredResource {
+    /// Returns a resource with an address and nothing else.
+    fn resource(address: &str) -> DesiredResource {
+        DesiredResource {
             address: address.to_owned(),
             type_name: "item".into(),
             provider: "echo".into(),
@@ -718,7 +723,11 @@ mod tests {
             depends_on: Vec::new(),
             span: Span::new(0, 0..0),
             refs: Vec::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn desired_rejects_a_taken_address() {
         let mut desired = Desired::default();
 
         assert!(desired.add(resource("item.a")).is_ok());
@@ -733,15 +742,6 @@ mod tests {
 
     #[test]
     fn indexing_reports_a_repeated_address() {
-        let resource = |address: &str| DesiredResource {
-            address: address.to_owned(),
-            type_name: "item".into(),
-            provider: "echo".into(),
-            config: Attrs::new(),
-            depends_on: Vec::new(),
-            span: Span::new(0, 0..0),
-            refs: Vec::new(),
-        };
         let mut diagnostics = Diagnostics::default();
         let unique = Desired::from_resources(vec![resource("item.a"), resource("item.b")], &mut diagnostics);
         assert!(!diagnostics.has_errors());

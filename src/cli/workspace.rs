@@ -285,8 +285,8 @@ fn save_memory_in_large_run(resources: usize) {
 /// benchmark configuration of 25,000 resources takes about 800 KiB.
 const LARGE_CONFIG_BYTES: usize = 800 << 10;
 
-/// Returns true when configuration files of `bytes` bytes in all call for
-/// saving memory before they are parsed.
+/// Returns true when configuration files of `bytes` bytes in total are
+/// large enough to save memory before they are parsed.
 fn is_large_config_text(bytes: usize) -> bool {
     bytes >= LARGE_CONFIG_BYTES
 }

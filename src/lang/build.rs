@@ -129,25 +129,30 @@ pub(crate) fn build(dir: &Path, inputs: &VarInputs, parsed: Parsed) -> Result<Co
     })
 }
 
-/// Decodes the tenant blocks of every file in file order: the blocks left
-/// in `kept`, and the deferred blocks of large files, which other threads
-/// parse again a group at a time while this one decodes the groups before.
-/// Each parsing thread keeps at most two groups' syntax trees alive.
-/// Returns false when a group failed to parse.
+/// Decodes the tenant blocks of every file in file order, and returns
+/// false when a group of them failed to parse.
+///
+/// Small files still have their tenant blocks in their trees, listed in
+/// `tree_blocks`. The deferred blocks of large files are parsed a group at
+/// a time by other threads while this one decodes the groups before. Each
+/// parsing thread keeps at most two groups' syntax trees alive.
 fn collect_tenants(
     sources: &SourceMap,
     files: &[ParsedFile],
-    kept: &[(usize, &Block)],
+    tree_blocks: &[(usize, &Block)],
     scope: &TenantScope,
     collector: &mut TenantCollector,
     diagnostics: &mut Diagnostics,
 ) -> bool {
+    let groups_per_file: Vec<Vec<&[Range<usize>]>> =
+        files.iter().map(|parsed| loader::tenant_groups(&parsed.deferred)).collect();
     let groups: Vec<(usize, &[Range<usize>])> = files
         .iter()
-        .flat_map(|parsed| loader::tenant_groups(&parsed.deferred).into_iter().map(|group| (parsed.file, group)))
+        .zip(&groups_per_file)
+        .flat_map(|(parsed, groups)| groups.iter().map(|&group| (parsed.file, group)))
         .collect();
     if groups.is_empty() {
-        for &(file, block) in kept {
+        for &(file, block) in tree_blocks {
             collector.add(file, block, scope, diagnostics);
         }
         return true;
@@ -174,13 +179,12 @@ fn collect_tenants(
         }
         let mut parsed_groups = (0..groups.len()).map_while(|index| receivers[index % parsers].recv().ok());
 
-        let mut kept = kept.iter().peekable();
-        for parsed_file in files {
-            while let Some(&(file, block)) = kept.next_if(|(file, _)| *file == parsed_file.file) {
+        let mut tree_blocks = tree_blocks.iter().peekable();
+        for (parsed_file, file_groups) in files.iter().zip(&groups_per_file) {
+            while let Some(&(file, block)) = tree_blocks.next_if(|(file, _)| *file == parsed_file.file) {
                 collector.add(file, block, scope, diagnostics);
             }
-            let group_count = loader::tenant_groups(&parsed_file.deferred).len();
-            for (file, parsed) in parsed_groups.by_ref().take(group_count) {
+            for (file, parsed) in parsed_groups.by_ref().take(file_groups.len()) {
                 match parsed {
                     Ok(body) => {
                         let blocks = body.iter().filter_map(Structure::as_block);

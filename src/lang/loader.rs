@@ -111,7 +111,7 @@ pub(crate) fn read_dir(dir: &Path, observe: impl FnOnce(&SourceMap)) -> Parsed {
 const PARALLEL_PARSE_BYTES: usize = 64 * 1024;
 
 /// The result of parsing one file: its tree and the ranges of the tenant
-/// blocks taken out of it.
+/// blocks left out of it.
 type FileResult = Result<(Body, Vec<Range<usize>>), Diagnostic>;
 
 /// Parses `files` of the source map, on all cores when there are several

@@ -37,7 +37,7 @@ pub(crate) fn tenant_blocks(text: &str) -> Option<Vec<Range<usize>>> {
             scanner.skip_blank(false)?;
             match scanner.peek()? {
                 b'{' => break,
-                b'"' => scanner.quoted_label()?,
+                b'"' => scanner.quoted(false)?,
                 _ => {
                     scanner.identifier()?;
                 }
@@ -131,8 +131,9 @@ impl<'t> Scanner<'t> {
         Some(&self.bytes[start..self.position])
     }
 
-    /// Skips a quoted block label, which has no interpolation.
-    fn quoted_label(&mut self) -> Option<()> {
+    /// Skips a quoted string. A template string may have interpolations,
+    /// which the scan follows. A block label may not, so one fails the scan.
+    fn quoted(&mut self, template: bool) -> Option<()> {
         self.position += 1;
         loop {
             match self.peek()? {
@@ -142,10 +143,26 @@ impl<'t> Scanner<'t> {
                 }
                 b'\\' => self.position += 2,
                 b'\n' => return None,
+                _ if template => self.template_part()?,
                 b'$' | b'%' if self.peek_at(1) == Some(b'{') => return None,
                 _ => self.position += 1,
             }
         }
+    }
+
+    /// Skips one character of template text, an escape, or a whole
+    /// interpolation.
+    fn template_part(&mut self) -> Option<()> {
+        match (self.peek()?, self.peek_at(1)) {
+            // `$${` and `%%{` are escapes for a literal `${` and `%{`.
+            (b'$', Some(b'$')) | (b'%', Some(b'%')) => self.position += 2,
+            (b'$' | b'%', Some(b'{')) => {
+                self.position += 2;
+                self.nested()?;
+            }
+            _ => self.position += 1,
+        }
+        Some(())
     }
 
     /// Skips to just after the `}` that closes a `{`, `${` or `%{` already
@@ -161,49 +178,26 @@ impl<'t> Scanner<'t> {
     }
 
     fn nested_inner(&mut self) -> Option<()> {
-        let mut depth = 1usize;
+        let mut open_braces = 1usize;
         loop {
             match self.peek()? {
-                b'{' if depth == MAX_DEPTH => return None,
+                b'{' if open_braces == MAX_DEPTH => return None,
                 b'{' => {
-                    depth += 1;
+                    open_braces += 1;
                     self.position += 1;
                 }
                 b'}' => {
                     self.position += 1;
-                    depth -= 1;
-                    if depth == 0 {
+                    open_braces -= 1;
+                    if open_braces == 0 {
                         return Some(());
                     }
                 }
-                b'"' => self.quoted_template()?,
+                b'"' => self.quoted(true)?,
                 b'#' => self.skip_line(),
                 b'/' if self.peek_at(1) == Some(b'/') => self.skip_line(),
                 b'/' if self.peek_at(1) == Some(b'*') => self.skip_block_comment()?,
                 b'<' if self.peek_at(1) == Some(b'<') => self.heredoc()?,
-                _ => self.position += 1,
-            }
-        }
-    }
-
-    /// Skips a quoted template string with its interpolations.
-    fn quoted_template(&mut self) -> Option<()> {
-        self.position += 1;
-        loop {
-            match self.peek()? {
-                b'"' => {
-                    self.position += 1;
-                    return Some(());
-                }
-                b'\\' => self.position += 2,
-                b'\n' => return None,
-                // `$${` and `%%{` are escapes for a literal `${` and `%{`.
-                b'$' if self.peek_at(1) == Some(b'$') => self.position += 2,
-                b'%' if self.peek_at(1) == Some(b'%') => self.position += 2,
-                b'$' | b'%' if self.peek_at(1) == Some(b'{') => {
-                    self.position += 2;
-                    self.nested()?;
-                }
                 _ => self.position += 1,
             }
         }
@@ -242,21 +236,11 @@ impl<'t> Scanner<'t> {
     /// Skips the rest of a heredoc line and its line break, following the
     /// interpolations in it to their ends, which may be on later lines.
     fn heredoc_line(&mut self) -> Option<()> {
-        loop {
-            match self.peek()? {
-                b'\n' => {
-                    self.position += 1;
-                    return Some(());
-                }
-                b'$' if self.peek_at(1) == Some(b'$') => self.position += 2,
-                b'%' if self.peek_at(1) == Some(b'%') => self.position += 2,
-                b'$' | b'%' if self.peek_at(1) == Some(b'{') => {
-                    self.position += 2;
-                    self.nested()?;
-                }
-                _ => self.position += 1,
-            }
+        while self.peek()? != b'\n' {
+            self.template_part()?;
         }
+        self.position += 1;
+        Some(())
     }
 }
 
