@@ -126,7 +126,7 @@ fn bench_front(group: &mut Group<'_>, fixture: &Fixture) {
 /// state.
 fn bench_plan(group: &mut Group<'_>, fixture: &Fixture, runtime: &Runtime) {
     let id = |name: &str| BenchmarkId::new(name, fixture.resources);
-    let empty: BTreeMap<String, ResourceState> = BTreeMap::new();
+    let empty: BTreeMap<tenancy_sdk::ArcStr, ResourceState> = BTreeMap::new();
     // The diff takes each resource's configuration, so each run diffs a
     // copy made outside the timed part.
     group.bench_function(id("diff_from_empty"), |bench| {

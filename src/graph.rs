@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 
+use tenancy_sdk::ArcStr;
+
 use crate::lang::{Diagnostic, Diagnostics};
 use crate::lower::Desired;
 
@@ -33,8 +35,8 @@ pub struct Cycle {
 impl ResourceGraph {
     /// Builds the graph from addresses and their dependencies. Dependencies
     /// that name no address in the list are ignored (lowering reports them).
-    pub fn build<'a>(nodes: impl IntoIterator<Item = (&'a str, &'a [String])>) -> ResourceGraph {
-        let nodes: Vec<(&str, &[String])> = nodes.into_iter().collect();
+    pub fn build<'a>(nodes: impl IntoIterator<Item = (&'a str, &'a [ArcStr])>) -> ResourceGraph {
+        let nodes: Vec<(&str, &[ArcStr])> = nodes.into_iter().collect();
         let mut graph = DiGraph::with_capacity(nodes.len(), nodes.len() * 2);
         let mut index = HashMap::with_capacity_and_hasher(nodes.len(), foldhash::fast::RandomState::default());
         for (position, (address, _)) in nodes.iter().enumerate() {
@@ -173,8 +175,8 @@ pub fn build_desired(desired: &Desired) -> Result<ResourceGraph, Diagnostics> {
 mod tests {
     use super::*;
 
-    fn deps(items: &[&str]) -> Vec<String> {
-        items.iter().map(|item| (*item).to_owned()).collect()
+    fn deps(items: &[&str]) -> Vec<ArcStr> {
+        items.iter().map(|item| ArcStr::from(*item)).collect()
     }
 
     #[test]

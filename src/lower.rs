@@ -12,7 +12,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
-use tenancy_sdk::{Attrs, Name, Value};
+use tenancy_sdk::{ArcStr, Attrs, Name, ThinVec, Value};
 
 use crate::config::{Component, ComponentKind, Config, ResourceBlock, SecurityPolicy, Tenant, Tier};
 use crate::lang::source::Span;
@@ -24,7 +24,7 @@ use crate::registry;
 #[derive(Debug, Clone)]
 pub struct DesiredResource {
     /// The resource address.
-    pub address: String,
+    pub address: ArcStr,
     /// The resource type, such as `catalog_tenant`.
     pub type_name: Name,
     /// The provider instance, such as `sqlite` or `postgres.eu`.
@@ -32,11 +32,11 @@ pub struct DesiredResource {
     /// The configured attributes.
     pub config: Attrs,
     /// Addresses this resource depends on.
-    pub depends_on: Vec<String>,
+    pub depends_on: Vec<ArcStr>,
     /// The configuration that produced the resource.
     pub span: Span,
     /// Attributes whose value comes from another resource.
-    pub refs: Vec<AttrRef>,
+    pub refs: ThinVec<AttrRef>,
 }
 
 /// Every desired resource, with an index by address.
@@ -327,13 +327,13 @@ fn lower_tier(tier: &Tier) -> DesiredResource {
         config.insert(name.to_owned(), get(&tier.attrs, name));
     }
     DesiredResource {
-        address: dotted("tier", &tier.name),
+        address: dotted("tier", &tier.name).into(),
         type_name: "catalog_tier".into(),
         provider: Name::from_static(registry::CATALOG_INSTANCE),
         config,
         depends_on: Vec::new(),
         span: tier.span.clone(),
-        refs: Vec::new(),
+        refs: ThinVec::new(),
     }
 }
 
@@ -341,13 +341,13 @@ fn lower_policy(policy: &SecurityPolicy) -> DesiredResource {
     let mut config = policy.attrs.clone();
     config.insert("name".to_owned(), Value::string(&policy.name));
     DesiredResource {
-        address: dotted("security_policy", &policy.name),
+        address: dotted("security_policy", &policy.name).into(),
         type_name: "catalog_security_policy".into(),
         provider: Name::from_static(registry::CATALOG_INSTANCE),
         config,
         depends_on: Vec::new(),
         span: policy.span.clone(),
-        refs: Vec::new(),
+        refs: ThinVec::new(),
     }
 }
 
@@ -361,12 +361,14 @@ fn lower_tenant(
     policy: Option<&SecurityPolicy>,
     diagnostics: &mut Diagnostics,
 ) -> Vec<DesiredResource> {
-    let address = tenant.address();
+    // The tenant's own resources and its dependents share one copy of
+    // each address.
+    let address = ArcStr::from(tenant.address());
     let id = Value::string(&tenant.id);
-    let tier_address = dotted("tier", &tier.name);
+    let tier_address = ArcStr::from(dotted("tier", &tier.name));
     let mut tenant_depends = vec![tier_address.clone()];
     if let Some(policy) = policy {
-        tenant_depends.push(dotted("security_policy", &policy.name));
+        tenant_depends.push(dotted("security_policy", &policy.name).into());
     }
     tenant_depends.extend(depends_on_of(tenant));
 
@@ -385,7 +387,7 @@ fn lower_tenant(
         ("labels", get(&tenant.attrs, "labels")),
         ("status", get(&tenant.attrs, "status")),
         ("contact_email", get(&tenant.attrs, "contact_email")),
-        ("databases", Value::List(databases)),
+        ("databases", Value::list(databases)),
     ]);
     let subscription = attrs([
         ("tenant_id", id.clone()),
@@ -397,13 +399,13 @@ fn lower_tenant(
     ]);
 
     let owned = |suffix: &str, type_name: &str, provider: String, config: Attrs, span: &Span| DesiredResource {
-        address: dotted(&address, suffix),
+        address: dotted(&address, suffix).into(),
         type_name: Name::new(type_name),
         provider: provider.into(),
         config,
         depends_on: vec![address.clone()],
         span: span.clone(),
-        refs: Vec::new(),
+        refs: ThinVec::new(),
     };
 
     let mut resources = vec![
@@ -414,7 +416,7 @@ fn lower_tenant(
             config: entry,
             depends_on: tenant_depends,
             span: tenant.span.clone(),
-            refs: Vec::new(),
+            refs: ThinVec::new(),
         },
         owned("subscription", "catalog_subscription", registry::CATALOG_INSTANCE.to_owned(), subscription, &tenant.span),
     ];
@@ -435,7 +437,7 @@ fn lower_tenant(
         for (part, part_type, part_config) in network_parts.into_iter().flatten() {
             let mut resource = owned(&format!("{suffix}.{part}"), part_type, provider.clone(), part_config, &component.span);
             let vpc = format!("{address}.{suffix}");
-            resource.depends_on.push(vpc.clone());
+            resource.depends_on.push(vpc.clone().into());
             resource.refs.push(AttrRef {
                 attr: "vpc_id".to_owned(),
                 from: vpc,
@@ -460,7 +462,7 @@ fn aws_network_parts(vpc: &Attrs) -> Vec<(&'static str, &'static str, Attrs)> {
     let cidrs = get(vpc, "cidr")
         .as_str()
         .and_then(|cidr| split_cidr(cidr, count))
-        .map_or(Value::Null, |cidrs| Value::List(cidrs.into_iter().map(Value::String).collect()));
+        .map_or(Value::Null, |cidrs| Value::List(cidrs.into_iter().map(Value::string).collect()));
     let mut subnets = base.clone();
     subnets.insert("cidrs".to_owned(), cidrs);
     let mut group = base;
@@ -488,9 +490,9 @@ pub fn split_cidr(cidr: &str, count: u32) -> Option<Vec<String>> {
     )
 }
 
-fn depends_on_of(tenant: &Tenant) -> Vec<String> {
+fn depends_on_of(tenant: &Tenant) -> Vec<ArcStr> {
     match tenant.attrs.get("depends_on").and_then(Value::as_list) {
-        Some(items) => items.iter().filter_map(|item| item.as_str().map(str::to_owned)).collect(),
+        Some(items) => items.iter().filter_map(|item| item.as_str().map(ArcStr::from)).collect(),
         None => Vec::new(),
     }
 }
@@ -610,13 +612,13 @@ fn lower_resource_block(config: &Config, block: &ResourceBlock, diagnostics: &mu
     };
     let provider = resolve_instance(config, provider_type, block.provider.as_deref(), &block.span, diagnostics)?;
     Some(DesiredResource {
-        address: format!("{}.{}", block.type_name, block.name),
+        address: format!("{}.{}", block.type_name, block.name).into(),
         type_name: Name::new(&block.type_name),
         provider: provider.into(),
         config: block.attrs.clone(),
-        depends_on: block.depends_on.clone(),
+        depends_on: block.depends_on.iter().map(|address| ArcStr::from(address.as_str())).collect(),
         span: block.span.clone(),
-        refs: Vec::new(),
+        refs: ThinVec::new(),
     })
 }
 
@@ -716,13 +718,13 @@ mod tests {
     /// Returns a resource with an address and nothing else.
     fn resource(address: &str) -> DesiredResource {
         DesiredResource {
-            address: address.to_owned(),
+            address: address.to_owned().into(),
             type_name: "item".into(),
             provider: "echo".into(),
             config: Attrs::new(),
             depends_on: Vec::new(),
             span: Span::new(0, 0..0),
-            refs: Vec::new(),
+            refs: ThinVec::new(),
         }
     }
 
@@ -734,7 +736,7 @@ mod tests {
         assert!(desired.add(resource("item.b")).is_ok());
         let taken = desired.add(resource("item.a"));
 
-        assert_eq!(taken.map_err(|resource| resource.address), Err("item.a".to_owned()));
+        assert_eq!(taken.map_err(|resource| resource.address), Err("item.a".into()));
         assert_eq!(desired.resources.len(), 2);
         assert_eq!(desired.position("item.b"), Some(1));
         assert!(!desired.contains("item.c"));

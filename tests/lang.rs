@@ -124,11 +124,11 @@ fn tier_attributes_have_defaults_and_limits() {
 
     assert_eq!(starter.attrs["billing_cycle"], Value::string("monthly"));
     assert_eq!(starter.attrs["trial_days"], Value::Number(0.0));
-    assert_eq!(starter.attrs["limits"], Value::Map(BTreeMap::new()));
-    assert_eq!(starter.attrs["usage_prices"], Value::Map(BTreeMap::new()));
+    assert_eq!(starter.attrs["limits"], Value::map(BTreeMap::new()));
+    assert_eq!(starter.attrs["usage_prices"], Value::map(BTreeMap::new()));
     let limits = enterprise.attrs["limits"].as_map().unwrap();
     assert_eq!(limits["seats"], Value::Number(500.0));
-    assert_eq!(enterprise.attrs["features"], Value::List(vec!["api".into(), "audit".into(), "sso".into()]));
+    assert_eq!(enterprise.attrs["features"], Value::list(vec!["api".into(), "audit".into(), "sso".into()]));
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn for_each_tenants_expand_in_key_order() {
     assert_eq!(paris.id, "studios_paris");
     assert_eq!(paris.attrs["status"], Value::string("suspended"));
     assert_eq!(paris.attrs["region"], Value::string("eu-west-3"));
-    assert_eq!(paris.attrs["depends_on"], Value::List(vec!["tenant.globex".into()]));
+    assert_eq!(paris.attrs["depends_on"], Value::list(vec!["tenant.globex".into()]));
     assert_eq!(config.tenants[3].id, "dev_alpha");
     assert_eq!(config.tenants[3].attrs["name"], Value::string("ALPHA"));
 }
@@ -178,7 +178,7 @@ fn locals_evaluate_templates_and_for_expressions() {
     let config = load_full();
 
     assert_eq!(config.locals["prefix"], Value::string("tny-staging"));
-    assert_eq!(config.locals["eu_regions"], Value::List(vec!["eu-central-1".into(), "eu-west-3".into()]));
+    assert_eq!(config.locals["eu_regions"], Value::list(vec!["eu-central-1".into(), "eu-west-3".into()]));
     assert_eq!(config.locals["seat_counts"].as_map().unwrap()["paris"], Value::Number(5.0));
     assert_eq!(config.locals["banner"], Value::string("Environment: STAGING\nstudio berlin\nstudio paris\n"));
 }
@@ -728,7 +728,7 @@ fn typed_inputs_parse_as_expressions() {
     let config = load_with_vars(TYPED_VARIABLES, &[("seats", "3"), ("regions", r#"["eu", "us"]"#)]).unwrap();
 
     assert_eq!(config.variables["seats"].value, Value::Number(3.0));
-    assert_eq!(config.variables["regions"].value, Value::List(vec!["eu".into(), "us".into()]));
+    assert_eq!(config.variables["regions"].value, Value::list(vec!["eu".into(), "us".into()]));
 }
 
 const UNKNOWN_ENGINE: &str = "  database \"postgresql\" {}\n";

@@ -23,7 +23,7 @@ fn attrs(pairs: &[(&str, Value)]) -> Attrs {
 }
 
 fn map(pairs: &[(&str, Value)]) -> Value {
-    Value::Map(attrs(pairs).into_map())
+    Value::Map(attrs(pairs).into_map().into())
 }
 
 fn list(items: &[&str]) -> Value {
@@ -36,17 +36,17 @@ fn secret(text: &str) -> Value {
 
 fn change(address: &str, type_name: &str, action: Action) -> ResourceChange {
     ResourceChange {
-        address: address.to_owned(),
+        address: address.to_owned().into(),
         type_name: type_name.to_owned().into(),
         provider: "sqlite".into(),
         action,
         reason: None,
         before: None,
         after: None,
-        replace_paths: Vec::new(),
+        replace_paths: Vec::new().into(),
         depends_on: Vec::new(),
-        refs: Vec::new(),
-        prior_depends_on: Vec::new(),
+        refs: Vec::new().into(),
+        prior_depends_on: Vec::new().into(),
     }
 }
 
@@ -112,7 +112,7 @@ fn database_update() -> ResourceChange {
         ("allowed_networks", list(&["10.0.0.0/8", "192.168.0.0/16"])),
         (
             "rules",
-            Value::List(vec![
+            Value::list(vec![
                 map(&[("port", 5432.into()), ("cidr", "10.0.0.0/8".into())]),
                 map(&[("port", 9187.into()), ("cidr", "10.1.0.0/16".into())]),
             ]),
@@ -143,7 +143,7 @@ fn database_update() -> ResourceChange {
         ),
         (
             "rules",
-            Value::List(vec![
+            Value::list(vec![
                 map(&[("port", 6432.into()), ("cidr", "10.0.0.0/8".into())]),
                 map(&[("port", 9187.into()), ("cidr", "10.1.0.0/16".into())]),
             ]),
@@ -165,7 +165,7 @@ fn database_replace() -> ResourceChange {
         Action::Replace,
     );
     replace.reason = Some(ActionReason::ReplaceBecauseAttribute);
-    replace.replace_paths = vec!["region".to_owned(), "limits.storage_gb".to_owned()];
+    replace.replace_paths = vec!["region".to_owned(), "limits.storage_gb".to_owned()].into();
     replace.before = Some(attrs(&[
         ("id", Value::string("gamma-1")),
         ("path", Value::string("/var/lib/tenancy/gamma.db")),

@@ -31,7 +31,7 @@ fn resource(address: &str) -> ResourceState {
         Value::sensitive(Value::string(format!("secret-of-{address}"))),
     );
     let mut resource = ResourceState::new(address, "postgres_role", "postgres.eu", attrs);
-    resource.dependencies.push("tenant.acme".to_owned());
+    resource.dependencies.push("tenant.acme".into());
     resource
 }
 
@@ -414,7 +414,7 @@ fn torn_journal_line_is_ignored_and_cut() {
         .unwrap();
     drop(journal);
     let state = backend.read().unwrap().unwrap();
-    let addresses: Vec<_> = state.resources.keys().map(String::as_str).collect();
+    let addresses: Vec<_> = state.resources.keys().map(|address| address.as_str()).collect();
     assert_eq!(
         addresses,
         ["tenant.a", "tenant.acme.database.postgres", "tenant.c"]
@@ -550,10 +550,10 @@ fn written_state_matches_schema() {
     let mut limits = BTreeMap::new();
     limits.insert("storage_gb".to_owned(), Value::Number(50.0));
     limits.insert("api_key".to_owned(), Value::sensitive(Value::string("k")));
-    attrs.insert("limits".to_owned(), Value::Map(limits));
+    attrs.insert("limits".to_owned(), Value::map(limits));
     attrs.insert(
         "networks".to_owned(),
-        Value::List(vec![
+        Value::list(vec![
             Value::string("10.0.0.0/8"),
             Value::sensitive(Value::string("x")),
         ]),

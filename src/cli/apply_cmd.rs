@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use tenancy_sdk::ArcStr;
 use tokio::sync::watch;
 
 use crate::apply::{self, ApplyOptions, ApplyOutcome, Persist, Recorded};
@@ -154,12 +155,12 @@ fn record_moves(workspace: &Workspace, mut state: State, journal: &mut JournalPe
     if workspace.config.moved.is_empty() {
         return Ok(state);
     }
-    let before: Vec<String> = state.resources.keys().cloned().collect();
+    let before: Vec<ArcStr> = state.resources.keys().cloned().collect();
     plan::apply_moved(&workspace.config, &mut state);
     let mut records: Vec<Recorded> = before
         .iter()
-        .filter(|address| !state.resources.contains_key(*address))
-        .map(|address| Recorded::Remove(address.clone()))
+        .filter(|address| !state.resources.contains_key(address.as_str()))
+        .map(|address| Recorded::Remove(address.to_string()))
         .collect();
     records.extend(
         state
@@ -175,7 +176,7 @@ fn record_moves(workspace: &Workspace, mut state: State, journal: &mut JournalPe
 /// Writes the renames of `moved` blocks and the configured dependencies of
 /// unchanged resources when nothing else changes.
 fn write_unchanged(workspace: &Workspace, plan: &Plan, mut state: State, backend: &dyn StateBackend) -> Result<(), CliError> {
-    let before: Vec<String> = state.resources.keys().cloned().collect();
+    let before: Vec<ArcStr> = state.resources.keys().cloned().collect();
     plan::apply_moved(&workspace.config, &mut state);
     let moved = !state.resources.keys().eq(before.iter());
     let refreshed = apply::refresh_dependencies(plan, &mut state);

@@ -285,7 +285,7 @@ fn tenant_rows(state: &State) -> Vec<TenantRow<'_>> {
             let prefix = format!("{}.database.", resource.address);
             let databases: Vec<&str> = state
                 .resources
-                .range(prefix.clone()..)
+                .range::<str, _>((std::ops::Bound::Included(prefix.as_str()), std::ops::Bound::Unbounded))
                 .take_while(|(address, _)| address.starts_with(&prefix))
                 .map(|(address, _)| &address[prefix.len()..])
                 .collect();

@@ -77,11 +77,11 @@ fn check_addresses(workspace: &Workspace, state: &State, options: &DiffOptions) 
             .resources
             .iter()
             .map(|resource| resource.address.as_str())
-            .chain(state.resources.keys().map(String::as_str))
+            .chain(state.resources.keys().map(|address| address.as_str()))
             .any(|address| plan::diff::is_within(address, target))
     };
     for address in &options.replace {
-        let exact = workspace.desired.contains(address) || state.resources.contains_key(address);
+        let exact = workspace.desired.contains(address) || state.resources.contains_key(address.as_str());
         if !exact {
             return Err(CliError::message(
                 format!("-replace `{address}` is not the address of one resource"),

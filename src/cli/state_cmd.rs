@@ -35,7 +35,7 @@ pub fn run(global: &GlobalArgs, command: StateCommand, _ui: Ui) -> Result<u8, Cl
         }
         StateCommand::Show { address } => {
             let state = workspace::read_state(&*backend)?;
-            let resource = state.resources.get(&address).ok_or_else(|| not_in_state(&address))?;
+            let resource = state.resources.get(address.as_str()).ok_or_else(|| not_in_state(&address))?;
             print_stdout(&state::render_resource(resource));
             Ok(EXIT_OK)
         }
@@ -83,7 +83,7 @@ pub async fn import(global: &GlobalArgs, args: &ImportArgs, _ui: Ui) -> Result<u
     let backend = workspace::with_lock_timeout(backend, args.lock_timeout);
     let _lock = backend.lock("import")?;
     let mut state = workspace::read_state(&*backend)?;
-    if state.resources.contains_key(&args.address) {
+    if state.resources.contains_key(args.address.as_str()) {
         return Err(CliError::message(
             format!("`{}` is already in state", args.address),
             Some("Remove it with `tenancy state rm` first to import another object there.".to_owned()),
@@ -95,7 +95,7 @@ pub async fn import(global: &GlobalArgs, args: &ImportArgs, _ui: Ui) -> Result<u
         .ok_or_else(|| CliError::message(format!("provider `{}` is not configured", resource.provider), None))?;
     let request = ImportRequest {
         type_name: resource.type_name.to_string(),
-        address: resource.address.clone(),
+        address: resource.address.to_string(),
         id: args.id.clone(),
     };
     let attrs = instance.provider.import(&request).await.map_err(|error| {

@@ -113,7 +113,7 @@ pub(crate) fn tiers(blocks: &[(usize, &Block)], context_for: &ContextFor<'_>, di
                 limits = Some(decode_body(nested, &schema::LIMITS, &context, diagnostics).attrs);
             }
         }
-        attrs.insert("limits".to_owned(), Value::Map(limits.unwrap_or_default().into_map()));
+        attrs.insert("limits".to_owned(), Value::map(limits.unwrap_or_default().into_map()));
         tiers.push((file, block, Tier { name, attrs, span: block_span(file, block) }));
     }
     tiers.into_iter().map(|(_, _, tier)| tier).collect()
@@ -147,9 +147,9 @@ pub(crate) fn named_objects<'a>(items: impl Iterator<Item = (&'a str, &'a Attrs)
     for (name, attrs) in items {
         let mut object = attrs.clone();
         object.insert("name".to_owned(), Value::string(name));
-        map.insert(name.to_owned(), Value::Map(object.into_map()));
+        map.insert(name.to_owned(), Value::map(object.into_map()));
     }
-    Value::Map(map)
+    Value::map(map)
 }
 
 /// Decodes `provider` blocks; `env()` is allowed in them.

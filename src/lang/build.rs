@@ -54,7 +54,7 @@ pub(crate) fn build(dir: &Path, inputs: &VarInputs, parsed: Parsed) -> Result<Co
     let var_value =
         Value::Map(variables.values.iter().map(|(name, variable)| (name.clone(), variable.value.clone())).collect());
     let locals = locals::evaluate(get("locals"), &var_value, &variables.failed, dir, &mut diagnostics);
-    let local_value = Value::Map(locals.values.clone());
+    let local_value = Value::map(locals.values.clone());
 
     let base = |file: usize| {
         let mut context = Context::new(file, dir);

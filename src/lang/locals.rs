@@ -49,8 +49,8 @@ pub(crate) fn evaluate(
     // A local that uses a failed local is skipped without a second error:
     // the first diagnostic already names the cause.
     let ordered: BTreeSet<&str> = order.iter().map(String::as_str).collect();
-    let mut failed: BTreeSet<&str> = locals.keys().map(String::as_str).filter(|name| !ordered.contains(name)).collect();
-    let mut values = Value::Map(BTreeMap::new());
+    let mut failed: BTreeSet<&str> = locals.keys().map(|address| address.as_str()).filter(|name| !ordered.contains(name)).collect();
+    let mut values = Value::map(BTreeMap::new());
     for name in &order {
         let local = &locals[name];
         if local.depends_on.iter().any(|dependency| failed.contains(dependency.as_str())) {
@@ -78,7 +78,7 @@ pub(crate) fn evaluate(
         }
     }
     let values = match values {
-        Value::Map(map) => map,
+        Value::Map(map) => map.into_inner(),
         _ => BTreeMap::new(),
     };
     let failed = failed.into_iter().map(str::to_owned).collect();
@@ -217,7 +217,7 @@ mod tests {
         let blocks: Vec<(usize, &Block)> = body.blocks().map(|block| (0, block)).collect();
         let mut diagnostics = Diagnostics::new();
         let failed = BTreeSet::from([variable.to_owned()]);
-        let evaluated = evaluate(&blocks, &Value::Map(BTreeMap::new()), &failed, Path::new("."), &mut diagnostics);
+        let evaluated = evaluate(&blocks, &Value::Map(tenancy_sdk::ValueMap::new()), &failed, Path::new("."), &mut diagnostics);
         (evaluated, diagnostics)
     }
 

@@ -28,7 +28,7 @@ impl Roots {
             variables: Value::Map(
                 config.variables.iter().map(|(name, variable)| (name.clone(), variable.value.clone())).collect(),
             ),
-            locals: Value::Map(config.locals.clone()),
+            locals: Value::map(config.locals.clone()),
             tiers: named_objects(config.tiers.iter().map(|tier| (tier.name.as_str(), &tier.attrs))),
             policies: named_objects(config.security_policies.iter().map(|policy| (policy.name.as_str(), &policy.attrs))),
         }
@@ -83,7 +83,7 @@ pub fn tenants_value(config: &Config) -> Value {
             }
         }
     }
-    Value::Map(map)
+    Value::map(map)
 }
 
 /// Evaluates each `policy` rule once per tenant, returning a diagnostic for

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use tenancy_sdk::Value;
+use tenancy_sdk::{ThinVec, Value};
 
 use crate::lang::catalog;
 use crate::lang::eval::{to_number, to_string_form, type_label};
@@ -80,8 +80,8 @@ impl Default {
             Default::Str(text) => Some(Value::string(text)),
             Default::Number(number) => Some(Value::Number(number)),
             Default::Bool(flag) => Some(Value::Bool(flag)),
-            Default::EmptyList => Some(Value::List(Vec::new())),
-            Default::EmptyMap => Some(Value::Map(BTreeMap::new())),
+            Default::EmptyList => Some(Value::List(ThinVec::new())),
+            Default::EmptyMap => Some(Value::map(BTreeMap::new())),
         }
     }
 }
@@ -473,7 +473,7 @@ impl Kind {
             Kind::String | Kind::SensitiveString => {
                 let text = to_string_form(&value).ok_or_else(|| wrong_type("a string", &value))?;
                 let sensitive = value.contains_sensitive() || matches!(self, Kind::SensitiveString);
-                Ok(crate::lang::eval::with_mark(Value::String(text), sensitive))
+                Ok(crate::lang::eval::with_mark(Value::string(text), sensitive))
             }
             Kind::Bool => match value.unmarked() {
                 Value::Bool(_) => Ok(value),
@@ -543,17 +543,17 @@ fn check_list(kind: Kind, value: Value) -> Result<Value, Problem> {
             return Err(problem);
         };
         let result = match kind {
-            Kind::OneOfList(allowed) => check_one_of(&Value::String(text.clone()), allowed),
-            Kind::CidrList => check_cidr(&Value::String(text.clone()), true),
+            Kind::OneOfList(allowed) => check_one_of(&Value::string(text.clone()), allowed),
+            Kind::CidrList => check_cidr(&Value::string(text.clone()), true),
             _ => Ok(()),
         };
         result.map_err(|mut problem| {
             problem.message = format!("element {index}: {}", problem.message);
             problem
         })?;
-        checked.push(crate::lang::eval::with_mark(Value::String(text), item.contains_sensitive()));
+        checked.push(crate::lang::eval::with_mark(Value::string(text), item.contains_sensitive()));
     }
-    Ok(crate::lang::eval::with_mark(Value::List(checked), value.is_sensitive()))
+    Ok(crate::lang::eval::with_mark(Value::list(checked), value.is_sensitive()))
 }
 
 fn check_map(kind: Kind, value: Value) -> Result<Value, Problem> {
@@ -574,7 +574,7 @@ fn check_map(kind: Kind, value: Value) -> Result<Value, Problem> {
         })?;
         checked.insert(key.clone(), item);
     }
-    Ok(crate::lang::eval::with_mark(Value::Map(checked), value.is_sensitive()))
+    Ok(crate::lang::eval::with_mark(Value::map(checked), value.is_sensitive()))
 }
 
 fn check_catalog(value: Value, what: &str, catalog: &[&str], upper: bool) -> Result<Value, Problem> {
@@ -679,7 +679,7 @@ mod tests {
 
     #[test]
     fn cidr_list_reports_element() {
-        let list = Value::List(vec![Value::string("10.0.0.0/8"), Value::string("10.0.0.0/33")]);
+        let list = Value::list(vec![Value::string("10.0.0.0/8"), Value::string("10.0.0.0/33")]);
         let problem = Kind::CidrList.check(list).unwrap_err();
         assert!(problem.message.starts_with("element 1:"), "{}", problem.message);
     }

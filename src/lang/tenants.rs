@@ -174,7 +174,7 @@ fn decode_instance(
 ) -> Option<(Tenant, Span)> {
     let mut context = (scope.context_for)(file);
     let each_object = |key: Value, value: Value| {
-        Cow::Owned(Value::Map(BTreeMap::from([("key".to_owned(), key), ("value".to_owned(), value)])))
+        Cow::Owned(Value::map(BTreeMap::from([("key".to_owned(), key), ("value".to_owned(), value)])))
     };
     match each {
         Each::Instance((key, value)) => context.bind("each", each_object(Value::string(key.clone()), value.clone())),
@@ -192,7 +192,7 @@ fn decode_instance(
     let mut attrs = values.attrs;
     if let Some(attr) = values.specials.get("depends_on") {
         let addresses = depends_on(file, &attr.value, diagnostics);
-        attrs.insert("depends_on".to_owned(), Value::List(addresses.into_iter().map(Value::String).collect()));
+        attrs.insert("depends_on".to_owned(), Value::List(addresses.into_iter().map(Value::string).collect()));
     }
     let components = components(file, &values.blocks, &context, diagnostics);
 
@@ -260,7 +260,7 @@ fn named_reference(
         return None;
     }
     let name = match value.unmarked() {
-        Value::String(name) => Some(name.clone()),
+        Value::String(name) => Some(name.to_string()),
         Value::Map(object) => object.get("name").and_then(Value::as_str).map(str::to_owned),
         _ => None,
     };
@@ -458,9 +458,9 @@ fn component(file: usize, block: &Block, context: &Context, diagnostics: &mut Di
 pub(crate) fn tenant_object(tenant: &Tenant) -> Value {
     let mut object = tenant.attrs.clone();
     object.insert("id".to_owned(), Value::string(tenant.id.clone()));
-    object.insert("key".to_owned(), tenant.key.clone().map_or(Value::Null, Value::String));
+    object.insert("key".to_owned(), tenant.key.clone().map_or(Value::Null, Value::string));
     object.insert("tier".to_owned(), Value::string(tenant.tier.clone()));
-    object.insert("security_policy".to_owned(), tenant.security_policy.clone().map_or(Value::Null, Value::String));
+    object.insert("security_policy".to_owned(), tenant.security_policy.clone().map_or(Value::Null, Value::string));
     for kind in [ComponentKind::Database, ComponentKind::Storage, ComponentKind::Network] {
         let map = tenant
             .components
@@ -472,13 +472,13 @@ pub(crate) fn tenant_object(tenant: &Tenant) -> Value {
     }
     let monitoring = tenant.components.iter().find(|component| component.kind == ComponentKind::Monitoring);
     object.insert("monitoring".to_owned(), monitoring.map_or(Value::Null, component_object));
-    Value::Map(object.into_map())
+    Value::map(object.into_map())
 }
 
 fn component_object(component: &Component) -> Value {
     let mut attrs = component.attrs.clone();
-    attrs.insert("provider".to_owned(), component.provider.clone().map_or(Value::Null, Value::String));
-    Value::Map(attrs.into_map())
+    attrs.insert("provider".to_owned(), component.provider.clone().map_or(Value::Null, Value::string));
+    Value::map(attrs.into_map())
 }
 
 #[cfg(test)]

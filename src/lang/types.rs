@@ -143,7 +143,7 @@ fn mismatch(constraint: &TypeConstraint, value: &Value, sensitive: bool) -> Stri
 fn convert_plain(value: Value, constraint: &TypeConstraint, sensitive: bool) -> Result<Value, String> {
     let converted = match constraint {
         TypeConstraint::Any => Some(value.clone()),
-        TypeConstraint::String => to_string_form(&value).map(Value::String),
+        TypeConstraint::String => to_string_form(&value).map(Value::string),
         TypeConstraint::Number => to_number(&value).map(Value::Number),
         TypeConstraint::Bool => to_bool(&value).map(Value::Bool),
         TypeConstraint::List(inner) | TypeConstraint::Set(inner) => match &value {
@@ -184,7 +184,7 @@ fn convert_items(items: &[Value], inner: &TypeConstraint, set: bool) -> Result<V
         }
         out.push(converted);
     }
-    Ok(Value::List(out))
+    Ok(Value::list(out))
 }
 
 fn convert_map(map: &BTreeMap<String, Value>, inner: &TypeConstraint) -> Result<Value, String> {
@@ -193,7 +193,7 @@ fn convert_map(map: &BTreeMap<String, Value>, inner: &TypeConstraint) -> Result<
         let converted = convert(item.clone(), inner).map_err(|error| format!("key `{key}`: {error}"))?;
         out.insert(key.clone(), converted);
     }
-    Ok(Value::Map(out))
+    Ok(Value::map(out))
 }
 
 fn convert_object(map: &BTreeMap<String, Value>, attrs: &[(String, TypeConstraint, bool)]) -> Result<Value, String> {
@@ -213,7 +213,7 @@ fn convert_object(map: &BTreeMap<String, Value>, attrs: &[(String, TypeConstrain
     if let Some(extra) = map.keys().find(|key| !attrs.iter().any(|(name, _, _)| name == *key)) {
         return Err(format!("the attribute `{extra}` is not part of the object type"));
     }
-    Ok(Value::Map(out))
+    Ok(Value::map(out))
 }
 
 #[cfg(test)]
@@ -252,15 +252,15 @@ mod tests {
 
     #[test]
     fn set_drops_duplicates() {
-        let list = Value::List(vec![Value::string("a"), Value::string("a")]);
+        let list = Value::list(vec![Value::string("a"), Value::string("a")]);
         let set = TypeConstraint::Set(Box::new(TypeConstraint::String));
-        assert_eq!(convert(list, &set), Ok(Value::List(vec![Value::string("a")])));
+        assert_eq!(convert(list, &set), Ok(Value::list(vec![Value::string("a")])));
     }
 
     #[test]
     fn object_requires_attributes() {
         let object = parse("object({ name = string })");
-        let error = convert(Value::Map(BTreeMap::new()), &object).unwrap_err();
+        let error = convert(Value::Map(tenancy_sdk::ValueMap::new()), &object).unwrap_err();
         assert_eq!(error, "the attribute `name` is required");
     }
 

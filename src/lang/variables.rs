@@ -498,7 +498,7 @@ fn sensitive_var_file_error(declarations: &[Declaration], name: &str, path: &Pat
 /// Runs the `validation` rules of a variable; returns false when one fails.
 fn validate(declaration: &Declaration, value: &Value, origin: &Span, dir: &Path, diagnostics: &mut Diagnostics) -> bool {
     let mut valid = true;
-    let scope = Value::Map(BTreeMap::from([(declaration.name.clone(), value.clone())]));
+    let scope = Value::map(BTreeMap::from([(declaration.name.clone(), value.clone())]));
     for &(file, condition, message) in &declaration.validations {
         let mut context = Context::new(file, dir);
         context.bind("var", Cow::Borrowed(&scope));

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use tenancy_sdk::{Attrs, Name, Value};
+use tenancy_sdk::{ArcStr, Attrs, Name, ThinVec, Value};
 
 use crate::lower::{Desired, DesiredResource};
 use crate::plan::model::{Action, ActionReason, AttrRef, PlanMode, ResourceChange};
@@ -54,7 +54,7 @@ pub fn diff<'a>(
 /// not copied: they read as recorded.
 #[derive(Clone, Copy)]
 pub struct Current<'a> {
-    recorded: &'a BTreeMap<String, ResourceState>,
+    recorded: &'a BTreeMap<ArcStr, ResourceState>,
     refreshed: Option<&'a HashMap<String, Option<ResourceState>>>,
 }
 
@@ -62,7 +62,7 @@ impl<'a> Current<'a> {
     /// Returns recorded state with the changes of a refresh: a changed
     /// resource, or `None` for an object that is gone, by address.
     pub fn refreshed(
-        recorded: &'a BTreeMap<String, ResourceState>,
+        recorded: &'a BTreeMap<ArcStr, ResourceState>,
         changed: &'a HashMap<String, Option<ResourceState>>,
     ) -> Current<'a> {
         Current {
@@ -80,10 +80,10 @@ impl<'a> Current<'a> {
     }
 
     /// Returns every current resource with its address, in address order.
-    pub fn iter(&self) -> impl Iterator<Item = (&'a String, &'a ResourceState)> + use<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = (&'a ArcStr, &'a ResourceState)> + use<'a> {
         let refreshed = self.refreshed;
         self.recorded.iter().filter_map(move |(address, recorded)| {
-            match refreshed.and_then(|changed| changed.get(address)) {
+            match refreshed.and_then(|changed| changed.get(address.as_str())) {
                 Some(changed) => changed.as_ref().map(|resource| (address, resource)),
                 None => Some((address, recorded)),
             }
@@ -91,8 +91,8 @@ impl<'a> Current<'a> {
     }
 }
 
-impl<'a> From<&'a BTreeMap<String, ResourceState>> for Current<'a> {
-    fn from(recorded: &'a BTreeMap<String, ResourceState>) -> Current<'a> {
+impl<'a> From<&'a BTreeMap<ArcStr, ResourceState>> for Current<'a> {
+    fn from(recorded: &'a BTreeMap<ArcStr, ResourceState>) -> Current<'a> {
         Current { recorded, refreshed: None }
     }
 }
@@ -124,17 +124,17 @@ fn diff_on(
             PlanMode::Destroy => ActionReason::DeleteBecauseDestroy,
         };
         deletes.push(ResourceChange {
-            address: address.clone(),
+            address: address.clone().into(),
             type_name: resource.type_name.clone(),
             provider: resource.provider.clone(),
             action: Action::Delete,
             reason: Some(reason),
             before: Some(resource.attrs.clone()),
             after: None,
-            replace_paths: Vec::new(),
+            replace_paths: ThinVec::new(),
             depends_on: resource.dependencies.clone(),
-            refs: Vec::new(),
-            prior_depends_on: Vec::new(),
+            refs: ThinVec::new(),
+            prior_depends_on: ThinVec::new(),
         });
     }
 
@@ -232,7 +232,7 @@ fn plan_in_order(
         match plan_resource(resource, config, current, &mut instances, replace) {
             Ok(change) => {
                 if has_refs {
-                    planned_at.insert(change.address.clone(), changes.len());
+                    planned_at.insert(change.address.to_string(), changes.len());
                 }
                 changes.push(change);
             }
@@ -300,7 +300,7 @@ fn plan_resource(
     let prior = current.get(&resource.address);
     let Some(instance) = instances.get(resource.provider) else {
         return Err(DiffError {
-            address: resource.address.clone(),
+            address: resource.address.to_string(),
             message: format!("provider `{}` is not configured", resource.provider),
         });
     };
@@ -309,7 +309,7 @@ fn plan_resource(
         Err(error) => {
             let known = config.values().chain(prior.into_iter().flat_map(|prior| prior.attrs.values()));
             return Err(DiffError {
-                address: resource.address.clone(),
+                address: resource.address.to_string(),
                 message: tenancy_sdk::redact_sensitive(&error.message, known),
             });
         }
@@ -340,7 +340,7 @@ fn plan_resource(
         reason,
         before: prior.map(|prior| prior.attrs.clone()),
         after: Some(after),
-        replace_paths: planned.requires_replace,
+        replace_paths: planned.requires_replace.into(),
         depends_on: std::mem::take(&mut resource.depends_on),
         refs: std::mem::take(&mut resource.refs),
         prior_depends_on,
@@ -449,7 +449,7 @@ fn select_targets<'a>(
         match mode {
             PlanMode::Normal => {
                 if let Some(resource) = desired.get(address) {
-                    pending.extend(resource.depends_on.iter().map(String::as_str));
+                    pending.extend(resource.depends_on.iter().map(ArcStr::as_str));
                 }
             }
             PlanMode::Destroy => {
@@ -519,13 +519,13 @@ mod tests {
         for index in 0..count {
             let number = if index == 1234 { -1.0 } else { index as f64 };
             let added = desired.add(DesiredResource {
-                address: format!("item.i{index:05}"),
+                address: format!("item.i{index:05}").into(),
                 type_name: "item".into(),
                 provider: "echo".into(),
                 config: Attrs::from([("n".to_owned(), Value::Number(number))]),
                 depends_on: Vec::new(),
                 span: Span::new(0, 0..0),
-                refs: Vec::new(),
+                refs: Vec::new().into(),
             });
             assert!(added.is_ok(), "addresses are unique");
         }
@@ -547,7 +547,7 @@ mod tests {
             );
         }
         current.insert(
-            "item.gone".to_owned(),
+            "item.gone".to_owned().into(),
             ResourceState::new("item.gone", "item", "echo", Attrs::new()),
         );
         let options = DiffOptions::default();
@@ -570,17 +570,17 @@ mod tests {
     #[test]
     fn sort_by_address_orders_shuffled_changes() {
         let change = |address: String| ResourceChange {
-            address,
+            address: address.into(),
             type_name: "item".into(),
             provider: "echo".into(),
             action: Action::NoOp,
             reason: None,
             before: None,
             after: None,
-            replace_paths: Vec::new(),
+            replace_paths: Vec::new().into(),
             depends_on: Vec::new(),
-            refs: Vec::new(),
-            prior_depends_on: Vec::new(),
+            refs: Vec::new().into(),
+            prior_depends_on: Vec::new().into(),
         };
         // Stepping by 7 through 100 positions visits each one once, out of
         // order.
@@ -588,7 +588,7 @@ mod tests {
 
         let sorted = sort_by_address(shuffled);
 
-        let addresses: Vec<String> = sorted.into_iter().map(|change| change.address).collect();
+        let addresses: Vec<ArcStr> = sorted.into_iter().map(|change| change.address).collect();
         let expected: Vec<String> = (0..100).map(|number| format!("item.{number:03}")).collect();
         assert_eq!(addresses, expected);
     }

@@ -14,6 +14,8 @@ pub use model::*;
 
 use std::time::Instant;
 
+use tenancy_sdk::ArcStr;
+
 use crate::config::Config;
 use crate::lang::Diagnostics;
 use crate::lower::Desired;
@@ -60,7 +62,8 @@ pub struct Planned {
 /// Makes a plan for `desired` against `state`.
 ///
 /// The diff takes the configuration of each resource in `desired`: see
-/// [`diff::diff`].
+/// [`diff::diff`]. When no output reads the `tenant` tree, the plan has no
+/// further use for the lowered resources, so `desired` is left empty.
 pub async fn make_plan(
     config: &Config,
     desired: &mut Desired,
@@ -110,6 +113,11 @@ pub async fn make_plan(
         PlanMode::Destroy => outputs::destroy_outputs(state),
     };
     tracing::debug!(elapsed = ?started.elapsed(), outputs = outputs.len(), "planned the outputs");
+    if !outputs::outputs_read_tenants(config) {
+        // Nothing reads the lowered resources after this, so their memory
+        // is free before the cycle check and the rendering of the plan.
+        *desired = Desired::default();
+    }
 
     let plan = Plan {
         mode: options.mode,
@@ -190,19 +198,19 @@ pub fn apply_moved(config: &Config, state: &mut State) {
         if moved.from.split(['.', '[']).next() != moved.to.split(['.', '[']).next() {
             continue;
         }
-        let renames: Vec<(String, String)> = state
+        let renames: Vec<(ArcStr, String)> = state
             .resources
             .keys()
             .filter(|address| diff::is_within(address, &moved.from))
             .map(|address| (address.clone(), format!("{}{}", moved.to, &address[moved.from.len()..])))
             .collect();
         for (from, to) in renames {
-            if state.resources.contains_key(&to) {
+            if state.resources.contains_key(to.as_str()) {
                 continue;
             }
-            if let Some(mut resource) = state.resources.remove(&from) {
-                resource.address = to.clone();
-                state.resources.insert(to, resource);
+            if let Some(mut resource) = state.resources.remove(from.as_str()) {
+                resource.address = to.into();
+                state.resources.insert(resource.address.clone(), resource);
             }
         }
     }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tenancy_sdk::{Attrs, Name, Value};
+use tenancy_sdk::{ArcStr, Attrs, Name, ThinVec, Value};
 
 /// The action planned for one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -93,7 +93,7 @@ pub struct AttrRef {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ResourceChange {
     /// The resource address, such as `tenant.acme.database.sqlite`.
-    pub address: String,
+    pub address: ArcStr,
     /// The resource type.
     pub type_name: Name,
     /// The provider instance, such as `sqlite` or `postgres.eu`.
@@ -107,15 +107,15 @@ pub struct ResourceChange {
     /// Attributes after the change, with unknown values; `None` on delete.
     pub after: Option<Attrs>,
     /// Attributes whose change forces the replacement.
-    pub replace_paths: Vec<String>,
+    pub replace_paths: ThinVec<String>,
     /// Addresses this resource depends on.
-    pub depends_on: Vec<String>,
+    pub depends_on: Vec<ArcStr>,
     /// Attributes filled from other resources at apply time.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub refs: Vec<AttrRef>,
+    #[serde(default, skip_serializing_if = "ThinVec::is_empty")]
+    pub refs: ThinVec<AttrRef>,
     /// Addresses the resource depended on in state but no longer depends on.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub prior_depends_on: Vec<String>,
+    #[serde(default, skip_serializing_if = "ThinVec::is_empty")]
+    pub prior_depends_on: ThinVec<ArcStr>,
 }
 
 impl ResourceChange {
@@ -137,12 +137,12 @@ struct ChangeRecord<'a> {
     before: &'a Option<Attrs>,
     after: &'a Option<Attrs>,
     replace_paths: &'a [String],
-    depends_on: &'a [String],
+    depends_on: &'a [ArcStr],
     tenant: Option<&'a str>,
     #[serde(skip_serializing_if = "<[AttrRef]>::is_empty")]
     refs: &'a [AttrRef],
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    prior_depends_on: &'a [String],
+    #[serde(skip_serializing_if = "<[ArcStr]>::is_empty")]
+    prior_depends_on: &'a [ArcStr],
 }
 
 impl Serialize for ResourceChange {

@@ -33,7 +33,7 @@ pub fn plan_outputs(
         }
         tenant_tree(config, desired, &attrs_by_address)
     } else {
-        Value::Map(BTreeMap::new())
+        Value::map(BTreeMap::new())
     };
     let values = lang::evaluate_outputs(config, &tenants)?;
 
@@ -115,7 +115,7 @@ pub fn tenant_tree(config: &Config, desired: &Desired, attrs_by_address: &HashMa
         let owned = |suffix: &str| {
             attrs_by_address
                 .get(format!("{address}.{suffix}").as_str())
-                .map_or(Value::Unknown, |attrs| Value::Map((*attrs).clone().into_map()))
+                .map_or(Value::Unknown, |attrs| Value::map((*attrs).clone().into_map()))
         };
         object.insert("subscription".to_owned(), owned("subscription"));
         let mut groups: BTreeMap<&str, BTreeMap<String, Value>> = BTreeMap::new();
@@ -134,21 +134,21 @@ pub fn tenant_tree(config: &Config, desired: &Desired, attrs_by_address: &HashMa
         }
         for keyword in ["database", "storage", "network"] {
             let group = groups.remove(keyword).unwrap_or_default();
-            object.insert(keyword.to_owned(), Value::Map(group));
+            object.insert(keyword.to_owned(), Value::map(group));
         }
 
-        let object = Value::Map(object);
+        let object = Value::map(object);
         match &tenant.key {
             None => {
                 tree.insert(tenant.name.clone(), object);
             }
             Some(key) => {
-                let entry = tree.entry(tenant.name.clone()).or_insert_with(|| Value::Map(BTreeMap::new()));
+                let entry = tree.entry(tenant.name.clone()).or_insert_with(|| Value::map(BTreeMap::new()));
                 if let Value::Map(instances) = entry {
                     instances.insert(key.clone(), object);
                 }
             }
         }
     }
-    Value::Map(tree)
+    Value::map(tree)
 }

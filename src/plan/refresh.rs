@@ -118,7 +118,7 @@ fn start_read(
         .iter()
         .map(|resource| ReadRequest {
             type_name: resource.type_name.to_string(),
-            address: resource.address.clone(),
+            address: resource.address.to_string(),
             prior: resource.attrs.clone(),
         })
         .collect();
@@ -164,14 +164,14 @@ impl Folded {
                         attrs,
                         dependencies: recorded.dependencies.clone(),
                     };
-                    self.changed.insert(recorded.address.clone(), Some(resource));
+                    self.changed.insert(recorded.address.to_string(), Some(resource));
                 }
                 Ok(None) => {
                     self.drift.push(self::drift(recorded, None));
-                    self.changed.insert(recorded.address.clone(), None);
+                    self.changed.insert(recorded.address.to_string(), None);
                 }
                 Err(error) => self.errors.push(RefreshError {
-                    address: recorded.address.clone(),
+                    address: recorded.address.to_string(),
                     message: tenancy_sdk::redact_sensitive(&error.message, recorded.attrs.values()),
                     hint: error.hint,
                 }),
@@ -200,7 +200,7 @@ fn sensitive_by_type(instance: &Instance) -> HashMap<&str, Vec<&'static str>> {
 
 fn drift(recorded: &ResourceState, after: Option<Attrs>) -> Drift {
     Drift {
-        address: recorded.address.clone(),
+        address: recorded.address.to_string(),
         type_name: recorded.type_name.clone(),
         provider: recorded.provider.clone(),
         before: recorded.attrs.clone(),
@@ -361,7 +361,7 @@ mod tests {
         for index in 0..count {
             let address = format!("item.i{index:05}");
             let attrs = Attrs::from([("n".to_owned(), Value::Number(index as f64))]);
-            state.resources.insert(address.clone(), ResourceState::new(address, "item", "recording", attrs));
+            state.resources.insert(address.clone().into(), ResourceState::new(address, "item", "recording", attrs));
         }
         let unread = ResourceState::new("other.kept", "item", "unconfigured", Attrs::new());
         state.resources.insert(unread.address.clone(), unread);
@@ -378,7 +378,7 @@ mod tests {
         assert_eq!(drifted, vec!["item.i00001", "item.i00002"]);
         assert_eq!(current.get("item.i00001").expect("read").attrs["n"], Value::Number(-1.0));
         let last = format!("item.i{:05}", count - 1);
-        assert!(current.get(&last).expect("read").attrs.shares_with(&state.resources[&last].attrs));
+        assert!(current.get(&last).expect("read").attrs.shares_with(&state.resources[last.as_str()].attrs));
         assert_eq!(refreshed.changed.len(), 2);
     }
 
@@ -418,10 +418,10 @@ mod tests {
 
     #[test]
     fn same_value_compares_nested_data() {
-        let map = |value: Value| Value::Map(attrs(&[("k", value)]).into_map());
+        let map = |value: Value| Value::map(attrs(&[("k", value)]).into_map());
 
         assert!(same_value(&map(Value::sensitive(Value::string("v"))), &map(Value::string("v"))));
         assert!(!same_value(&map(Value::string("v")), &map(Value::string("w"))));
-        assert!(!same_value(&Value::List(vec![Value::Null]), &Value::List(Vec::new())));
+        assert!(!same_value(&Value::list(vec![Value::Null]), &Value::List(tenancy_sdk::ThinVec::new())));
     }
 }

@@ -533,8 +533,8 @@ mod tests {
 
     #[test]
     fn list_insert_keeps_later_elements_unchanged() {
-        let before = Value::List(vec!["a".into(), "c".into()]);
-        let after = Value::List(vec!["a".into(), "b".into(), "c".into()]);
+        let before = Value::list(vec!["a".into(), "c".into()]);
+        let after = Value::list(vec!["a".into(), "b".into(), "c".into()]);
         let options = DiffOptions::new(false, &[]);
 
         let entry = keyed_entry("zones", Some(&before), Some(&after), &options).unwrap();

@@ -224,7 +224,7 @@ fn attrs_json(attrs: &Attrs) -> Json {
 /// Returns a resource-level mask: an object even when nothing is marked,
 /// as Terraform writes it.
 fn attrs_mask(attrs: &Attrs, mask: fn(&Value) -> Json) -> Json {
-    match mask(&Value::Map(attrs.clone().into_map())) {
+    match mask(&Value::map(attrs.clone().into_map())) {
         Json::Bool(false) => json!({}),
         other => other,
     }
@@ -259,14 +259,14 @@ mod tests {
         );
 
         assert_eq!(
-            redacted_json(&Value::Map(map)),
+            redacted_json(&Value::map(map)),
             json!({"password": null, "user": "acme"})
         );
     }
 
     #[test]
     fn redaction_nulls_unknown() {
-        let value = Value::List(vec![Value::Unknown, Value::Number(3.0)]);
+        let value = Value::list(vec![Value::Unknown, Value::Number(3.0)]);
 
         assert_eq!(redacted_json(&value), json!([null, 3]));
     }
@@ -274,7 +274,7 @@ mod tests {
     #[test]
     fn written_document_matches_the_json_tree() {
         let change = |address: &str, action: Action| ResourceChange {
-            address: address.to_owned(),
+            address: address.to_owned().into(),
             type_name: "catalog_tenant".into(),
             provider: "sqlite".into(),
             action,
@@ -285,10 +285,10 @@ mod tests {
                 ("secret", Value::sensitive(Value::string("hunter2"))),
                 ("url", Value::Unknown),
             ])),
-            replace_paths: Vec::new(),
+            replace_paths: Vec::new().into(),
             depends_on: Vec::new(),
-            refs: Vec::new(),
-            prior_depends_on: Vec::new(),
+            refs: Vec::new().into(),
+            prior_depends_on: Vec::new().into(),
         };
         let plan = Plan {
             mode: crate::plan::PlanMode::Normal,

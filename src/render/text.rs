@@ -230,17 +230,17 @@ mod tests {
         after.insert("id".to_owned(), Value::string(format!("t{index:04}")));
         after.insert("port".to_owned(), Value::Number(index as f64));
         ResourceChange {
-            address: format!("tenant.t{index:04}"),
+            address: format!("tenant.t{index:04}").into(),
             type_name: "catalog_tenant".into(),
             provider: "sqlite".into(),
             action: Action::Create,
             reason: None,
             before: None,
             after: Some(after),
-            replace_paths: Vec::new(),
+            replace_paths: Vec::new().into(),
             depends_on: Vec::new(),
-            refs: Vec::new(),
-            prior_depends_on: Vec::new(),
+            refs: Vec::new().into(),
+            prior_depends_on: Vec::new().into(),
         }
     }
 

@@ -10,6 +10,8 @@ use std::fmt::Write;
 
 use crate::state::backend::StateBackend;
 use crate::state::error::StateError;
+use tenancy_sdk::ArcStr;
+
 use crate::state::model::{ResourceState, State};
 
 /// Returns true when `address` is `filter` or an address under it.
@@ -25,7 +27,7 @@ pub fn address_is_within(address: &str, filter: &str) -> bool {
 /// one is given.
 pub fn list_addresses<'a>(state: &'a State, filter: Option<&str>) -> Vec<&'a str> {
     match filter {
-        None => state.resources.keys().map(String::as_str).collect(),
+        None => state.resources.keys().map(ArcStr::as_str).collect(),
         Some(filter) => addresses_within(state, filter).collect(),
     }
 }
@@ -127,7 +129,7 @@ pub fn move_resources(
     }
     if let Some((_, taken)) = moves
         .iter()
-        .find(|(_, target)| state.resources.contains_key(target))
+        .find(|(_, target)| state.resources.contains_key(target.as_str()))
     {
         return Err(StateError::AddressExists {
             address: taken.clone(),
@@ -136,14 +138,14 @@ pub fn move_resources(
 
     for (source, target) in &moves {
         if let Some(mut resource) = state.remove_resource(source) {
-            resource.address = target.clone();
+            resource.address = target.clone().into();
             state.upsert_resource(resource);
         }
     }
     for resource in state.resources.values_mut() {
         for dependency in &mut resource.dependencies {
             if address_is_within(dependency, from) {
-                *dependency = format!("{to}{}", &dependency[from.len()..]);
+                *dependency = format!("{to}{}", &dependency[from.len()..]).into();
             }
         }
     }
@@ -314,7 +316,7 @@ mod tests {
             .get_mut("tenant.acme2")
             .unwrap()
             .dependencies
-            .push("tenant.acme.database.postgres".to_owned());
+            .push("tenant.acme.database.postgres".to_owned().into());
         state
     }
 
@@ -358,7 +360,7 @@ mod tests {
             "postgres.eu",
             attrs,
         );
-        resource.dependencies.push("tenant.acme".to_owned());
+        resource.dependencies.push("tenant.acme".to_owned().into());
         let mut state = State::new();
         state.upsert_resource(resource);
 

@@ -28,11 +28,12 @@
 //! keys are written in a fixed order, so the same state always produces the
 //! same bytes. `schemas/state.schema.json` describes the format.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
-use tenancy_sdk::{Attrs, Name, Value};
+use tenancy_sdk::{ArcStr, Attrs, Name, ThinVec, Value};
 
 use crate::state::error::StateError;
 use crate::state::model::{OutputState, ResourceState, State};
@@ -111,7 +112,7 @@ impl ResourceRecord {
         for (name, value) in &resource.attrs {
             if value.contains_unknown() {
                 return Err(StateError::UnknownValue {
-                    address: resource.address.clone(),
+                    address: resource.address.to_string(),
                     attribute: name.to_string(),
                 });
             }
@@ -123,12 +124,12 @@ impl ResourceRecord {
             }
         }
         Ok(ResourceRecord {
-            address: resource.address.clone(),
+            address: resource.address.to_string(),
             type_name: resource.type_name,
             provider: resource.provider,
             attributes,
             sensitive_attributes,
-            dependencies: resource.dependencies.clone(),
+            dependencies: resource.dependencies.iter().map(ArcStr::to_string).collect(),
         })
     }
 
@@ -144,11 +145,11 @@ impl ResourceRecord {
             })
             .collect();
         ResourceState {
-            address: self.address,
+            address: self.address.into(),
             type_name: self.type_name,
             provider: self.provider,
             attrs,
-            dependencies: self.dependencies,
+            dependencies: self.dependencies.into_iter().map(ArcStr::from).collect(),
         }
     }
 
@@ -249,7 +250,9 @@ fn decode_direct(bytes: &[u8]) -> Option<State> {
     // One check of the whole file is cheaper than the check of each string
     // that decoding from bytes makes.
     let text = std::str::from_utf8(bytes).ok()?;
+    let shared = SharedStrings::start();
     let document = serde_json::from_str::<DirectDocument>(text).ok()?;
+    drop(shared);
     if document.format_version != FORMAT_VERSION {
         return None;
     }
@@ -259,7 +262,9 @@ fn decode_direct(bytes: &[u8]) -> Option<State> {
 /// Decodes a well-formed state file of the current format version as it is
 /// read, without holding its whole text, or returns `None`.
 pub(crate) fn decode_direct_from(reader: impl std::io::Read) -> Option<State> {
+    let shared = SharedStrings::start();
     let document = serde_json::from_reader::<_, DirectDocument>(reader).ok()?;
+    drop(shared);
     if document.format_version != FORMAT_VERSION {
         return None;
     }
@@ -472,26 +477,26 @@ struct DirectDocument {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DirectRecord {
-    address: String,
+    address: SharedString,
     #[serde(rename = "type")]
     type_name: Name,
     provider: Name,
     attributes: PlainAttrs,
     sensitive_attributes: UniqueMap<Json>,
-    dependencies: Vec<String>,
+    dependencies: Vec<SharedString>,
 }
 
 impl DirectRecord {
     /// Returns the resource with its sensitive marks applied, or `Err` for a
     /// record the general path must explain.
     fn into_state(self) -> Result<ResourceState, ()> {
-        if self.address.is_empty() || !self.sensitive_attributes.0.values().all(is_mask) {
+        if self.address.0.is_empty() || !self.sensitive_attributes.0.values().all(is_mask) {
             return Err(());
         }
         let PlainAttrs(mut attrs) = self.attributes;
         // JSON gives no length, so a list grows to room for four; most
         // resources have one or two dependencies.
-        let mut dependencies = self.dependencies;
+        let mut dependencies: Vec<ArcStr> = self.dependencies.into_iter().map(|SharedString(address)| address).collect();
         dependencies.shrink_to_fit();
         for (name, mask) in &self.sensitive_attributes.0 {
             if let Some(value) = attrs.get_mut(name) {
@@ -499,7 +504,7 @@ impl DirectRecord {
             }
         }
         Ok(ResourceState {
-            address: self.address,
+            address: self.address.0,
             type_name: self.type_name,
             provider: self.provider,
             attrs,
@@ -519,7 +524,7 @@ impl DirectRecord {
 /// the nodes it has read as it goes. Resources that break the order go,
 /// with all that follow, into `unsorted`, to be added one by one.
 struct DirectResources {
-    sorted: BTreeMap<String, ResourceState>,
+    sorted: BTreeMap<ArcStr, ResourceState>,
     unsorted: Vec<ResourceState>,
 }
 
@@ -548,7 +553,7 @@ impl<'de> serde::de::Visitor<'de> for DirectResourcesVisitor {
             sorted: BTreeMap::new(),
             unsorted: Vec::new(),
         };
-        let mut batch: Vec<(String, ResourceState)> = Vec::new();
+        let mut batch: Vec<(ArcStr, ResourceState)> = Vec::new();
         while let Some(record) = seq.next_element::<DirectRecord>()? {
             let resource = record
                 .into_state()
@@ -577,8 +582,8 @@ impl<'de> serde::de::Visitor<'de> for DirectResourcesVisitor {
 
 /// Moves a batch of resources, sorted by address and all after the map's
 /// last address, into the map.
-fn append_sorted(map: &mut BTreeMap<String, ResourceState>, batch: &mut Vec<(String, ResourceState)>) {
-    let mut part: BTreeMap<String, ResourceState> = batch.drain(..).collect();
+fn append_sorted(map: &mut BTreeMap<ArcStr, ResourceState>, batch: &mut Vec<(ArcStr, ResourceState)>) {
+    let mut part: BTreeMap<ArcStr, ResourceState> = batch.drain(..).collect();
     map.append(&mut part);
 }
 
@@ -646,6 +651,71 @@ impl<'de> serde::de::Visitor<'de> for PlainAttrsVisitor {
     }
 }
 
+thread_local! {
+    /// The strings of the state file this thread decodes, while it decodes
+    /// one, so a string that many attributes repeat (a tenant id, a tier, a
+    /// region, a time) is stored once.
+    static DECODED_STRINGS: RefCell<Option<HashSet<ArcStr, foldhash::fast::RandomState>>> =
+        const { RefCell::new(None) };
+}
+
+/// Shares equal strings among the values decoded on this thread until it
+/// is dropped.
+struct SharedStrings;
+
+impl SharedStrings {
+    fn start() -> SharedStrings {
+        DECODED_STRINGS.with_borrow_mut(|strings| *strings = Some(HashSet::default()));
+        SharedStrings
+    }
+}
+
+impl Drop for SharedStrings {
+    fn drop(&mut self) {
+        DECODED_STRINGS.with_borrow_mut(|strings| *strings = None);
+    }
+}
+
+/// Returns `text` as a shared string: the copy decoded before, when a
+/// [`SharedStrings`] scope is open on this thread and holds one.
+fn shared_string(text: &str) -> ArcStr {
+    DECODED_STRINGS.with_borrow_mut(|strings| {
+        let Some(strings) = strings else {
+            return ArcStr::from(text);
+        };
+        if let Some(found) = strings.get(text) {
+            return found.clone();
+        }
+        let stored = ArcStr::from(text);
+        strings.insert(stored.clone());
+        stored
+    })
+}
+
+/// A string read as [`shared_string`] returns it, such as an address that
+/// other resources name as a dependency.
+struct SharedString(ArcStr);
+
+impl<'de> Deserialize<'de> for SharedString {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(SharedStringVisitor).map(SharedString)
+    }
+}
+
+struct SharedStringVisitor;
+
+impl<'de> serde::de::Visitor<'de> for SharedStringVisitor {
+    type Value = ArcStr;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a string")
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<ArcStr, E> {
+        Ok(shared_string(text))
+    }
+}
+
 /// An attribute value read from plain JSON without marks, converted as
 /// [`Value::from_json`] converts it.
 struct PlainValue(Value);
@@ -686,15 +756,11 @@ impl<'de> serde::de::Visitor<'de> for PlainVisitor {
     }
 
     fn visit_str<E>(self, text: &str) -> Result<Value, E> {
-        Ok(Value::String(text.to_owned()))
-    }
-
-    fn visit_string<E>(self, text: String) -> Result<Value, E> {
-        Ok(Value::String(text))
+        Ok(Value::String(shared_string(text)))
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        let mut items = ThinVec::with_capacity(seq.size_hint().unwrap_or(0));
         while let Some(PlainValue(item)) = seq.next_element()? {
             items.push(item);
         }
@@ -717,7 +783,7 @@ impl<'de> serde::de::Visitor<'de> for PlainVisitor {
         if built.len() != count {
             return Err(serde::de::Error::custom("an object repeats a key"));
         }
-        Ok(Value::Map(built))
+        Ok(Value::map(built))
     }
 }
 
@@ -810,14 +876,14 @@ mod tests {
         let mut nested = BTreeMap::new();
         nested.insert("token".to_owned(), Value::sensitive(Value::string("t0k")));
         nested.insert("user".to_owned(), Value::string("app"));
-        attrs.insert("credentials".to_owned(), Value::Map(nested));
+        attrs.insert("credentials".to_owned(), Value::map(nested));
         let mut resource = ResourceState::new(
             "tenant.acme.database.postgres",
             "postgres_database",
             "postgres.eu",
             attrs,
         );
-        resource.dependencies = vec!["tenant.acme".to_owned()];
+        resource.dependencies = vec!["tenant.acme".to_owned().into()];
         state.upsert_resource(resource);
         state.upsert_resource(ResourceState::new(
             "tenant.acme",
@@ -847,13 +913,13 @@ mod tests {
         );
         attrs.insert(
             "nested".to_owned(),
-            Value::List(vec![
-                Value::Map(BTreeMap::new()),
-                Value::List(Vec::new()),
-                Value::sensitive(Value::List(vec![Value::Bool(true), Value::Null])),
-                Value::Map(BTreeMap::from([(
+            Value::list(vec![
+                Value::Map(tenancy_sdk::ValueMap::new()),
+                Value::List(ThinVec::new()),
+                Value::sensitive(Value::list(vec![Value::Bool(true), Value::Null])),
+                Value::map(BTreeMap::from([(
                     "inner".to_owned(),
-                    Value::List(vec![Value::string("x"), Value::sensitive(Value::Number(1.5))]),
+                    Value::list(vec![Value::string("x"), Value::sensitive(Value::Number(1.5))]),
                 )])),
             ]),
         );
@@ -862,7 +928,7 @@ mod tests {
         state.outputs.insert(
             "plain".to_owned(),
             OutputState {
-                value: Value::List(vec![Value::Number(2.0), Value::sensitive(Value::string("y"))]),
+                value: Value::list(vec![Value::Number(2.0), Value::sensitive(Value::string("y"))]),
                 sensitive: false,
             },
         );
@@ -909,12 +975,39 @@ mod tests {
     }
 
     #[test]
+    fn direct_decode_shares_repeated_strings() {
+        let mut state = sample_state();
+        let mut attrs = Attrs::new();
+        attrs.insert("name".to_owned(), Value::string("acme"));
+        attrs.insert("owner".to_owned(), Value::string("tenant.acme"));
+        let mut resource = ResourceState::new("tenant.acme.monitoring", "catalog_monitoring", "sqlite", attrs);
+        resource.dependencies = vec!["tenant.acme".into()];
+        state.upsert_resource(resource);
+        let bytes = encode(&state).unwrap();
+
+        let decoded = decode_direct(&bytes).expect("the direct decode accepts the file");
+
+        let text = |address: &str, name: &str| match decoded.resources[address].attrs.get(name) {
+            Some(Value::String(text)) => text.clone(),
+            other => panic!("`{name}` of `{address}` is {other:?}"),
+        };
+        let database = "tenant.acme.database.postgres";
+        let monitoring = "tenant.acme.monitoring";
+        let (key, tenant) = decoded.resources.get_key_value("tenant.acme").unwrap();
+        assert!(ArcStr::ptr_eq(&text(database, "name"), &text(monitoring, "name")));
+        assert!(ArcStr::ptr_eq(key, &tenant.address));
+        assert!(ArcStr::ptr_eq(&tenant.address, &decoded.resources[monitoring].dependencies[0]));
+        assert!(ArcStr::ptr_eq(&tenant.address, &text(monitoring, "owner")));
+        assert!(DECODED_STRINGS.with_borrow(Option::is_none));
+    }
+
+    #[test]
     fn direct_decode_matches_general() {
         let mut state = sample_state();
         let mut attrs = Attrs::new();
         attrs.insert(
             "hosts".to_owned(),
-            Value::List(vec![
+            Value::list(vec![
                 Value::string("a"),
                 Value::sensitive(Value::string("b")),
             ]),
@@ -1026,7 +1119,7 @@ mod tests {
     fn too_deep_value_is_rejected() {
         let mut deep = Value::Number(1.0);
         for _ in 0..=MAX_VALUE_DEPTH {
-            deep = Value::List(vec![deep]);
+            deep = Value::list(vec![deep]);
         }
         let mut state = State::new();
         let mut attrs = Attrs::new();
@@ -1042,7 +1135,7 @@ mod tests {
     fn deepest_allowed_value_round_trips() {
         let mut deep = Value::Number(1.0);
         for _ in 0..MAX_VALUE_DEPTH {
-            deep = Value::Map(BTreeMap::from([("k".to_owned(), deep)]));
+            deep = Value::map(BTreeMap::from([("k".to_owned(), deep)]));
         }
         let mut state = State::new();
         state.outputs.insert(

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use tenancy_sdk::{Attrs, Name, Value};
+use tenancy_sdk::{ArcStr, Attrs, Name, Value};
 
 /// The version of tenancy recorded in the state files and lock records it
 /// writes.
@@ -24,7 +24,7 @@ pub struct State {
     /// Version of tenancy that last wrote the state.
     pub tenancy_version: String,
     /// Resources keyed by address, such as `tenant.acme.database.postgres`.
-    pub resources: BTreeMap<String, ResourceState>,
+    pub resources: BTreeMap<ArcStr, ResourceState>,
     /// Output values keyed by output name.
     pub outputs: BTreeMap<String, OutputState>,
 }
@@ -32,8 +32,9 @@ pub struct State {
 /// The recorded attributes of one resource after its last apply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceState {
-    /// The resource address, equal to its key in [`State::resources`].
-    pub address: String,
+    /// The resource address, equal to its key in [`State::resources`],
+    /// which shares its text.
+    pub address: ArcStr,
     /// The resource type, such as `postgres_database`.
     pub type_name: Name,
     /// The provider instance name, such as `sqlite` or `postgres.eu`.
@@ -42,7 +43,7 @@ pub struct ResourceState {
     /// sensitive mark.
     pub attrs: Attrs,
     /// Addresses of the resources this one depends on.
-    pub dependencies: Vec<String>,
+    pub dependencies: Vec<ArcStr>,
 }
 
 /// One recorded output value.
@@ -111,7 +112,7 @@ impl Default for State {
 impl ResourceState {
     /// Creates a resource record without dependencies.
     pub fn new(
-        address: impl Into<String>,
+        address: impl Into<ArcStr>,
         type_name: impl Into<Name>,
         provider: impl Into<Name>,
         attrs: Attrs,

@@ -15,7 +15,7 @@ const MAX_TENANT_ID_LENGTH: usize = 200;
 pub fn string(attrs: &Attrs, name: &str) -> Result<Option<String>, Error> {
     match attrs.get(name).map(Value::unmarked) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(Value::String(text)) => Ok(Some(text.to_string())),
         Some(Value::Unknown) => Err(unknown(name)),
         Some(other) => Err(Error::Invalid(format!("`{name}` must be a string, found {}", other.type_name()))),
     }
@@ -39,7 +39,7 @@ pub fn string_list(attrs: &Attrs, name: &str) -> Result<Vec<String>, Error> {
     items
         .iter()
         .map(|item| match item.unmarked() {
-            Value::String(text) => Ok(text.clone()),
+            Value::String(text) => Ok(text.to_string()),
             Value::Unknown => Err(unknown(name)),
             other => Err(Error::Invalid(format!("`{name}` must be a list of strings, found an item of type {}", other.type_name()))),
         })
@@ -178,11 +178,11 @@ mod tests {
 
     #[test]
     fn ports_are_sorted_and_checked() {
-        let config = attrs(&[("ports", Value::List(vec![5432i64.into(), 443i64.into(), 443i64.into()]))]);
+        let config = attrs(&[("ports", Value::list(vec![5432i64.into(), 443i64.into(), 443i64.into()]))]);
 
         assert_eq!(ports(&config, "ports").unwrap(), Some(vec![443, 5432]));
 
-        let config = attrs(&[("ports", Value::List(vec![70000i64.into()]))]);
+        let config = attrs(&[("ports", Value::list(vec![70000i64.into()]))]);
         let error = ports(&config, "ports").unwrap_err();
         assert!(error.to_string().contains("70000"), "{error}");
     }

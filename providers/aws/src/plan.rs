@@ -170,7 +170,7 @@ mod tests {
 
         let change = plan(&security_group_schema(), None, &config, "us-east-1").unwrap();
 
-        assert_eq!(change.planned["ingress_ports"], Value::List(vec![Value::from(443i64)]));
+        assert_eq!(change.planned["ingress_ports"], Value::list(vec![Value::from(443i64)]));
         assert_eq!(change.planned["ingress_rules"], strings(&["tcp 443 from 10.0.0.0/8"]));
         assert_eq!(change.planned["name"], Value::from("tenancy-acme"));
     }
@@ -181,7 +181,7 @@ mod tests {
 
         let change = plan(&security_group_schema(), None, &config, "us-east-1").unwrap();
 
-        assert_eq!(change.planned["ingress_rules"], Value::List(Vec::new()));
+        assert_eq!(change.planned["ingress_rules"], Value::List(tenancy_sdk::ThinVec::new()));
         let spec = SecurityGroupSpec::from_attrs(&change.planned, "us-east-1").unwrap();
         assert!(spec.rules().is_empty());
     }

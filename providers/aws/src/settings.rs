@@ -88,7 +88,7 @@ fn setting(config: &Attrs, name: &str) -> Result<Option<String>, Error> {
     match config.get(name).map(Value::unmarked) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) if text.is_empty() => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(Value::String(text)) => Ok(Some(text.to_string())),
         Some(other) => Err(Error::Invalid(format!("`{name}` must be a string, found {}", other.type_name()))),
     }
 }

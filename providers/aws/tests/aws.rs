@@ -470,7 +470,7 @@ async fn allowed_networks_and_ports_change_in_place() {
     let vpc_id = text(&network.vpc, "vpc_id").to_owned();
 
     let mut config = group_config(&tenant, vpc_id.as_str().into(), &["192.168.0.0/16"]);
-    config.insert("ingress_ports", Value::List(vec![443i64.into(), 5432i64.into()]));
+    config.insert("ingress_ports", Value::list(vec![443i64.into(), 5432i64.into()]));
     let group = update(&provider, GROUP, &network.group, &config).await;
 
     assert_eq!(text(&group, "group_id"), text(&network.group, "group_id"));

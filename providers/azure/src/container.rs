@@ -103,7 +103,7 @@ impl ContainerSpec {
 pub fn string_attr(attrs: &Attrs, name: &str) -> Result<Option<String>, Error> {
     match attrs.get(name).map(Value::unmarked) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(Value::String(text)) => Ok(Some(text.to_string())),
         Some(Value::Unknown) => Err(Error::Invalid(format!("`{name}` is not known yet"))),
         Some(other) => Err(Error::Invalid(format!(
             "`{name}` must be a string, but it is a {}",

@@ -95,7 +95,7 @@ fn string_setting(config: &Attrs, name: &str) -> Result<Option<String>, Error> {
         ))),
         Some(value) => match value.unmarked() {
             Value::Null => Ok(None),
-            Value::String(text) => Ok(Some(text.clone())),
+            Value::String(text) => Ok(Some(text.to_string())),
             other => Err(Error::Invalid(format!(
                 "`{name}` must be a string, but it is a {}",
                 other.type_name()

@@ -172,7 +172,7 @@ async fn apply_creates_planned_container() {
     let mut config = container_config(&tenant, "pro");
     let mut extra = BTreeMap::new();
     extra.insert("team".to_owned(), Value::string("data platform"));
-    config.insert("metadata", Value::Map(extra));
+    config.insert("metadata", Value::map(extra));
 
     let planned = provider.plan(TYPE, None, &config).expect("plan").planned;
     let created = create(&provider, &config).await;

@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value as Json, json};
-use tenancy_sdk::{Attrs, Value};
+use tenancy_sdk::{Attrs, Value, ValueMap};
 
 use crate::error::Error;
 
@@ -296,7 +296,7 @@ pub fn observed_attrs(prior: &Attrs, bucket: &Json) -> Attrs {
     set(
         "labels",
         bucket.get("labels").map(Value::from_json),
-        Value::Map(BTreeMap::new()),
+        Value::Map(ValueMap::new()),
     );
     set(
         "versioning",
@@ -376,7 +376,7 @@ mod tests {
         let labels: BTreeMap<String, Value> = [("tenant".to_owned(), Value::string("acme"))].into();
         [
             ("name", Value::string("acme-tenants-acme")),
-            ("labels", Value::Map(labels)),
+            ("labels", Value::map(labels)),
             ("versioning", Value::Bool(true)),
             ("retention_days", Value::Number(30.0)),
             ("retention_locked", Value::Bool(false)),
@@ -451,7 +451,7 @@ mod tests {
 
         let attrs = observed_attrs(&prior(), &bucket);
 
-        assert_eq!(attrs["labels"], Value::Map(BTreeMap::new()));
+        assert_eq!(attrs["labels"], Value::Map(ValueMap::new()));
         assert_eq!(attrs["retention_days"], Value::Null);
         assert_eq!(attrs["versioning"], Value::Bool(false));
         assert_eq!(

@@ -77,7 +77,7 @@ fn derive_config(name_prefix: &str, config: &Attrs) -> Result<Attrs, Error> {
         "location".to_owned(),
         Value::string(bucket_location(config)?),
     );
-    derived.insert("labels".to_owned(), Value::Map(labels(config, tenant_id)?));
+    derived.insert("labels".to_owned(), Value::map(labels(config, tenant_id)?));
 
     let versioning = match non_null(config, "versioning") {
         Some(value) => value
@@ -314,7 +314,7 @@ mod tests {
     fn provider_label_in_config_is_rejected() {
         let mut config = tenant();
         let labels: BTreeMap<String, Value> = [("tier".to_owned(), Value::string("gold"))].into();
-        config.insert("labels".to_owned(), Value::Map(labels));
+        config.insert("labels".to_owned(), Value::map(labels));
 
         let error = plan(None, &config).unwrap_err();
 

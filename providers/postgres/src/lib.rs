@@ -21,7 +21,7 @@ pub mod sql;
 use async_trait::async_trait;
 use tenancy_sdk::{
     Attrs, ImportRequest, Operation, PlannedChange, Provider, ProviderContext, ProviderError, ProviderResult,
-    ReadRequest, ResourceSchema, Value, plan_by_schema,
+    ReadRequest, ResourceSchema, ThinVec, Value, plan_by_schema,
 };
 
 use crate::apply::Credentials;
@@ -76,7 +76,7 @@ impl PostgresProvider {
         default("audit_logging", false.into());
         default("ssl_required", false.into());
         let row = config.get("isolation").and_then(Value::as_str) == Some("row");
-        let tables = if row { tables_value(&self.default_tables) } else { Value::List(Vec::new()) };
+        let tables = if row { tables_value(&self.default_tables) } else { Value::List(ThinVec::new()) };
         let entry = config.get_or_insert("tables", Value::Null);
         if entry.is_null() {
             *entry = tables;

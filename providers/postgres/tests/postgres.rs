@@ -307,7 +307,7 @@ async fn row_tenants_see_only_their_rows() {
         .await
         .unwrap();
 
-    assert_eq!(first_attrs["tables"], Value::List(vec!["orders".into()]));
+    assert_eq!(first_attrs["tables"], Value::list(vec!["orders".into()]));
     let policies: i64 = scalar(
         &shared_admin,
         "SELECT count(*) FROM pg_policies WHERE tablename = 'orders' AND policyname = 'tenancy_tenant_isolation'",

@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn strict_rule_is_not_repeated() {
-        let categories = Value::List(vec!["+@read".into(), "-@dangerous".into()]);
+        let categories = Value::list(vec!["+@read".into(), "-@dangerous".into()]);
 
         let spec = UserSpec::from_attrs(&attrs(&[
             ("tenant_id", "acme".into()),

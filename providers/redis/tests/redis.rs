@@ -183,7 +183,7 @@ async fn command_change_updates_in_place() {
     let provider = provider().await;
     let attrs = create(&provider, &user_config(&id, false)).await;
     let mut config = user_config(&id, true);
-    config.insert("command_categories", Value::List(vec!["+@read".into(), "+@write".into()]));
+    config.insert("command_categories", Value::list(vec!["+@read".into(), "+@write".into()]));
 
     let updated = update(&provider, &attrs, &config).await;
 
@@ -331,7 +331,7 @@ async fn errors_never_show_the_password() {
 async fn invalid_rules_are_rejected_before_apply() {
     let provider = provider().await;
     let mut config = user_config(&tenant_id("iv"), false);
-    config.insert("command_categories", Value::List(vec!["+@all".into(), "~*".into()]));
+    config.insert("command_categories", Value::list(vec!["+@all".into(), "~*".into()]));
 
     let error = provider.plan(TYPE, None, &config).expect_err("a key rule is not a command rule");
 

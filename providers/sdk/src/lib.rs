@@ -17,4 +17,4 @@ pub use name::Name;
 pub use error::{ErrorKind, ProviderError, ProviderResult};
 pub use provider::{ImportRequest, Operation, PlannedChange, Provider, ProviderContext, ReadRequest, plan_by_schema, plan_with_defaults};
 pub use schema::{AttrType, AttributeSchema, ResourceSchema};
-pub use value::{Value, format_number, is_identifier, redact_sensitive};
+pub use value::{ArcStr, ThinVec, Value, ValueMap, format_number, is_identifier, redact_sensitive};

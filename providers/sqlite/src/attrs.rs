@@ -352,7 +352,7 @@ pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
 
 /// Returns a string column as a value.
 pub fn text_value(text: Option<String>) -> Value {
-    text.map_or(Value::Null, Value::String)
+    text.map_or(Value::Null, Value::string)
 }
 
 /// Returns a REAL column as a value.
@@ -379,7 +379,7 @@ pub fn json_value(text: Option<String>) -> Value {
     };
     match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(json) => Value::from_json(&json),
-        Err(_) => Value::String(text),
+        Err(_) => Value::string(text),
     }
 }
 
@@ -485,7 +485,7 @@ mod tests {
         let attrs = attrs_from([
             ("trial_days", Value::Number(1e300)),
             ("price", Value::Number(-1e20)),
-            ("limits", Value::Map(limits)),
+            ("limits", Value::map(limits)),
             ("retention_days", Value::Number(36_501.0)),
         ]);
         let input = Input::new("tier.pro", &attrs);
@@ -514,7 +514,7 @@ mod tests {
         let attrs = attrs_from([
             ("trial_days", Value::Number(MAX_TRIAL_DAYS)),
             ("price", Value::Number(-MAX_EXACT_INTEGER)),
-            ("limits", Value::Map(limits)),
+            ("limits", Value::map(limits)),
         ]);
         let input = Input::new("tier.pro", &attrs);
 
@@ -536,7 +536,7 @@ mod tests {
     fn number_map_rejects_string_value() {
         let mut map = BTreeMap::new();
         map.insert("storage_gb".to_owned(), Value::string("50"));
-        let attrs = attrs_from([("limits", Value::Map(map))]);
+        let attrs = attrs_from([("limits", Value::map(map))]);
 
         let error = Input::new("tier.pro", &attrs)
             .number_map_json("limits")
@@ -551,7 +551,7 @@ mod tests {
 
     #[test]
     fn json_round_trip_keeps_list_order() {
-        let attrs = attrs_from([("f", Value::List(vec!["b".into(), "a".into()]))]);
+        let attrs = attrs_from([("f", Value::list(vec!["b".into(), "a".into()]))]);
 
         let json = Input::new("t", &attrs).string_list_json("f").unwrap();
 

@@ -92,8 +92,8 @@ async fn write(
     let tenant_id = Input::new(address, planned).tenant_id("tenant_id")?;
     let path = file_path(&configured.data_dir, &tenant_id);
     let mut located = planned.clone();
-    located.insert("path".to_owned(), Value::String(path.display().to_string()));
-    located.insert("url".to_owned(), Value::String(url_for(&path)));
+    located.insert("path".to_owned(), Value::string(path.display().to_string()));
+    located.insert("url".to_owned(), Value::string(url_for(&path)));
     let row = Databases::parse(&Input::new(address, &located))?;
     let settings = FileSettings {
         journal_mode: row.journal_mode.clone(),
@@ -513,7 +513,7 @@ pub async fn import(configured: &Arc<Configured>, address: &str, tenant_id: &str
     });
     // A row that records another path gets the real one, so the next apply
     // rewrites it.
-    row.insert("path".to_owned(), Value::String(path.display().to_string()));
-    row.insert("url".to_owned(), Value::String(url_for(&path)));
+    row.insert("path".to_owned(), Value::string(path.display().to_string()));
+    row.insert("url".to_owned(), Value::string(url_for(&path)));
     Ok(merge(None, row, &file))
 }

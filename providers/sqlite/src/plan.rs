@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use tenancy_sdk::{Attrs, PlannedChange, ResourceSchema, Value, plan_with_defaults};
+use tenancy_sdk::{Attrs, PlannedChange, ResourceSchema, ThinVec, Value, plan_with_defaults};
 
 use crate::attrs::{check_magnitude, quote_list, set, validate_name, validate_tenant_id};
 use crate::database::{file_path, url_for};
@@ -19,7 +19,7 @@ use crate::tenant_file::JOURNAL_MODES;
 fn default_value(kind: ResourceType, name: &str) -> Option<Value> {
     let value = match (kind, name) {
         (ResourceType::Tenant, "status") => Value::string(STATUSES[0]),
-        (ResourceType::Tenant, "databases") => Value::List(Vec::new()),
+        (ResourceType::Tenant, "databases") => Value::List(ThinVec::new()),
         (ResourceType::Monitoring, "enabled") => Value::Bool(true),
         (ResourceType::Database, "journal_mode") => Value::string(JOURNAL_MODES[0]),
         (ResourceType::Database, "secure_delete" | "audit_logging" | "encryption_at_rest") => {
@@ -97,9 +97,9 @@ fn plan_trial(change: &mut PlannedChange, prior: Option<&Attrs>) {
     let ends = if trial_days.contains_unknown() {
         Value::Unknown
     } else {
-        trial_end(&started_at, trial_days.as_i64()).map_or(Value::Null, Value::String)
+        trial_end(&started_at, trial_days.as_i64()).map_or(Value::Null, Value::string)
     };
-    set(&mut change.planned, "started_at", Value::String(started_at));
+    set(&mut change.planned, "started_at", Value::string(started_at));
     set(&mut change.planned, "trial_ends_at", ends);
 
     let unchanged = prior.is_some_and(|prior| equal_except_status(prior, &change.planned));
@@ -128,7 +128,7 @@ fn plan_location(change: &mut PlannedChange, prior: Option<&Attrs>, data_dir: Op
         return;
     };
     let path = file_path(data_dir, tenant_id);
-    set(&mut change.planned, "url", Value::String(url_for(&path)));
+    set(&mut change.planned, "url", Value::string(url_for(&path)));
     let path = path.to_string_lossy().into_owned();
     let moved = prior
         .and_then(|prior| known_str(prior, "path"))
@@ -136,7 +136,7 @@ fn plan_location(change: &mut PlannedChange, prior: Option<&Attrs>, data_dir: Op
     if moved && !change.requires_replace.iter().any(|name| name == "path") {
         change.requires_replace.push("path".to_owned());
     }
-    set(&mut change.planned, "path", Value::String(path));
+    set(&mut change.planned, "path", Value::string(path));
 }
 
 /// Rejects known values that apply would reject, so the plan fails early.

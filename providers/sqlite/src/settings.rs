@@ -62,7 +62,7 @@ pub fn parse(config: &Attrs, context: &ProviderContext) -> Result<ProviderSettin
 fn string_setting(config: &Attrs, name: &str) -> Result<Option<String>> {
     match config.get(name).map(Value::unmarked) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(Value::String(text)) => Ok(Some(text.to_string())),
         Some(other) => Err(SqliteError::invalid(
             PROVIDER_SUBJECT,
             format!(

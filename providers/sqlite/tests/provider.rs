@@ -30,7 +30,7 @@ fn number_map(pairs: &[(&str, f64)]) -> Value {
         pairs
             .iter()
             .map(|(key, number)| (key.to_string(), Value::Number(*number)))
-            .collect::<BTreeMap<_, _>>(),
+            .collect::<BTreeMap<_, _>>().into(),
     )
 }
 

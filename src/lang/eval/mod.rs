@@ -148,7 +148,7 @@ impl Evaluator<'_, '_> {
             Expression::Null(_) => Ok(Value::Null),
             Expression::Bool(flag) => Ok(Value::Bool(*flag.value())),
             Expression::Number(number) => Ok(number_value(number.value())),
-            Expression::String(text) => Ok(Value::String(text.value().clone())),
+            Expression::String(text) => Ok(Value::string(text.value().clone())),
             Expression::Array(array) => self.array(array.iter()),
             Expression::Object(object) => self.object(object),
             Expression::StringTemplate(template) => {
@@ -195,7 +195,7 @@ impl Evaluator<'_, '_> {
         for item in items {
             values.push(self.expr(item)?);
         }
-        Ok(Value::List(values))
+        Ok(Value::list(values))
     }
 
     fn object(&mut self, object: &Object) -> EvalResult {
@@ -207,7 +207,7 @@ impl Evaluator<'_, '_> {
             };
             map.insert(name, self.expr(value.expr())?);
         }
-        Ok(Value::Map(map))
+        Ok(Value::map(map))
     }
 
     /// Evaluates an object key and returns it with its sensitive mark. A
@@ -261,7 +261,7 @@ impl Evaluator<'_, '_> {
                 .with_label(self.span(expr), format!("`{name}` is not available here"))
                 .with_help(*reason);
         }
-        let mut candidates: Vec<&str> = self.ctx.roots.keys().map(String::as_str).collect();
+        let mut candidates: Vec<&str> = self.ctx.roots.keys().map(|address| address.as_str()).collect();
         candidates.extend(self.scopes.iter().map(|(bound, _)| bound.as_str()));
         let diagnostic = diagnostic.with_label(self.span(expr), format!("`{name}` is not declared"));
         match did_you_mean(name, candidates) {
@@ -434,7 +434,7 @@ impl Evaluator<'_, '_> {
                 .collect::<Vec<_>>(),
             Value::Map(map) => map
                 .into_iter()
-                .map(|(key, item)| (with_mark(Value::String(key), sensitive), with_mark(item, sensitive)))
+                .map(|(key, item)| (with_mark(Value::string(key), sensitive), with_mark(item, sensitive)))
                 .collect(),
             other => {
                 let message = format!("`for` needs a list or a map, found {}", type_label(&other));
@@ -490,7 +490,7 @@ impl Evaluator<'_, '_> {
                 items.push(value);
             }
         }
-        Ok(Value::List(items))
+        Ok(Value::list(items))
     }
 
     fn for_object(&mut self, for_expr: &ForExpr, pairs: Vec<(Value, Value)>, sensitive: bool) -> EvalResult {
@@ -520,9 +520,9 @@ impl Evaluator<'_, '_> {
             }
         }
         if for_expr.grouping {
-            map = groups.into_iter().map(|(name, values)| (name, Value::List(values))).collect();
+            map = groups.into_iter().map(|(name, values)| (name, Value::list(values))).collect();
         }
-        Ok(Value::Map(map))
+        Ok(Value::map(map))
     }
 
     fn for_object_item(

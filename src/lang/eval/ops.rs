@@ -37,7 +37,7 @@ pub(crate) fn type_label(value: &Value) -> &'static str {
 /// `tostring` do; collections and null have none.
 pub(crate) fn to_string_form(value: &Value) -> Option<String> {
     match value.unmarked() {
-        Value::String(text) => Some(text.clone()),
+        Value::String(text) => Some(text.to_string()),
         Value::Number(number) => Some(format_number(*number)),
         Value::Bool(flag) => Some(flag.to_string()),
         _ => None,

@@ -65,7 +65,7 @@ impl Evaluator<'_, '_> {
                 },
             }
         }
-        let value = if output.unknown { Value::Unknown } else { Value::String(output.text) };
+        let value = if output.unknown { Value::Unknown } else { Value::string(output.text) };
         Ok(with_mark(value, output.sensitive))
     }
 
@@ -136,7 +136,7 @@ impl Evaluator<'_, '_> {
                 .enumerate()
                 .map(|(index, item)| (Value::Number(index as f64), item))
                 .collect(),
-            Value::Map(map) => map.into_iter().map(|(key, item)| (Value::String(key), item)).collect(),
+            Value::Map(map) => map.into_iter().map(|(key, item)| (Value::string(key), item)).collect(),
             other => {
                 let message = format!("`for` needs a list or a map, found {}", type_label(&other));
                 return Err(self.operand_error(&for_expr.collection_expr, message));

@@ -8,21 +8,21 @@ use super::Context;
 use crate::lang::diagnostic::Diagnostic;
 
 fn roots() -> Value {
-    let studios = Value::List(vec![
-        Value::Map(BTreeMap::from([("name".into(), "berlin".into()), ("seats".into(), Value::Number(3.0))])),
-        Value::Map(BTreeMap::from([("name".into(), "paris".into()), ("seats".into(), Value::Number(5.0))])),
+    let studios = Value::list(vec![
+        Value::map(BTreeMap::from([("name".into(), "berlin".into()), ("seats".into(), Value::Number(3.0))])),
+        Value::map(BTreeMap::from([("name".into(), "paris".into()), ("seats".into(), Value::Number(5.0))])),
     ]);
-    Value::Map(BTreeMap::from([
+    Value::map(BTreeMap::from([
         ("name".into(), Value::string("acme")),
         ("secret".into(), Value::sensitive(Value::string("s3cr3t"))),
         ("secret_index".into(), Value::sensitive(Value::Number(7.0))),
         (
             "secret_list".into(),
-            Value::sensitive(Value::List(vec![Value::string("a"), Value::string("b"), Value::string("c")])),
+            Value::sensitive(Value::list(vec![Value::string("a"), Value::string("b"), Value::string("c")])),
         ),
         (
             "secret_map".into(),
-            Value::sensitive(Value::Map(BTreeMap::from([
+            Value::sensitive(Value::map(BTreeMap::from([
                 ("hidden_a".into(), "dup".into()),
                 ("hidden_b".into(), "dup".into()),
             ]))),
@@ -30,7 +30,7 @@ fn roots() -> Value {
         ("later".into(), Value::Unknown),
         ("flag".into(), Value::Bool(true)),
         ("studios".into(), studios),
-        ("labels".into(), Value::Map(BTreeMap::from([("team".into(), "core".into())]))),
+        ("labels".into(), Value::map(BTreeMap::from([("team".into(), "core".into())]))),
     ]))
 }
 
@@ -63,7 +63,7 @@ fn error_label(text: &str) -> String {
 fn literals_and_collections() {
     assert_eq!(value("null"), Value::Null);
     assert_eq!(value("1.5"), Value::Number(1.5));
-    assert_eq!(value("[1, \"a\", true]"), Value::List(vec![Value::Number(1.0), "a".into(), Value::Bool(true)]));
+    assert_eq!(value("[1, \"a\", true]"), Value::list(vec![Value::Number(1.0), "a".into(), Value::Bool(true)]));
     assert_eq!(value("{ a = 1, \"b\" = 2 }").as_map().unwrap().len(), 2);
     assert_eq!(value("{ (var.name) = 1 }").as_map().unwrap()["acme"], Value::Number(1.0));
 }
@@ -114,21 +114,21 @@ fn heredoc_with_directives_is_dedented() {
 
 #[test]
 fn for_expressions_build_lists_and_objects() {
-    assert_eq!(value("[for s in var.studios : s.seats if s.seats > 3]"), Value::List(vec![Value::Number(5.0)]));
-    assert_eq!(value("[for i, s in var.studios : i]"), Value::List(vec![Value::Number(0.0), Value::Number(1.0)]));
+    assert_eq!(value("[for s in var.studios : s.seats if s.seats > 3]"), Value::list(vec![Value::Number(5.0)]));
+    assert_eq!(value("[for i, s in var.studios : i]"), Value::list(vec![Value::Number(0.0), Value::Number(1.0)]));
     let object = value("{ for s in var.studios : s.name => s.seats }");
     assert_eq!(object.as_map().unwrap()["paris"], Value::Number(5.0));
     let grouped = value("{ for s in var.studios : \"all\" => s.name... }");
-    assert_eq!(grouped.as_map().unwrap()["all"], Value::List(vec!["berlin".into(), "paris".into()]));
+    assert_eq!(grouped.as_map().unwrap()["all"], Value::list(vec!["berlin".into(), "paris".into()]));
     assert!(error_label("{ for s in var.studios : \"same\" => s }").contains("produced twice"));
 }
 
 #[test]
 fn splats_project_attributes() {
-    assert_eq!(value("var.studios[*].name"), Value::List(vec!["berlin".into(), "paris".into()]));
-    assert_eq!(value("var.studios.*.seats"), Value::List(vec![Value::Number(3.0), Value::Number(5.0)]));
-    assert_eq!(value("null[*]"), Value::List(vec![]));
-    assert_eq!(value("var.name[*]"), Value::List(vec!["acme".into()]));
+    assert_eq!(value("var.studios[*].name"), Value::list(vec!["berlin".into(), "paris".into()]));
+    assert_eq!(value("var.studios.*.seats"), Value::list(vec![Value::Number(3.0), Value::Number(5.0)]));
+    assert_eq!(value("null[*]"), Value::list(vec![]));
+    assert_eq!(value("var.name[*]"), Value::list(vec!["acme".into()]));
 }
 
 #[test]

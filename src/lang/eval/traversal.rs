@@ -74,14 +74,14 @@ impl Evaluator<'_, '_> {
         let items = match value {
             Value::Unknown => return Ok(with_mark(Value::Unknown, sensitive)),
             Value::Null => Vec::new(),
-            Value::List(items) => items,
+            Value::List(items) => items.into(),
             other => vec![other],
         };
         let mut results = Vec::with_capacity(items.len());
         for item in items {
             results.push(self.apply_operators(item, rest, None)?);
         }
-        Ok(with_mark(Value::List(results), sensitive))
+        Ok(with_mark(Value::list(results), sensitive))
     }
 
     fn get_attr(&mut self, value: Value, name: &str, span: Span, root: Option<&str>) -> EvalResult {

@@ -29,7 +29,7 @@ pub(super) fn concat(args: &[Value], _: &FnContext) -> FnResult {
     for index in 0..args.len() {
         all.extend_from_slice(list_arg(args, index)?);
     }
-    Ok(Value::List(all))
+    Ok(Value::list(all))
 }
 
 pub(super) fn contains(args: &[Value], _: &FnContext) -> FnResult {
@@ -42,7 +42,7 @@ pub(super) fn keys(args: &[Value], _: &FnContext) -> FnResult {
         return Ok(Value::Unknown);
     }
     let map = map_arg(args, 0)?;
-    Ok(Value::List(map.keys().map(|key| Value::String(key.clone())).collect()))
+    Ok(Value::List(map.keys().map(|key| Value::string(key.clone())).collect()))
 }
 
 pub(super) fn values(args: &[Value], _: &FnContext) -> FnResult {
@@ -68,7 +68,7 @@ pub(super) fn merge(args: &[Value], _: &FnContext) -> FnResult {
         let map = map_arg(args, index)?;
         merged.extend(map.iter().map(|(key, value)| (key.clone(), value.clone())));
     }
-    Ok(Value::Map(merged))
+    Ok(Value::map(merged))
 }
 
 pub(super) fn flatten(args: &[Value], _: &FnContext) -> FnResult {
@@ -82,7 +82,7 @@ pub(super) fn flatten(args: &[Value], _: &FnContext) -> FnResult {
     }
     let mut out = Vec::new();
     walk(list_arg(args, 0)?, &mut out);
-    Ok(Value::List(out))
+    Ok(Value::list(out))
 }
 
 /// Returns the items without repeats, first occurrence first. Strings go
@@ -111,7 +111,7 @@ fn distinct_values(items: &[Value]) -> Vec<Value> {
 }
 
 pub(super) fn distinct(args: &[Value], _: &FnContext) -> FnResult {
-    Ok(Value::List(distinct_values(list_arg(args, 0)?)))
+    Ok(Value::list(distinct_values(list_arg(args, 0)?)))
 }
 
 /// Returns a set: distinct elements, sorted when every element is primitive.
@@ -120,7 +120,7 @@ fn make_set(items: &[Value]) -> Value {
     if set.iter().all(|item| to_string_form(item).is_some()) {
         set.sort_by(compare_primitive);
     }
-    Value::List(set)
+    Value::list(set)
 }
 
 fn compare_primitive(a: &Value, b: &Value) -> std::cmp::Ordering {
@@ -143,13 +143,13 @@ pub(super) fn sort(args: &[Value], _: &FnContext) -> FnResult {
         }
     }
     texts.sort();
-    Ok(Value::List(texts.into_iter().map(Value::String).collect()))
+    Ok(Value::List(texts.into_iter().map(Value::string).collect()))
 }
 
 pub(super) fn reverse(args: &[Value], _: &FnContext) -> FnResult {
     let mut items = list_arg(args, 0)?.to_vec();
     items.reverse();
-    Ok(Value::List(items))
+    Ok(Value::list(items))
 }
 
 pub(super) fn slice(args: &[Value], _: &FnContext) -> FnResult {
@@ -162,7 +162,7 @@ pub(super) fn slice(args: &[Value], _: &FnContext) -> FnResult {
     if end < start || end as usize > items.len() {
         return Err(FnError::arg(2, format!("the end index must be between {start} and {}", items.len())));
     }
-    Ok(Value::List(items[start as usize..end as usize].to_vec()))
+    Ok(Value::list(items[start as usize..end as usize].to_vec()))
 }
 
 pub(super) fn element(args: &[Value], _: &FnContext) -> FnResult {
@@ -204,7 +204,7 @@ pub(super) fn range(args: &[Value], _: &FnContext) -> FnResult {
         values.push(Value::Number(current));
         current += step;
     }
-    Ok(Value::List(values))
+    Ok(Value::list(values))
 }
 
 pub(super) fn zipmap(args: &[Value], _: &FnContext) -> FnResult {
@@ -220,7 +220,7 @@ pub(super) fn zipmap(args: &[Value], _: &FnContext) -> FnResult {
         };
         map.insert(key, value.clone());
     }
-    Ok(Value::Map(map))
+    Ok(Value::map(map))
 }
 
 pub(super) fn toset(args: &[Value], _: &FnContext) -> FnResult {
@@ -228,11 +228,11 @@ pub(super) fn toset(args: &[Value], _: &FnContext) -> FnResult {
 }
 
 pub(super) fn tolist(args: &[Value], _: &FnContext) -> FnResult {
-    Ok(Value::List(list_arg(args, 0)?.to_vec()))
+    Ok(Value::list(list_arg(args, 0)?.to_vec()))
 }
 
 pub(super) fn tomap(args: &[Value], _: &FnContext) -> FnResult {
-    Ok(Value::Map(map_arg(args, 0)?.clone()))
+    Ok(Value::map(map_arg(args, 0)?.clone()))
 }
 
 pub(super) fn setunion(args: &[Value], _: &FnContext) -> FnResult {

@@ -13,7 +13,7 @@ use super::{FnContext, FnError, FnResult, string_arg};
 use crate::lang::eval::{to_bool, to_number, to_string_form, type_label};
 
 pub(super) fn jsonencode(args: &[Value], _: &FnContext) -> FnResult {
-    Ok(Value::String(args[0].to_json().to_string()))
+    Ok(Value::string(args[0].to_json().to_string()))
 }
 
 pub(super) fn jsondecode(args: &[Value], _: &FnContext) -> FnResult {
@@ -25,7 +25,7 @@ pub(super) fn jsondecode(args: &[Value], _: &FnContext) -> FnResult {
 }
 
 pub(super) fn base64encode(args: &[Value], _: &FnContext) -> FnResult {
-    Ok(Value::String(STANDARD.encode(string_arg(args, 0)?)))
+    Ok(Value::string(STANDARD.encode(string_arg(args, 0)?)))
 }
 
 pub(super) fn base64decode(args: &[Value], _: &FnContext) -> FnResult {
@@ -33,18 +33,18 @@ pub(super) fn base64decode(args: &[Value], _: &FnContext) -> FnResult {
         .decode(string_arg(args, 0)?)
         .map_err(|error| FnError::arg(0, format!("invalid base64: {error}")))?;
     String::from_utf8(bytes)
-        .map(Value::String)
+        .map(Value::string)
         .map_err(|_| FnError::arg(0, "the decoded bytes are not valid UTF-8"))
 }
 
 pub(super) fn base64sha256(args: &[Value], _: &FnContext) -> FnResult {
     let digest = Sha256::digest(string_arg(args, 0)?.as_bytes());
-    Ok(Value::String(STANDARD.encode(digest)))
+    Ok(Value::string(STANDARD.encode(digest)))
 }
 
 pub(super) fn sha256(args: &[Value], _: &FnContext) -> FnResult {
     let digest = Sha256::digest(string_arg(args, 0)?.as_bytes());
-    Ok(Value::String(hex::encode(digest)))
+    Ok(Value::string(hex::encode(digest)))
 }
 
 /// Percent-encodes a string for a URL query, writing a space as `+`.
@@ -58,7 +58,7 @@ pub(super) fn urlencode(args: &[Value], _: &FnContext) -> FnResult {
             other => out.push_str(&format!("%{other:02X}")),
         }
     }
-    Ok(Value::String(out))
+    Ok(Value::string(out))
 }
 
 pub(super) fn tostring(args: &[Value], _: &FnContext) -> FnResult {
@@ -66,7 +66,7 @@ pub(super) fn tostring(args: &[Value], _: &FnContext) -> FnResult {
         return Ok(Value::Null);
     }
     to_string_form(&args[0])
-        .map(Value::String)
+        .map(Value::string)
         .ok_or_else(|| FnError::arg(0, format!("cannot convert a {} to a string", type_label(&args[0]))))
 }
 
@@ -90,7 +90,7 @@ pub(super) fn tobool(args: &[Value], _: &FnContext) -> FnResult {
 
 fn describe(value: &Value) -> String {
     match value.unmarked() {
-        Value::String(text) => format!("the string {}", serde_json::Value::String(text.clone())),
+        Value::String(text) => format!("the string {}", serde_json::Value::String(text.to_string())),
         other => format!("a {}", type_label(other)),
     }
 }
@@ -168,7 +168,7 @@ pub(super) fn file(args: &[Value], context: &FnContext) -> FnResult {
         return Err(fail(format!("is larger than the {MAX_FILE_BYTES} bytes that `file()` reads")));
     }
     String::from_utf8(bytes)
-        .map(Value::String)
+        .map(Value::string)
         .map_err(|_| fail("is not valid UTF-8".to_owned()))
 }
 
@@ -181,5 +181,5 @@ pub(super) fn env(args: &[Value], context: &FnContext) -> FnResult {
     Ok(environment
         .iter()
         .find(|(key, _)| *key == name)
-        .map_or(Value::Null, |(_, value)| Value::String(value.clone())))
+        .map_or(Value::Null, |(_, value)| Value::string(value.clone())))
 }

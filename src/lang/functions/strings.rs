@@ -17,7 +17,7 @@ const MAX_FORMAT_WIDTH: usize = 10_000;
 const MAX_REGEX_SIZE: usize = 1 << 20;
 
 fn string_result(args: &[Value], apply: impl Fn(&str) -> String) -> FnResult {
-    Ok(Value::String(apply(&string_arg(args, 0)?)))
+    Ok(Value::string(apply(&string_arg(args, 0)?)))
 }
 
 pub(super) fn lower(args: &[Value], _: &FnContext) -> FnResult {
@@ -55,19 +55,19 @@ pub(super) fn chomp(args: &[Value], _: &FnContext) -> FnResult {
 pub(super) fn trim(args: &[Value], _: &FnContext) -> FnResult {
     let text = string_arg(args, 0)?;
     let cutset: Vec<char> = string_arg(args, 1)?.chars().collect();
-    Ok(Value::String(text.trim_matches(cutset.as_slice()).to_owned()))
+    Ok(Value::string(text.trim_matches(cutset.as_slice()).to_owned()))
 }
 
 pub(super) fn trimprefix(args: &[Value], _: &FnContext) -> FnResult {
     let text = string_arg(args, 0)?;
     let prefix = string_arg(args, 1)?;
-    Ok(Value::String(text.strip_prefix(prefix.as_str()).unwrap_or(&text).to_owned()))
+    Ok(Value::string(text.strip_prefix(prefix.as_str()).unwrap_or(&text).to_owned()))
 }
 
 pub(super) fn trimsuffix(args: &[Value], _: &FnContext) -> FnResult {
     let text = string_arg(args, 0)?;
     let suffix = string_arg(args, 1)?;
-    Ok(Value::String(text.strip_suffix(suffix.as_str()).unwrap_or(&text).to_owned()))
+    Ok(Value::string(text.strip_suffix(suffix.as_str()).unwrap_or(&text).to_owned()))
 }
 
 pub(super) fn startswith(args: &[Value], _: &FnContext) -> FnResult {
@@ -85,18 +85,18 @@ pub(super) fn indent(args: &[Value], _: &FnContext) -> FnResult {
     }
     let padding = " ".repeat(spaces as usize);
     let text = string_arg(args, 1)?;
-    Ok(Value::String(text.replace('\n', &format!("\n{padding}"))))
+    Ok(Value::string(text.replace('\n', &format!("\n{padding}"))))
 }
 
 pub(super) fn split(args: &[Value], _: &FnContext) -> FnResult {
     let separator = string_arg(args, 0)?;
     let text = string_arg(args, 1)?;
     let parts: Vec<Value> = if separator.is_empty() {
-        text.chars().map(|ch| Value::String(ch.to_string())).collect()
+        text.chars().map(|ch| Value::string(ch.to_string())).collect()
     } else {
         text.split(separator.as_str()).map(Value::from).collect()
     };
-    Ok(Value::List(parts))
+    Ok(Value::list(parts))
 }
 
 pub(super) fn join(args: &[Value], _: &FnContext) -> FnResult {
@@ -112,7 +112,7 @@ pub(super) fn join(args: &[Value], _: &FnContext) -> FnResult {
             }
         }
     }
-    Ok(Value::String(parts.join(&separator)))
+    Ok(Value::string(parts.join(&separator)))
 }
 
 pub(super) fn substr(args: &[Value], _: &FnContext) -> FnResult {
@@ -125,7 +125,7 @@ pub(super) fn substr(args: &[Value], _: &FnContext) -> FnResult {
     }
     let start = offset.clamp(0, count);
     let end = if length < 0 { count } else { start.saturating_add(length).min(count) };
-    Ok(Value::String(chars[start as usize..end as usize].iter().collect()))
+    Ok(Value::string(chars[start as usize..end as usize].iter().collect::<String>()))
 }
 
 pub(super) fn replace(args: &[Value], _: &FnContext) -> FnResult {
@@ -136,9 +136,9 @@ pub(super) fn replace(args: &[Value], _: &FnContext) -> FnResult {
     match pattern {
         Some(pattern) if search.len() > 1 => {
             let regex = compile(pattern, 1)?;
-            Ok(Value::String(regex.replace_all(&text, replacement.as_str()).into_owned()))
+            Ok(Value::string(regex.replace_all(&text, replacement.as_str()).into_owned()))
         }
-        _ => Ok(Value::String(text.replace(&search, &replacement))),
+        _ => Ok(Value::string(text.replace(&search, &replacement))),
     }
 }
 
@@ -165,7 +165,7 @@ fn match_value(regex: &Regex, captures: &regex::Captures) -> Value {
         .iter()
         .map(|name| ((*name).to_owned(), text_of(captures.name(name))))
         .collect();
-    Value::Map(groups)
+    Value::map(groups)
 }
 
 pub(super) fn regex(args: &[Value], _: &FnContext) -> FnResult {
@@ -186,7 +186,7 @@ pub(super) fn regexall(args: &[Value], _: &FnContext) -> FnResult {
 
 pub(super) fn format(args: &[Value], _: &FnContext) -> FnResult {
     let spec = string_arg(args, 0)?;
-    format_with(&spec, &args[1..]).map(Value::String)
+    format_with(&spec, &args[1..]).map(Value::string)
 }
 
 pub(super) fn formatlist(args: &[Value], _: &FnContext) -> FnResult {
@@ -210,9 +210,9 @@ pub(super) fn formatlist(args: &[Value], _: &FnContext) -> FnResult {
                 None => arg.clone(),
             })
             .collect();
-        results.push(Value::String(format_with(&spec, &row_args)?));
+        results.push(Value::string(format_with(&spec, &row_args)?));
     }
-    Ok(Value::List(results))
+    Ok(Value::list(results))
 }
 
 /// One `%` verb of a format string.

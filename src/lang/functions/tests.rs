@@ -8,7 +8,7 @@ use crate::lang::eval::Context;
 
 fn call(text: &str) -> Value {
     let expr = hcl_edit::parser::parse_expr(text).unwrap_or_else(|error| panic!("{text}: {error}"));
-    let vars = Value::Map(BTreeMap::from([("secret".into(), Value::sensitive(Value::string("pw")))]));
+    let vars = Value::map(BTreeMap::from([("secret".into(), Value::sensitive(Value::string("pw")))]));
     let mut context = Context::new(0, Path::new(env!("CARGO_MANIFEST_DIR")));
     context.bind("var", Cow::Borrowed(&vars));
     context.eval(&expr).unwrap_or_else(|diagnostic| panic!("{text}: {diagnostic:?}"))
@@ -16,7 +16,7 @@ fn call(text: &str) -> Value {
 
 fn fails(text: &str) -> String {
     let expr = hcl_edit::parser::parse_expr(text).unwrap();
-    let vars = Value::Map(BTreeMap::from([("secret".into(), Value::sensitive(Value::string("pw")))]));
+    let vars = Value::map(BTreeMap::from([("secret".into(), Value::sensitive(Value::string("pw")))]));
     let mut context = Context::new(0, Path::new(env!("CARGO_MANIFEST_DIR")));
     context.bind("var", Cow::Borrowed(&vars));
     let diagnostic = context.eval(&expr).expect_err(text);
@@ -71,21 +71,21 @@ fn collection_functions() {
     let cases: &[(&str, Value)] = &[
         ("length(\"héllo\")", n(5.0)),
         ("length({ a = 1 })", n(1.0)),
-        ("concat([1], [2, 3])", Value::List(vec![n(1.0), n(2.0), n(3.0)])),
+        ("concat([1], [2, 3])", Value::list(vec![n(1.0), n(2.0), n(3.0)])),
         ("contains([\"a\"], \"a\")", Value::Bool(true)),
         ("keys({ b = 1, a = 2 })", list(&["a", "b"])),
-        ("values({ b = 1, a = 2 })", Value::List(vec![n(2.0), n(1.0)])),
+        ("values({ b = 1, a = 2 })", Value::list(vec![n(2.0), n(1.0)])),
         ("lookup({ a = 1 }, \"b\", 7)", n(7.0)),
         ("merge({ a = 1 }, null, { a = 2, b = 3 }).a", n(2.0)),
-        ("flatten([[1, [2]], 3])", Value::List(vec![n(1.0), n(2.0), n(3.0)])),
+        ("flatten([[1, [2]], 3])", Value::list(vec![n(1.0), n(2.0), n(3.0)])),
         ("distinct([\"a\", \"b\", \"a\"])", list(&["a", "b"])),
         ("sort([\"b\", \"a\"])", list(&["a", "b"])),
         ("reverse([\"a\", \"b\"])", list(&["b", "a"])),
         ("slice([\"a\", \"b\", \"c\"], 1, 3)", list(&["b", "c"])),
         ("element([\"a\", \"b\"], 3)", "b".into()),
         ("index([\"a\", \"b\"], \"b\")", n(1.0)),
-        ("range(3)", Value::List(vec![n(0.0), n(1.0), n(2.0)])),
-        ("range(1, 0, -0.5)", Value::List(vec![n(1.0), n(0.5)])),
+        ("range(3)", Value::list(vec![n(0.0), n(1.0), n(2.0)])),
+        ("range(1, 0, -0.5)", Value::list(vec![n(1.0), n(0.5)])),
         ("zipmap([\"a\"], [1]).a", n(1.0)),
         ("toset([\"b\", \"a\", \"b\"])", list(&["a", "b"])),
         ("tolist([\"a\"])", list(&["a"])),

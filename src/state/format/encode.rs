@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use serde::Serialize;
-use tenancy_sdk::Value;
+use tenancy_sdk::{ArcStr, Value};
 
 use super::{FORMAT_VERSION, OutputRecord, check_depth, encode_output};
 use crate::state::error::StateError;
@@ -30,7 +30,7 @@ fn check_encodable(state: &State) -> Result<(), StateError> {
         for (name, value) in resource.attrs.iter() {
             if value.contains_unknown() {
                 return Err(StateError::UnknownValue {
-                    address: resource.address.clone(),
+                    address: resource.address.to_string(),
                     attribute: name.to_string(),
                 });
             }
@@ -72,7 +72,7 @@ impl Serialize for EncodedState<'_> {
     }
 }
 
-struct EncodedResources<'a>(&'a BTreeMap<String, ResourceState>);
+struct EncodedResources<'a>(&'a BTreeMap<ArcStr, ResourceState>);
 
 impl Serialize for EncodedResources<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -120,7 +120,7 @@ fn state_with(addresses: &[&str]) -> State {
 }
 
 fn addresses(state: &State) -> Vec<&str> {
-    state.resources.keys().map(String::as_str).collect()
+    state.resources.keys().map(|address| address.as_str()).collect()
 }
 
 #[test]

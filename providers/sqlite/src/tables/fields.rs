@@ -72,7 +72,7 @@ impl Column {
     /// Reads the column of `row` as a value.
     fn read(self, row: &Row<'_>) -> rusqlite::Result<Value> {
         Ok(match self {
-            Column::Key(index) => Value::String(row.get(index)?),
+            Column::Key(index) => Value::string(row.get::<_, String>(index)?),
             Column::Text(index) => text_value(row.get(index)?),
             Column::Real(index) => real_value(row.get(index)?),
             Column::Integer(index) => integer_value(row.get(index)?),
@@ -287,7 +287,7 @@ mod tests {
             ("enabled", Value::Bool(false)),
             ("region", Value::Null),
             ("price", Value::Number(49.5)),
-            ("labels", Value::Map(BTreeMap::new())),
+            ("labels", Value::map(BTreeMap::new())),
             ("id", Value::string("other")),
         ];
         for (name, value) in changes {
@@ -317,7 +317,7 @@ mod tests {
 
     #[test]
     fn json_matches_in_full() {
-        let list = Value::List(vec![Value::string("a"), Value::Number(2.0)]);
+        let list = Value::list(vec![Value::string("a"), Value::Number(2.0)]);
         let map = recorded()["labels"].clone();
 
         assert!(json_matches(br#"["a", 2]"#, &list));
