@@ -314,7 +314,7 @@ fn dotted(prefix: &str, name: &str) -> String {
 }
 
 fn attrs<const N: usize>(pairs: [(&str, Value); N]) -> Attrs {
-    pairs.into_iter().map(|(key, value)| (key.to_owned(), value)).collect()
+    pairs.into_iter().collect()
 }
 
 fn get(attrs: &Attrs, name: &str) -> Value {
@@ -364,7 +364,14 @@ fn lower_tenant(
     // The tenant's own resources and its dependents share one copy of
     // each address.
     let address = ArcStr::from(tenant.address());
-    let id = Value::string(&tenant.id);
+    let settings = TenantSettings {
+        tenant,
+        tier,
+        policy,
+        id: Value::string(&tenant.id),
+        tier_name: Value::string(&tier.name),
+        policy_name: policy.map_or(Value::Null, |policy| Value::string(&policy.name)),
+    };
     let tier_address = ArcStr::from(dotted("tier", &tier.name));
     let mut tenant_depends = vec![tier_address.clone()];
     if let Some(policy) = policy {
@@ -379,10 +386,10 @@ fn lower_tenant(
         .map(|component| Value::string(&component.label))
         .collect();
     let entry = attrs([
-        ("tenant_id", id.clone()),
+        ("tenant_id", settings.id.clone()),
         ("display_name", get(&tenant.attrs, "name")),
-        ("tier", Value::string(&tier.name)),
-        ("security_policy", policy.map_or(Value::Null, |policy| Value::string(&policy.name))),
+        ("tier", settings.tier_name.clone()),
+        ("security_policy", settings.policy_name.clone()),
         ("region", get(&tenant.attrs, "region")),
         ("labels", get(&tenant.attrs, "labels")),
         ("status", get(&tenant.attrs, "status")),
@@ -390,8 +397,8 @@ fn lower_tenant(
         ("databases", Value::list(databases)),
     ]);
     let subscription = attrs([
-        ("tenant_id", id.clone()),
-        ("tier", Value::string(&tier.name)),
+        ("tenant_id", settings.id.clone()),
+        ("tier", settings.tier_name.clone()),
         ("price", get(&tier.attrs, "price")),
         ("currency", get(&tier.attrs, "currency")),
         ("billing_cycle", get(&tier.attrs, "billing_cycle")),
@@ -423,7 +430,6 @@ fn lower_tenant(
     resources[1].depends_on.push(tier_address);
 
     for (component, block) in tenant.components.iter().zip(blocks) {
-        let settings = TenantSettings { tenant, tier, policy };
         let Some((type_name, provider, config)) = lower_component(config, component, block, &settings, diagnostics)
         else {
             continue;
@@ -502,6 +508,11 @@ struct TenantSettings<'a> {
     tenant: &'a Tenant,
     tier: &'a Tier,
     policy: Option<&'a SecurityPolicy>,
+    /// The tenant id, tier name and policy name (or null) as values, which
+    /// every resource of the tenant shares.
+    id: Value,
+    tier_name: Value,
+    policy_name: Value,
 }
 
 impl TenantSettings<'_> {
@@ -552,52 +563,59 @@ fn lower_component(
         return None;
     };
     let provider = resolve_instance(config, provider_type, component.provider.as_deref(), &component.span, diagnostics)?;
-    let id = Value::string(&settings.tenant.id);
-    attrs.insert("tenant_id".to_owned(), id);
 
+    // The derived attributes are collected and added in one step: each
+    // insert would build the block's attributes anew.
+    let mut derived: Vec<(&str, Value)> = vec![("tenant_id", settings.id.clone())];
     match type_name {
         "sqlite_database" => {
             let max_size = settings.limit("storage_gb").map_or(Value::Null, |gb| Value::Number(gb * 1024.0));
-            attrs.insert("max_size_mb".to_owned(), max_size);
             let secure_delete = settings.policy_flag("encryption_at_rest") || !settings.policy_value("retention_days").is_null();
-            attrs.insert("secure_delete".to_owned(), Value::Bool(secure_delete));
-            attrs.insert("audit_logging".to_owned(), Value::Bool(settings.policy_flag("audit_logging")));
-            attrs.insert("encryption_at_rest".to_owned(), Value::Bool(settings.policy_flag("encryption_at_rest")));
+            derived.extend([
+                ("max_size_mb", max_size),
+                ("secure_delete", Value::Bool(secure_delete)),
+                ("audit_logging", Value::Bool(settings.policy_flag("audit_logging"))),
+                ("encryption_at_rest", Value::Bool(settings.policy_flag("encryption_at_rest"))),
+            ]);
         }
         "postgres_database" => {
             let connections = settings.limit("connections").map_or(Value::Number(-1.0), Value::Number);
-            attrs.insert("connection_limit".to_owned(), connections);
-            attrs.insert("statement_timeout_ms".to_owned(), settings.policy_seconds_as_ms("statement_timeout_seconds"));
-            attrs.insert("idle_timeout_ms".to_owned(), settings.policy_seconds_as_ms("idle_timeout_seconds"));
-            attrs.insert("password_rotation_days".to_owned(), settings.policy_value("password_rotation_days"));
-            attrs.insert("audit_logging".to_owned(), Value::Bool(settings.policy_flag("audit_logging")));
-            attrs.insert("ssl_required".to_owned(), Value::Bool(settings.policy.is_some()));
+            derived.extend([
+                ("connection_limit", connections),
+                ("statement_timeout_ms", settings.policy_seconds_as_ms("statement_timeout_seconds")),
+                ("idle_timeout_ms", settings.policy_seconds_as_ms("idle_timeout_seconds")),
+                ("password_rotation_days", settings.policy_value("password_rotation_days")),
+                ("audit_logging", Value::Bool(settings.policy_flag("audit_logging"))),
+                ("ssl_required", Value::Bool(settings.policy.is_some())),
+            ]);
         }
         "redis_user" => {
             if attrs.get("key_prefix").is_none_or(Value::is_null) {
-                attrs.insert("key_prefix".to_owned(), Value::string(&settings.tenant.id));
+                derived.push(("key_prefix", settings.id.clone()));
             }
             let strict = settings.is_strict();
-            attrs.insert("strict".to_owned(), Value::Bool(strict));
             let categories: &[&str] = if strict { &["+@all", "-@dangerous"] } else { &["+@all"] };
-            attrs.insert(
-                "command_categories".to_owned(),
-                Value::List(categories.iter().map(|category| Value::string(*category)).collect()),
-            );
+            derived.extend([
+                ("strict", Value::Bool(strict)),
+                ("command_categories", Value::List(categories.iter().map(|category| Value::string(*category)).collect())),
+            ]);
         }
         "catalog_monitoring" => {}
         _ => {
-            let region = get(&settings.tenant.attrs, "region");
-            attrs.get_or_insert("region", region);
-            attrs.insert("tier".to_owned(), Value::string(&settings.tier.name));
-            let policy_name = settings.policy.map_or(Value::Null, |policy| Value::string(&policy.name));
-            attrs.insert("security_policy".to_owned(), policy_name);
-            attrs.insert("allowed_networks".to_owned(), settings.policy_value("allowed_networks"));
+            if !attrs.contains_key("region") {
+                derived.push(("region", get(&settings.tenant.attrs, "region")));
+            }
+            derived.extend([
+                ("tier", settings.tier_name.clone()),
+                ("security_policy", settings.policy_name.clone()),
+                ("allowed_networks", settings.policy_value("allowed_networks")),
+            ]);
             if attrs.get("retention_days").is_none_or(Value::is_null) {
-                attrs.insert("retention_days".to_owned(), settings.policy_value("retention_days"));
+                derived.push(("retention_days", settings.policy_value("retention_days")));
             }
         }
     }
+    attrs.extend(derived);
     Some((type_name, provider, attrs))
 }
 
