@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::plan::model::{Action, Plan, ResourceChange};
 use crate::registry::Registry;
+use crate::state::strings::StringTable;
 use crate::state::{ResourceState, State};
 
 /// One change to recorded state, persisted as soon as a resource finishes.
@@ -484,6 +485,10 @@ async fn apply_with(
         persist.persist(&refreshed).map_err(PersistError)?;
     }
 
+    // The values providers return repeat many strings across resources,
+    // such as a tenant's id in each of its resources; the state keeps one
+    // copy of each.
+    let mut strings = StringTable::new();
     let mut scheduler = Scheduler::new(plan);
     let mut walk = Walk {
         ready: scheduler.initially_ready(),
@@ -542,7 +547,8 @@ async fn apply_with(
         }
         for record in records {
             match record {
-                Recorded::Upsert(resource) => {
+                Recorded::Upsert(mut resource) => {
+                    strings.share_attrs(&mut resource.attrs);
                     state.resources.insert(resource.address.clone(), resource);
                 }
                 Recorded::Remove(address) => {

@@ -29,7 +29,7 @@
 //! same bytes. `schemas/state.schema.json` describes the format.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
@@ -37,6 +37,7 @@ use tenancy_sdk::{ArcStr, Attrs, Name, ThinVec, Value};
 
 use crate::state::error::StateError;
 use crate::state::model::{OutputState, ResourceState, State};
+use crate::state::strings::StringTable;
 
 mod encode;
 
@@ -655,8 +656,7 @@ thread_local! {
     /// The strings of the state file this thread decodes, while it decodes
     /// one, so a string that many attributes repeat (a tenant id, a tier, a
     /// region, a time) is stored once.
-    static DECODED_STRINGS: RefCell<Option<HashSet<ArcStr, foldhash::fast::RandomState>>> =
-        const { RefCell::new(None) };
+    static DECODED_STRINGS: RefCell<Option<StringTable>> = const { RefCell::new(None) };
 }
 
 /// Shares equal strings among the values decoded on this thread until it
@@ -665,7 +665,7 @@ struct SharedStrings;
 
 impl SharedStrings {
     fn start() -> SharedStrings {
-        DECODED_STRINGS.with_borrow_mut(|strings| *strings = Some(HashSet::default()));
+        DECODED_STRINGS.with_borrow_mut(|strings| *strings = Some(StringTable::new()));
         SharedStrings
     }
 }
@@ -679,16 +679,9 @@ impl Drop for SharedStrings {
 /// Returns `text` as a shared string: the copy decoded before, when a
 /// [`SharedStrings`] scope is open on this thread and holds one.
 fn shared_string(text: &str) -> ArcStr {
-    DECODED_STRINGS.with_borrow_mut(|strings| {
-        let Some(strings) = strings else {
-            return ArcStr::from(text);
-        };
-        if let Some(found) = strings.get(text) {
-            return found.clone();
-        }
-        let stored = ArcStr::from(text);
-        strings.insert(stored.clone());
-        stored
+    DECODED_STRINGS.with_borrow_mut(|strings| match strings {
+        Some(strings) => strings.get_or_insert(text),
+        None => ArcStr::from(text),
     })
 }
 

@@ -7,7 +7,8 @@
 //! backend that keeps state in a file beside the configuration, with its
 //! lock file in [`lock`]. [`journal`] is the append-only record of a running
 //! apply, and [`commands`] has the functions behind
-//! `tenancy state list|show|rm|mv`.
+//! `tenancy state list|show|rm|mv`. [`strings`] stores each distinct string
+//! of a state once.
 
 pub mod backend;
 pub mod commands;
@@ -19,6 +20,7 @@ pub mod journal;
 pub mod local;
 pub mod lock;
 pub mod model;
+pub mod strings;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 
