@@ -109,10 +109,13 @@ enum Phase {
 #[derive(Clone, Copy)]
 struct Op<'a> {
     change: &'a ResourceChange,
-    /// The change's position in the plan.
-    position: usize,
+    /// The change's position in the plan, as a `u32` so that an operation
+    /// takes 16 bytes.
+    position: u32,
     phase: Phase,
 }
+
+const _: () = assert!(std::mem::size_of::<Op<'static>>() == 16);
 
 impl Op<'_> {
     fn deletes(&self) -> bool {
@@ -179,13 +182,14 @@ impl OpIndex {
 impl<'a> Scheduler<'a> {
     /// Orders the operations of `plan`.
     ///
-    /// NOTE: operations are numbered with `u32`, so a plan of more than
-    /// about four billion operations would wrap; no plan that fits in
-    /// memory comes near that.
+    /// NOTE: operations and their changes are numbered with `u32`, so a
+    /// plan of more than about four billion operations would wrap; no plan
+    /// that fits in memory comes near that.
     fn new(plan: &'a Plan) -> Self {
         let mut ops = Vec::new();
         let changes = plan.changes.iter().enumerate();
         for (position, change) in changes.filter(|(_, change)| change.action != Action::NoOp) {
+            let position = position as u32;
             if change.action == Action::Replace {
                 ops.push(Op { change, position, phase: Phase::DeleteHalf });
                 ops.push(Op { change, position, phase: Phase::CreateHalf });
@@ -417,7 +421,7 @@ struct Planned {
 impl Planned {
     fn get(&self, op: Op<'_>) -> Option<Attrs> {
         match &self.owned {
-            Some(values) => values[op.position].clone(),
+            Some(values) => values[op.position as usize].clone(),
             None => op.change.after.clone(),
         }
     }
@@ -425,7 +429,7 @@ impl Planned {
     /// Drops the planned values of an applied change, when they were taken.
     fn release(&mut self, op: Op<'_>) {
         if let Some(values) = &mut self.owned {
-            values[op.position] = None;
+            values[op.position as usize] = None;
         }
     }
 }
