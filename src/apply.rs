@@ -270,11 +270,15 @@ impl<'a> Scheduler<'a> {
         }
     }
 
+    /// Returns the positions in `dependents` of the operations that wait
+    /// for `index`.
+    fn dependent_run(&self, index: usize) -> std::ops::Range<usize> {
+        self.dependent_starts[index] as usize..self.dependent_starts[index + 1] as usize
+    }
+
     /// Returns the operations that wait for `index`.
     fn dependents_of(&self, index: usize) -> &[u32] {
-        let start = self.dependent_starts[index] as usize;
-        let end = self.dependent_starts[index + 1] as usize;
-        &self.dependents[start..end]
+        &self.dependents[self.dependent_run(index)]
     }
 
     fn initially_ready(&self) -> Vec<usize> {
@@ -282,10 +286,8 @@ impl<'a> Scheduler<'a> {
     }
 
     fn release(&mut self, finished: usize, ready: &mut Vec<usize>) {
-        let start = self.dependent_starts[finished] as usize;
-        let end = self.dependent_starts[finished + 1] as usize;
-        for &dependent in &self.dependents[start..end] {
-            let dependent = dependent as usize;
+        for position in self.dependent_run(finished) {
+            let dependent = self.dependents[position] as usize;
             self.waiting_on[dependent] -= 1;
             if self.waiting_on[dependent] == 0 {
                 ready.push(dependent);

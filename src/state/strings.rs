@@ -37,11 +37,7 @@ impl StringTable {
     /// another copy in the table, so a set that other holders share is
     /// copied only then.
     pub fn share_attrs(&mut self, attrs: &mut Attrs) {
-        let mut replace = false;
-        for value in attrs.values() {
-            replace |= self.record(value);
-        }
-        if replace {
+        if self.record_all(attrs.values()) {
             for value in attrs.values_mut() {
                 self.share(value);
             }
@@ -59,11 +55,21 @@ impl StringTable {
                     false
                 }
             },
-            Value::List(items) => items.iter().fold(false, |replace, item| self.record(item) | replace),
-            Value::Map(map) => map.values().fold(false, |replace, item| self.record(item) | replace),
+            Value::List(items) => self.record_all(items.iter()),
+            Value::Map(map) => self.record_all(map.values()),
             Value::Sensitive(inner) => self.record(inner),
             _ => false,
         }
+    }
+
+    /// Runs [`StringTable::record`] on every value, and returns true when
+    /// it returned true for one of them.
+    fn record_all<'a>(&mut self, values: impl Iterator<Item = &'a Value>) -> bool {
+        let mut replace = false;
+        for value in values {
+            replace |= self.record(value);
+        }
+        replace
     }
 
     /// Replaces each string of `value` with the table's copy.
