@@ -30,13 +30,59 @@ pub struct DesiredResource {
     /// The provider instance, such as `sqlite` or `postgres.eu`.
     pub provider: Name,
     /// The configured attributes.
-    pub config: Attrs,
+    pub config: DesiredConfig,
     /// Addresses this resource depends on.
     pub depends_on: Vec<ArcStr>,
     /// The configuration that produced the resource.
     pub span: Span,
     /// Attributes whose value comes from another resource.
     pub refs: ThinVec<AttrRef>,
+}
+
+/// The configured attributes of a desired resource.
+///
+/// While a plan reads a large state, a configuration whose attributes are
+/// each identical to the recorded ones is kept as a selection of the
+/// recorded attributes, so the two sets do not take memory twice
+/// ([`Desired::share_recorded`]).
+#[derive(Debug, Clone, Default)]
+pub struct DesiredConfig {
+    /// The configuration, or the recorded attributes it selects from.
+    attrs: Attrs,
+    /// The bits of the positions in `attrs` that make up the configuration,
+    /// or 0 when `attrs` is the configuration itself.
+    selection: u64,
+}
+
+impl DesiredConfig {
+    /// Returns the configured attributes.
+    pub fn to_attrs(&self) -> Attrs {
+        match self.selection {
+            0 => self.attrs.clone(),
+            selection => self.attrs.select(selection),
+        }
+    }
+
+    /// Returns the configured attributes, without a copy unless they are a
+    /// selection of recorded ones.
+    pub fn into_attrs(self) -> Attrs {
+        match self.selection {
+            0 => self.attrs,
+            selection => self.attrs.select(selection),
+        }
+    }
+
+    /// Returns true when the configuration is kept as a selection of
+    /// recorded attributes.
+    pub fn is_shared(&self) -> bool {
+        self.selection != 0
+    }
+}
+
+impl From<Attrs> for DesiredConfig {
+    fn from(attrs: Attrs) -> DesiredConfig {
+        DesiredConfig { attrs, selection: 0 }
+    }
 }
 
 /// Every desired resource, with an index by address.
@@ -68,6 +114,27 @@ impl Desired {
     /// Returns true when a resource has this address.
     pub fn contains(&self, address: &str) -> bool {
         self.position(address).is_some()
+    }
+
+    /// Keeps the configuration of the resource at `address` as a selection
+    /// of `recorded`, when the configuration has attributes and `recorded`
+    /// holds each of them with an identical value. The configuration's own
+    /// set is then freed, and [`DesiredConfig::into_attrs`] builds it again
+    /// when the diff needs it.
+    pub fn share_recorded(&mut self, address: &str, recorded: &Attrs) {
+        let Some(position) = self.position(address) else {
+            return;
+        };
+        let config = &mut self.resources[position].config;
+        if config.is_shared() || config.attrs.is_empty() {
+            return;
+        }
+        if let Some(selection) = recorded.subset_mask(&config.attrs) {
+            *config = DesiredConfig {
+                attrs: recorded.clone(),
+                selection,
+            };
+        }
     }
 
     /// Adds a resource at the end, or returns it when its address is taken.
@@ -330,7 +397,7 @@ fn lower_tier(tier: &Tier) -> DesiredResource {
         address: dotted("tier", &tier.name).into(),
         type_name: "catalog_tier".into(),
         provider: Name::from_static(registry::CATALOG_INSTANCE),
-        config,
+        config: config.into(),
         depends_on: Vec::new(),
         span: tier.span.clone(),
         refs: ThinVec::new(),
@@ -344,7 +411,7 @@ fn lower_policy(policy: &SecurityPolicy) -> DesiredResource {
         address: dotted("security_policy", &policy.name).into(),
         type_name: "catalog_security_policy".into(),
         provider: Name::from_static(registry::CATALOG_INSTANCE),
-        config,
+        config: config.into(),
         depends_on: Vec::new(),
         span: policy.span.clone(),
         refs: ThinVec::new(),
@@ -409,7 +476,7 @@ fn lower_tenant(
         address: dotted(&address, suffix).into(),
         type_name: Name::new(type_name),
         provider: provider.into(),
-        config,
+        config: config.into(),
         depends_on: vec![address.clone()],
         span: span.clone(),
         refs: ThinVec::new(),
@@ -420,7 +487,7 @@ fn lower_tenant(
             address: address.clone(),
             type_name: "catalog_tenant".into(),
             provider: Name::from_static(registry::CATALOG_INSTANCE),
-            config: entry,
+            config: entry.into(),
             depends_on: tenant_depends,
             span: tenant.span.clone(),
             refs: ThinVec::new(),
@@ -633,7 +700,7 @@ fn lower_resource_block(config: &Config, block: &ResourceBlock, diagnostics: &mu
         address: format!("{}.{}", block.type_name, block.name).into(),
         type_name: Name::new(&block.type_name),
         provider: provider.into(),
-        config: block.attrs.clone(),
+        config: block.attrs.clone().into(),
         depends_on: block.depends_on.iter().map(|address| ArcStr::from(address.as_str())).collect(),
         span: block.span.clone(),
         refs: ThinVec::new(),
@@ -688,6 +755,56 @@ fn check_dependencies(desired: &Desired, diagnostics: &mut Diagnostics) {
 mod tests {
     use super::*;
 
+    fn one_resource(config: Attrs) -> Desired {
+        let mut desired = Desired::default();
+        let resource = DesiredResource {
+            address: "tenant.acme".into(),
+            type_name: Name::new("catalog_tenant"),
+            provider: Name::new("sqlite"),
+            config: config.into(),
+            depends_on: Vec::new(),
+            span: Span::new(0, 0..0),
+            refs: ThinVec::new(),
+        };
+        desired.add(resource).expect("the address is free");
+        desired
+    }
+
+    #[test]
+    fn share_recorded_keeps_a_selection() {
+        let config = Attrs::from([("name", Value::string("Acme")), ("tier", Value::string("pro"))]);
+        let recorded = Attrs::from([
+            ("created_at", Value::string("2026-12-05T10:00:00Z")),
+            ("name", Value::string("Acme")),
+            ("tier", Value::string("pro")),
+        ]);
+        let mut desired = one_resource(config.clone());
+
+        desired.share_recorded("tenant.acme", &recorded);
+
+        let shared = &desired.resources[0].config;
+        assert!(shared.is_shared());
+        assert_eq!(shared.to_attrs(), config);
+        assert_eq!(shared.clone().into_attrs(), config);
+    }
+
+    #[test]
+    fn share_recorded_skips_changed_and_empty_configs() {
+        let config = Attrs::from([("name", Value::string("Acme")), ("tier", Value::string("pro"))]);
+        let changed = Attrs::from([("name", Value::string("Acme")), ("tier", Value::string("free"))]);
+        let mut desired = one_resource(config.clone());
+        let mut empty = one_resource(Attrs::new());
+
+        desired.share_recorded("tenant.acme", &changed);
+        desired.share_recorded("tenant.other", &config);
+        empty.share_recorded("tenant.acme", &config);
+
+        assert!(!desired.resources[0].config.is_shared());
+        assert_eq!(desired.resources[0].config.to_attrs(), config);
+        assert!(!empty.resources[0].config.is_shared());
+        assert_eq!(empty.resources[0].config.to_attrs(), Attrs::new());
+    }
+
     #[test]
     fn split_cidr_halves_and_quarters() {
         assert_eq!(split_cidr("10.1.0.0/16", 2).unwrap(), ["10.1.0.0/17", "10.1.128.0/17"]);
@@ -739,7 +856,7 @@ mod tests {
             address: address.to_owned().into(),
             type_name: "item".into(),
             provider: "echo".into(),
-            config: Attrs::new(),
+            config: Attrs::new().into(),
             depends_on: Vec::new(),
             span: Span::new(0, 0..0),
             refs: ThinVec::new(),

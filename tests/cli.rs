@@ -481,6 +481,33 @@ fn large_state_plans_and_keeps_error_order() {
 }
 
 #[test]
+fn large_state_plan_matches_small_state_plan() {
+    let (_temp, dir) = small();
+    assert_success(&tenancy(&dir, &["apply", "-auto-approve"]));
+    write(&dir, "main.hcl", &SMALL.replace("tier   = tier.free", "tier   = tier.pro"));
+    let changes = |output: &Output| {
+        let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        plan["resource_changes"].clone()
+    };
+
+    let small_plan = tenancy(&dir, &["plan", "-refresh=false", "-json"]);
+    let padding = "x".repeat(tenancy::state::LARGE_STATE_BYTES as usize + 1);
+    edit_state(&dir, |state| {
+        state["outputs"]["padding"] = serde_json::json!({ "value": padding, "sensitive": false });
+    });
+    let large_plan = tenancy(&dir, &["plan", "-refresh=false", "-json"]);
+    let large_refreshed = tenancy(&dir, &["plan", "-json"]);
+
+    assert_success(&small_plan);
+    assert_success(&large_plan);
+    assert_success(&large_refreshed);
+    let expected = changes(&small_plan);
+    assert!(expected.as_array().is_some_and(|changes| changes.len() > 3), "{expected}");
+    assert_eq!(changes(&large_plan), expected);
+    assert_eq!(changes(&large_refreshed), expected);
+}
+
+#[test]
 fn config_error_in_new_directory_creates_nothing() {
     let temp = tempfile::tempdir().unwrap();
     write(temp.path(), "broken.hcl", "tier \"broken\" {\n  price = \n}\n");

@@ -1,8 +1,10 @@
 //! Loading a configuration directory and opening its state, shared by the
 //! commands.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -14,7 +16,8 @@ use crate::graph;
 use crate::lang::{self, VarInputs};
 use crate::lower::{self, Desired};
 use crate::registry::{self, Registry};
-use crate::state::{self, LockGuard, State, StateBackend};
+use crate::state::strings::StringTable;
+use crate::state::{self, LockGuard, ResourceState, State, StateBackend};
 
 /// A loaded configuration with its resources.
 pub struct Workspace {
@@ -130,8 +133,9 @@ pub fn load_and_lock(
         }
         // A configuration error returns before the lock is taken.
         StateRead::Deferred(backend) => {
-            let workspace = workspace?;
-            (workspace, lock_and_read(backend, operation)?)
+            let mut workspace = workspace?;
+            let locked = read_sharing_configs(&mut workspace.desired, || lock_and_read(backend, operation));
+            (workspace, locked?)
         }
     };
     Ok(Opened {
@@ -140,6 +144,39 @@ pub fn load_and_lock(
         lock,
         state,
     })
+}
+
+/// Runs `read`, a read of a large state, so that the state and `desired`
+/// share what they repeat: each decoded string equal to an address or a
+/// configured string of `desired` shares its allocation, and each
+/// configuration that the recorded attributes repeat becomes a selection of
+/// them as soon as its resource is decoded ([`Desired::share_recorded`]).
+/// The peak of a plan then holds one copy of most values, not two.
+fn read_sharing_configs<T>(desired: &mut Desired, read: impl FnOnce() -> T) -> T {
+    let known = known_strings(desired);
+    let shared = Rc::new(RefCell::new(std::mem::take(desired)));
+    let observer = {
+        let shared = Rc::clone(&shared);
+        Box::new(move |resource: &ResourceState| shared.borrow_mut().share_recorded(&resource.address, &resource.attrs))
+    };
+    let result = state::format::with_known_strings(known, || state::format::with_resource_observer(observer, read));
+    *desired = shared.take();
+    result
+}
+
+/// Returns the addresses and configured strings of `desired`, for the
+/// state decoder to share: a large state read after lowering then keeps
+/// one copy of a tenant's addresses, id and name for both.
+fn known_strings(desired: &Desired) -> StringTable {
+    let mut known = StringTable::new();
+    for resource in &desired.resources {
+        known.insert(&resource.address);
+        let config = resource.config.to_attrs();
+        for value in config.values() {
+            known.insert_strings(value);
+        }
+    }
+    known
 }
 
 /// The read of state that accompanies lowering.

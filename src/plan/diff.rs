@@ -225,9 +225,9 @@ fn plan_in_order(
     let mut instances = InstanceCache::new(registry);
     for resource in resources.iter_mut() {
         let config = if resource.refs.is_empty() {
-            std::mem::take(&mut resource.config)
+            std::mem::take(&mut resource.config).into_attrs()
         } else {
-            resolve_refs(&resource.config, &resource.refs, changes, &planned_at, current)
+            resolve_refs(&resource.config.to_attrs(), &resource.refs, changes, &planned_at, current)
         };
         match plan_resource(resource, config, current, &mut instances, replace) {
             Ok(change) => {
@@ -254,7 +254,7 @@ fn plan_chunk(
     let mut errors = Vec::new();
     let mut instances = InstanceCache::new(registry);
     for resource in chunk {
-        let config = std::mem::take(&mut resource.config);
+        let config = std::mem::take(&mut resource.config).into_attrs();
         match plan_resource(resource, config, current, &mut instances, replace) {
             Ok(change) => slots.push(change),
             Err(error) => errors.push(error),
@@ -522,7 +522,7 @@ mod tests {
                 address: format!("item.i{index:05}").into(),
                 type_name: "item".into(),
                 provider: "echo".into(),
-                config: Attrs::from([("n".to_owned(), Value::Number(number))]),
+                config: Attrs::from([("n".to_owned(), Value::Number(number))]).into(),
                 depends_on: Vec::new(),
                 span: Span::new(0, 0..0),
                 refs: Vec::new().into(),
@@ -533,13 +533,44 @@ mod tests {
     }
 
     #[test]
+    fn shared_configs_plan_as_their_own() {
+        let mut registry = Registry::default();
+        registry.insert("echo", Box::new(EchoProvider));
+        let own = desired(10);
+        let mut current = BTreeMap::new();
+        for (index, resource) in own.resources.iter().enumerate() {
+            let mut attrs = resource.config.to_attrs();
+            attrs.insert("id".to_owned(), Value::string(format!("id-{index}")));
+            if index == 3 {
+                attrs.insert("n".to_owned(), Value::Number(-5.0));
+            }
+            current.insert(
+                resource.address.clone(),
+                ResourceState::new(resource.address.clone(), "item", "echo", attrs),
+            );
+        }
+        let mut shared = own.clone();
+        for resource in current.values() {
+            shared.share_recorded(&resource.address, &resource.attrs);
+        }
+        let options = DiffOptions::default();
+
+        let expected = diff_on(PlanMode::Normal, &mut own.clone(), Current::from(&current), &registry, &options, 1);
+        let planned = diff_on(PlanMode::Normal, &mut shared.clone(), Current::from(&current), &registry, &options, 1);
+
+        let count = shared.resources.iter().filter(|resource| resource.config.is_shared()).count();
+        assert_eq!(count, 9);
+        assert_eq!(format!("{:?}", planned.unwrap()), format!("{:?}", expected.unwrap()));
+    }
+
+    #[test]
     fn parallel_diff_matches_sequential() {
         let mut registry = Registry::default();
         registry.insert("echo", Box::new(EchoProvider));
         let desired = desired(PARALLEL_DIFF_MIN + 100);
         let mut current = BTreeMap::new();
         for resource in desired.resources.iter().step_by(3) {
-            let mut attrs = resource.config.clone();
+            let mut attrs = resource.config.to_attrs();
             attrs.insert("n".to_owned(), Value::Number(7.0));
             current.insert(
                 resource.address.clone(),
@@ -560,7 +591,9 @@ mod tests {
         assert_eq!(parallel[0].address, sequential[0].address);
 
         let mut fixed = desired;
-        fixed.resources[1234].config.insert("n".to_owned(), Value::Number(1234.0));
+        let mut config = fixed.resources[1234].config.to_attrs();
+        config.insert("n".to_owned(), Value::Number(1234.0));
+        fixed.resources[1234].config = config.into();
         let sequential = diff_on(PlanMode::Normal, &mut fixed.clone(), Current::from(&current), &registry, &options, 1).unwrap();
         let parallel = diff_on(PlanMode::Normal, &mut fixed.clone(), Current::from(&current), &registry, &options, 3).unwrap();
         assert_eq!(format!("{parallel:?}"), format!("{sequential:?}"));

@@ -559,6 +559,7 @@ impl<'de> serde::de::Visitor<'de> for DirectResourcesVisitor {
             let resource = record
                 .into_state()
                 .map_err(|()| serde::de::Error::custom("a resource needs the general path"))?;
+            observe(&resource);
             if !resources.unsorted.is_empty() {
                 resources.unsorted.push(resource);
                 continue;
@@ -657,6 +658,54 @@ thread_local! {
     /// one, so a string that many attributes repeat (a tenant id, a tier, a
     /// region, a time) is stored once.
     static DECODED_STRINGS: RefCell<Option<StringTable>> = const { RefCell::new(None) };
+
+    /// Strings that the next state decoded on this thread shares, set by
+    /// [`with_known_strings`].
+    static KNOWN_STRINGS: RefCell<Option<StringTable>> = const { RefCell::new(None) };
+
+    /// A function that sees each resource that a direct decode on this
+    /// thread reads, set by [`with_resource_observer`].
+    static RESOURCE_OBSERVER: RefCell<Option<ResourceObserver>> = const { RefCell::new(None) };
+}
+
+/// A function that sees each resource as a state is decoded.
+pub type ResourceObserver = Box<dyn FnMut(&ResourceState)>;
+
+/// Runs `read` with `observer` called on each resource that a direct decode
+/// on this thread reads, as soon as the resource is read.
+///
+/// A plan uses it to let go of configurations that the recorded resources
+/// repeat before the rest of a large state arrives. The observer may see
+/// resources that do not end up in the returned state: those of a decode
+/// that fails and is read again by the general path, and those that a
+/// journal replaced.
+pub fn with_resource_observer<T>(observer: ResourceObserver, read: impl FnOnce() -> T) -> T {
+    RESOURCE_OBSERVER.with_borrow_mut(|slot| *slot = Some(observer));
+    let result = read();
+    RESOURCE_OBSERVER.with_borrow_mut(|slot| *slot = None);
+    result
+}
+
+/// Shows `resource` to the observer of this thread, if it has one.
+fn observe(resource: &ResourceState) {
+    RESOURCE_OBSERVER.with_borrow_mut(|slot| {
+        if let Some(observer) = slot {
+            observer(resource);
+        }
+    });
+}
+
+/// Runs `read` with `known` as the strings that the first state decoded on
+/// this thread starts from, so each decoded string equal to a known one
+/// shares its allocation instead of taking a copy.
+///
+/// A plan passes the addresses and configured values of its resources:
+/// recorded state repeats most of them.
+pub fn with_known_strings<T>(known: StringTable, read: impl FnOnce() -> T) -> T {
+    KNOWN_STRINGS.with_borrow_mut(|strings| *strings = Some(known));
+    let result = read();
+    KNOWN_STRINGS.with_borrow_mut(|strings| *strings = None);
+    result
 }
 
 /// Shares equal strings among the values decoded on this thread until it
@@ -665,7 +714,8 @@ struct SharedStrings;
 
 impl SharedStrings {
     fn start() -> SharedStrings {
-        DECODED_STRINGS.with_borrow_mut(|strings| *strings = Some(StringTable::new()));
+        let table = KNOWN_STRINGS.with_borrow_mut(Option::take).unwrap_or_default();
+        DECODED_STRINGS.with_borrow_mut(|strings| *strings = Some(table));
         SharedStrings
     }
 }
@@ -992,6 +1042,44 @@ mod tests {
         assert!(ArcStr::ptr_eq(&tenant.address, &decoded.resources[monitoring].dependencies[0]));
         assert!(ArcStr::ptr_eq(&tenant.address, &text(monitoring, "owner")));
         assert!(DECODED_STRINGS.with_borrow(Option::is_none));
+    }
+
+    #[test]
+    fn observer_sees_each_decoded_resource() {
+        let state = sample_state();
+        let bytes = encode(&state).unwrap();
+        let seen = std::rc::Rc::new(RefCell::new(Vec::new()));
+        let observer: ResourceObserver = {
+            let seen = std::rc::Rc::clone(&seen);
+            Box::new(move |resource: &ResourceState| seen.borrow_mut().push(resource.clone()))
+        };
+
+        let decoded = with_resource_observer(observer, || decode(&bytes, "state.json")).unwrap();
+        let unobserved = decode(&bytes, "state.json").unwrap();
+
+        let seen = seen.borrow();
+        assert_eq!(seen.len(), decoded.resources.len());
+        for resource in seen.iter() {
+            assert_eq!(Some(resource), decoded.resources.get(resource.address.as_str()));
+        }
+        assert_eq!(unobserved, decoded);
+        assert!(RESOURCE_OBSERVER.with_borrow(Option::is_none));
+    }
+
+    #[test]
+    fn known_strings_are_shared_by_the_decode() {
+        let state = sample_state();
+        let bytes = encode(&state).unwrap();
+        let address: ArcStr = "tenant.acme".into();
+        let mut known = StringTable::new();
+        known.insert(&address);
+
+        let decoded = with_known_strings(known, || decode(&bytes, "state.json")).unwrap();
+
+        let (key, tenant) = decoded.resources.get_key_value("tenant.acme").unwrap();
+        assert!(ArcStr::ptr_eq(key, &address));
+        assert!(ArcStr::ptr_eq(&tenant.address, &address));
+        assert!(KNOWN_STRINGS.with_borrow(Option::is_none));
     }
 
     #[test]

@@ -30,6 +30,29 @@ impl StringTable {
         stored
     }
 
+    /// Stores the strings of `value` that the table does not have yet, so
+    /// that equal strings found later share their allocations.
+    pub fn insert_strings(&mut self, value: &Value) {
+        self.record(value);
+    }
+
+    /// Stores `text` unless the table has an equal string.
+    pub fn insert(&mut self, text: &ArcStr) {
+        if !self.0.contains(text.as_str()) {
+            self.0.insert(text.clone());
+        }
+    }
+
+    /// Returns the number of distinct strings stored.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Returns true when the table stores no string.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Replaces each string in `attrs` with the table's copy of it, storing
     /// the strings the table does not have yet.
     ///

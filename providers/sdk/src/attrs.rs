@@ -170,6 +170,32 @@ impl Attrs {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
+    /// Returns the positions in this set of the entries of `subset`, as the
+    /// bits of a mask, when this set has at most 64 entries and holds each
+    /// entry of `subset` with an identical value ([`Value::is_identical`]).
+    pub fn subset_mask(&self, subset: &Attrs) -> Option<u64> {
+        if self.0.len() > 64 {
+            return None;
+        }
+        let mut mask = 0;
+        for (name, value) in subset.iter() {
+            let position = self.position(name.as_str()).ok()?;
+            if !self.0[position].1.is_identical(value) {
+                return None;
+            }
+            mask |= 1 << position;
+        }
+        Some(mask)
+    }
+
+    /// Returns a new set of the entries at the positions whose bits are set
+    /// in `mask`, as [`Attrs::subset_mask`] returns it.
+    pub fn select(&self, mask: u64) -> Attrs {
+        let selected = self.0.iter().enumerate().filter(|(position, _)| *position < 64 && mask & (1 << position) != 0);
+        let entries: Vec<Entry> = selected.map(|(_, entry)| entry.clone()).collect();
+        Attrs(Arc::from(entries))
+    }
+
     fn position(&self, name: &str) -> Result<usize, usize> {
         self.0.binary_search_by(|(key, _)| key.as_str().cmp(name))
     }
@@ -414,6 +440,46 @@ mod tests {
 
     fn sample() -> Attrs {
         Attrs::from([("id", Value::string("acme")), ("size", Value::Number(1.0))])
+    }
+
+    #[test]
+    fn subset_mask_selects_identical_entries() {
+        let recorded = Attrs::from([
+            ("created_at", Value::string("2026-12-05T10:00:00Z")),
+            ("id", Value::string("acme")),
+            ("size", Value::Number(1.0)),
+        ]);
+
+        let mask = recorded.subset_mask(&sample()).unwrap();
+
+        assert_eq!(mask, 0b110);
+        assert_eq!(recorded.select(mask), sample());
+        assert_eq!(recorded.select(0), Attrs::new());
+    }
+
+    #[test]
+    fn subset_mask_rejects_differences() {
+        let recorded = sample();
+        let other_value = Attrs::from([("id", Value::string("other"))]);
+        let missing = Attrs::from([("region", Value::string("eu"))]);
+        let negative_zero = Attrs::from([("size", Value::Number(-0.0))]);
+        let zero = Attrs::from([("size", Value::Number(0.0))]);
+        let unknown = Attrs::from([("id", Value::Unknown)]);
+        let marked = Attrs::from([("id", Value::sensitive(Value::string("acme")))]);
+
+        assert_eq!(recorded.subset_mask(&other_value), None);
+        assert_eq!(recorded.subset_mask(&missing), None);
+        assert_eq!(zero.subset_mask(&negative_zero), None);
+        assert_eq!(unknown.subset_mask(&unknown), None);
+        assert_eq!(recorded.subset_mask(&marked), None);
+    }
+
+    #[test]
+    fn subset_mask_skips_sets_over_64_entries() {
+        let large: Attrs = (0..65).map(|index| (format!("a{index:02}"), Value::Null)).collect();
+        let first = Attrs::from([("a00", Value::Null)]);
+
+        assert_eq!(large.subset_mask(&first), None);
     }
 
     #[test]

@@ -163,6 +163,30 @@ impl Value {
         Value::Map(entries.into())
     }
 
+    /// Returns true when both values are the same in every respect:
+    /// numbers compare by their bits, so `0` and `-0` differ, and the
+    /// sensitive marks must match. An unknown value is identical to none,
+    /// since it stands for a value that is not known yet.
+    pub fn is_identical(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) => true,
+            (Value::Bool(left), Value::Bool(right)) => left == right,
+            (Value::Number(left), Value::Number(right)) => left.to_bits() == right.to_bits(),
+            (Value::String(left), Value::String(right)) => left == right,
+            (Value::List(left), Value::List(right)) => {
+                left.len() == right.len() && left.iter().zip(right.iter()).all(|(left, right)| left.is_identical(right))
+            }
+            (Value::Map(left), Value::Map(right)) => {
+                left.len() == right.len()
+                    && left.iter().zip(right.iter()).all(|((left_key, left), (right_key, right))| {
+                        left_key == right_key && left.is_identical(right)
+                    })
+            }
+            (Value::Sensitive(left), Value::Sensitive(right)) => left.is_identical(right),
+            _ => false,
+        }
+    }
+
     /// Returns true when this value or any value nested in it is unknown.
     pub fn contains_unknown(&self) -> bool {
         match self {
@@ -627,6 +651,21 @@ impl<'de> Deserialize<'de> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identical_values_match_nested() {
+        let nested = || {
+            let map = BTreeMap::from([("k".to_owned(), Value::list(vec![Value::Number(1.5), Value::Null]))]);
+            Value::sensitive(Value::map(map))
+        };
+
+        assert!(nested().is_identical(&nested()));
+        assert!(Value::Bool(true).is_identical(&Value::Bool(true)));
+        assert!(!Value::Number(f64::NAN).is_identical(&Value::Number(1.0)));
+        assert!(!Value::Unknown.is_identical(&Value::Unknown));
+        assert!(!Value::string("a").is_identical(&Value::sensitive(Value::string("a"))));
+        assert!(!Value::list(vec![Value::Null]).is_identical(&Value::list(vec![])));
+    }
 
     #[test]
     fn value_map_empty_after_removal_equals_new() {
