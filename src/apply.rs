@@ -125,8 +125,8 @@ pub fn refresh_dependencies(plan: &Plan, state: &mut State) -> Vec<ResourceState
         let Some(resource) = state.resources.get_mut(&change.address) else {
             continue;
         };
-        if resource.dependencies != change.depends_on {
-            resource.dependencies = change.depends_on.clone();
+        if *resource.dependencies != *change.depends_on {
+            resource.dependencies = change.depends_on.to_vec();
             updated.push(resource.clone());
         }
     }
@@ -533,7 +533,7 @@ async fn execute(
                 crate::plan::refresh::carry_marks(&mut attrs, after);
                 attrs
             },
-            dependencies: change.depends_on.clone(),
+            dependencies: change.depends_on.to_vec(),
         }));
     }
     Ok(())

@@ -111,6 +111,11 @@ impl Desired {
         self.position(address).map(|position| &self.resources[position])
     }
 
+    /// Returns the resources, in their order, and drops the index.
+    pub fn into_resources(self) -> Vec<DesiredResource> {
+        self.resources
+    }
+
     /// Returns true when a resource has this address.
     pub fn contains(&self, address: &str) -> bool {
         self.position(address).is_some()
@@ -118,7 +123,7 @@ impl Desired {
 
     /// Keeps the configuration of the resource at `address` as a selection
     /// of `recorded`, when the configuration has attributes and `recorded`
-    /// holds each of them with an identical value. The configuration's own
+    /// contains each of them with an identical value. The configuration's own
     /// set is then freed, and [`DesiredConfig::into_attrs`] builds it again
     /// when the diff needs it.
     pub fn share_recorded(&mut self, address: &str, recorded: &Attrs) {

@@ -44,7 +44,7 @@ fn change(address: &str, type_name: &str, action: Action) -> ResourceChange {
         before: None,
         after: None,
         replace_paths: Vec::new().into(),
-        depends_on: Vec::new(),
+        depends_on: Box::default(),
         refs: Vec::new().into(),
         prior_depends_on: Vec::new().into(),
     }

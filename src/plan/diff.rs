@@ -112,31 +112,7 @@ fn diff_on(
     let mut errors = Vec::new();
 
     // Deletions come first so the vector of changes can be sized for them.
-    let mut deletes = Vec::new();
-    for (address, resource) in current.iter() {
-        let keep = mode == PlanMode::Normal && desired.contains(address);
-        let in_scope = selected.as_ref().is_none_or(|set| set.contains(address.as_str()));
-        if keep || !in_scope {
-            continue;
-        }
-        let reason = match mode {
-            PlanMode::Normal => ActionReason::DeleteBecauseNoResource,
-            PlanMode::Destroy => ActionReason::DeleteBecauseDestroy,
-        };
-        deletes.push(ResourceChange {
-            address: address.clone().into(),
-            type_name: resource.type_name.clone(),
-            provider: resource.provider.clone(),
-            action: Action::Delete,
-            reason: Some(reason),
-            before: Some(resource.attrs.clone()),
-            after: None,
-            replace_paths: ThinVec::new(),
-            depends_on: resource.dependencies.clone(),
-            refs: ThinVec::new(),
-            prior_depends_on: ThinVec::new(),
-        });
-    }
+    let deletes = plan_deletes(mode, desired, current, selected.as_ref());
 
     if mode == PlanMode::Normal {
         let in_scope: Option<Vec<bool>> = selected.map(|set| {
@@ -175,6 +151,90 @@ fn diff_on(
     } else {
         changes.extend(deletes);
     }
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(sort_by_address(changes))
+}
+
+/// Returns a delete for each current resource that the plan removes: in a
+/// normal plan each one missing from `desired`, in a destroy plan every
+/// one. When `selected` is given, only the resources in it are deleted.
+fn plan_deletes(
+    mode: PlanMode,
+    desired: &Desired,
+    current: Current<'_>,
+    selected: Option<&HashSet<&str>>,
+) -> Vec<ResourceChange> {
+    let mut deletes = Vec::new();
+    for (address, resource) in current.iter() {
+        let keep = mode == PlanMode::Normal && desired.contains(address);
+        let in_scope = selected.is_none_or(|set| set.contains(address.as_str()));
+        if keep || !in_scope {
+            continue;
+        }
+        let reason = match mode {
+            PlanMode::Normal => ActionReason::DeleteBecauseNoResource,
+            PlanMode::Destroy => ActionReason::DeleteBecauseDestroy,
+        };
+        deletes.push(ResourceChange {
+            address: address.clone(),
+            type_name: resource.type_name,
+            provider: resource.provider,
+            action: Action::Delete,
+            reason: Some(reason),
+            before: Some(resource.attrs.clone()),
+            after: None,
+            replace_paths: ThinVec::new(),
+            depends_on: resource.dependencies.as_slice().into(),
+            refs: ThinVec::new(),
+            prior_depends_on: ThinVec::new(),
+        });
+    }
+    deletes
+}
+
+// A change fits in the memory of the desired resource it is planned from,
+// so `diff_taking` can plan into the vector of desired resources.
+const _: () = assert!(std::mem::size_of::<ResourceChange>() <= std::mem::size_of::<DesiredResource>());
+const _: () = assert!(std::mem::align_of::<ResourceChange>() == std::mem::align_of::<DesiredResource>());
+
+/// Returns the changes that [`diff`] returns, and takes `desired` whole.
+///
+/// A normal plan without targets or references plans each resource into
+/// the place of the vector of desired resources that it is read from, on
+/// one thread, so the changes take no memory beside the resources. Other
+/// plans run [`diff`].
+pub fn diff_taking<'a>(
+    mode: PlanMode,
+    mut desired: Desired,
+    current: impl Into<Current<'a>>,
+    registry: &Registry,
+    options: &DiffOptions,
+) -> Result<Vec<ResourceChange>, Vec<DiffError>> {
+    let current = current.into();
+    let has_refs = desired.resources.iter().any(|resource| !resource.refs.is_empty());
+    if mode != PlanMode::Normal || !options.targets.is_empty() || has_refs {
+        return diff(mode, &mut desired, current, registry, options);
+    }
+
+    let deletes = plan_deletes(mode, &desired, current, None);
+    let replace: HashSet<&str> = options.replace.iter().map(String::as_str).collect();
+    let mut errors = Vec::new();
+    let mut instances = InstanceCache::new(registry);
+    // Collecting a vector's own iterator through `filter_map` reuses its
+    // allocation when the new items are no larger than the old ones.
+    let mut changes: Vec<ResourceChange> = desired
+        .into_resources()
+        .into_iter()
+        .filter_map(|mut resource| {
+            let config = std::mem::take(&mut resource.config).into_attrs();
+            let planned = plan_resource(&mut resource, config, current, &mut instances, &replace);
+            planned.map_err(|error| errors.push(error)).ok()
+        })
+        .collect();
+    changes.extend(deletes);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -341,7 +401,7 @@ fn plan_resource(
         before: prior.map(|prior| prior.attrs.clone()),
         after: Some(after),
         replace_paths: planned.requires_replace.into(),
-        depends_on: std::mem::take(&mut resource.depends_on),
+        depends_on: std::mem::take(&mut resource.depends_on).into_boxed_slice(),
         refs: std::mem::take(&mut resource.refs),
         prior_depends_on,
     })
@@ -533,6 +593,44 @@ mod tests {
     }
 
     #[test]
+    fn diff_taking_plans_in_place() {
+        let mut registry = Registry::default();
+        registry.insert("echo", Box::new(EchoProvider));
+        let mut desired = desired(1200);
+        desired.resources.truncate(1000);
+        let mut current = BTreeMap::new();
+        for resource in desired.resources.iter().step_by(7) {
+            let mut attrs = resource.config.to_attrs();
+            attrs.insert("n".to_owned(), Value::Number(-7.0));
+            current.insert(resource.address.clone(), ResourceState::new(resource.address.clone(), "item", "echo", attrs));
+        }
+        current.insert("item.gone".into(), ResourceState::new("item.gone", "item", "echo", Attrs::new()));
+        let options = DiffOptions::default();
+        let expected = diff(PlanMode::Normal, &mut desired.clone(), Current::from(&current), &registry, &options);
+        let allocation = desired.resources.as_ptr() as usize;
+
+        let changes = diff_taking(PlanMode::Normal, desired, Current::from(&current), &registry, &options).unwrap();
+
+        assert_eq!(changes.as_ptr() as usize, allocation);
+        assert_eq!(changes.len(), 1001);
+        assert_eq!(format!("{changes:?}"), format!("{:?}", expected.unwrap()));
+    }
+
+    #[test]
+    fn diff_taking_reports_each_error() {
+        let mut registry = Registry::default();
+        registry.insert("echo", Box::new(EchoProvider));
+        let desired = desired(1300);
+        let options = DiffOptions::default();
+        let current = BTreeMap::new();
+
+        let errors = diff_taking(PlanMode::Normal, desired, Current::from(&current), &registry, &options).unwrap_err();
+
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].address, "item.i01234");
+    }
+
+    #[test]
     fn shared_configs_plan_as_their_own() {
         let mut registry = Registry::default();
         registry.insert("echo", Box::new(EchoProvider));
@@ -611,7 +709,7 @@ mod tests {
             before: None,
             after: None,
             replace_paths: Vec::new().into(),
-            depends_on: Vec::new(),
+            depends_on: Box::default(),
             refs: Vec::new().into(),
             prior_depends_on: Vec::new().into(),
         };

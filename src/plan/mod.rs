@@ -63,7 +63,8 @@ pub struct Planned {
 ///
 /// The diff takes the configuration of each resource in `desired`: see
 /// [`diff::diff`]. When no output reads the `tenant` tree, the plan has no
-/// further use for the lowered resources, so `desired` is left empty.
+/// further use for the lowered resources, so the diff takes them whole
+/// ([`diff::diff_taking`]) and `desired` is left empty.
 pub async fn make_plan(
     config: &Config,
     desired: &mut Desired,
@@ -94,7 +95,13 @@ pub async fn make_plan(
     };
 
     let started = Instant::now();
-    let mut changes = diff::diff(options.mode, desired, current, registry, &options.diff).map_err(PlanError::Diff)?;
+    let keep_desired = outputs::outputs_read_tenants(config);
+    let changes = if keep_desired {
+        diff::diff(options.mode, desired, current, registry, &options.diff)
+    } else {
+        diff::diff_taking(options.mode, std::mem::take(desired), current, registry, &options.diff)
+    };
+    let mut changes = changes.map_err(PlanError::Diff)?;
     let mut drift = drift;
     if !options.diff.targets.is_empty() {
         // A targeted plan reports drift of the resources it covers only,
@@ -113,11 +120,6 @@ pub async fn make_plan(
         PlanMode::Destroy => outputs::destroy_outputs(state),
     };
     tracing::debug!(elapsed = ?started.elapsed(), outputs = outputs.len(), "planned the outputs");
-    if !outputs::outputs_read_tenants(config) {
-        // Nothing reads the lowered resources after this, so their memory
-        // is free before the cycle check and the rendering of the plan.
-        *desired = Desired::default();
-    }
 
     let plan = Plan {
         mode: options.mode,

@@ -286,7 +286,7 @@ mod tests {
                 ("url", Value::Unknown),
             ])),
             replace_paths: Vec::new().into(),
-            depends_on: Vec::new(),
+            depends_on: Box::default(),
             refs: Vec::new().into(),
             prior_depends_on: Vec::new().into(),
         };

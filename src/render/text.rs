@@ -238,7 +238,7 @@ mod tests {
             before: None,
             after: Some(after),
             replace_paths: Vec::new().into(),
-            depends_on: Vec::new(),
+            depends_on: Box::default(),
             refs: Vec::new().into(),
             prior_depends_on: Vec::new().into(),
         }

@@ -131,6 +131,12 @@ pub struct Catalog {
 /// The number of read connections of a catalog.
 const READERS: usize = 2;
 
+/// The page cache of each read connection, in the negative KiB form of
+/// `PRAGMA cache_size`. Reads fetch rows by key in sorted batches, so a
+/// small cache serves them: SQLite's default of 2,000 KiB per connection
+/// added about 3 MiB to a no-op plan of 100,000 resources and no speed.
+const READER_CACHE_KIB: i64 = -512;
+
 impl Catalog {
     /// Opens or creates the catalog at `path`, brings its schema up to date
     /// and starts the writer thread. Blocks: call it from a blocking task.
@@ -168,6 +174,7 @@ impl Catalog {
             reader
                 .pragma_update(None, "foreign_keys", true)
                 .and_then(|()| reader.pragma_update(None, "query_only", true))
+                .and_then(|()| reader.pragma_update(None, "cache_size", READER_CACHE_KIB))
                 .map_err(|error| fail("open a read-only connection", error))?;
             readers.push(reader);
         }
