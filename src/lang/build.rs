@@ -160,10 +160,12 @@ fn collect_tenants(
 
     let mut complete = true;
     std::thread::scope(|threads| {
-        // Parsing a group takes longer than decoding its tenants, so the
-        // groups are dealt out in turn to as many threads as the machine
-        // has cores.
-        let parsers = crate::parallel::threads().clamp(1, groups.len());
+        // The groups are dealt out in turn to one thread per core beside
+        // this one, which decodes. With two cores, two parsers were no
+        // faster than one. The pages that their trees left behind when the
+        // threads ended added 5 to 15 MiB to the peak of a plan of 100,000
+        // resources (docs/benchmarks.md).
+        let parsers = crate::parallel::threads().saturating_sub(1).clamp(1, groups.len());
         let mut receivers = Vec::with_capacity(parsers);
         for first in 0..parsers {
             let (sender, receiver) = std::sync::mpsc::sync_channel(1);
