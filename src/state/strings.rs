@@ -33,7 +33,13 @@ impl StringTable {
     /// Stores the strings of `value` that the table does not have yet, so
     /// that equal strings found later share their allocations.
     pub fn insert_strings(&mut self, value: &Value) {
-        self.record(value);
+        match value {
+            Value::String(text) => self.insert(text),
+            Value::List(items) => items.iter().for_each(|item| self.insert_strings(item)),
+            Value::Map(map) => map.values().for_each(|item| self.insert_strings(item)),
+            Value::Sensitive(inner) => self.insert_strings(inner),
+            _ => {}
+        }
     }
 
     /// Stores `text` unless the table has an equal string.
@@ -43,67 +49,19 @@ impl StringTable {
         }
     }
 
-    /// Returns the number of distinct strings stored.
-    pub fn len(&self) -> usize {
-        self.0.len()
+    /// Returns a copy of `attrs` built on this thread, whose strings are
+    /// the table's copies.
+    pub fn copy_attrs(&mut self, attrs: &Attrs) -> Attrs {
+        attrs.iter().map(|(name, value)| (*name, self.copy_value(value))).collect()
     }
 
-    /// Returns true when the table stores no string.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Replaces each string in `attrs` with the table's copy of it, storing
-    /// the strings the table does not have yet.
-    ///
-    /// The attributes are written only when one of their strings has
-    /// another copy in the table, so a set that other holders share is
-    /// copied only then.
-    pub fn share_attrs(&mut self, attrs: &mut Attrs) {
-        if self.record_all(attrs.values()) {
-            for value in attrs.values_mut() {
-                self.share(value);
-            }
-        }
-    }
-
-    /// Stores the strings of `value` that the table does not have, and
-    /// returns true when one of them has another copy in the table.
-    fn record(&mut self, value: &Value) -> bool {
+    fn copy_value(&mut self, value: &Value) -> Value {
         match value {
-            Value::String(text) => match self.0.get(text.as_str()) {
-                Some(found) => !ArcStr::ptr_eq(found, text),
-                None => {
-                    self.0.insert(text.clone());
-                    false
-                }
-            },
-            Value::List(items) => self.record_all(items.iter()),
-            Value::Map(map) => self.record_all(map.values()),
-            Value::Sensitive(inner) => self.record(inner),
-            _ => false,
-        }
-    }
-
-    /// Runs [`StringTable::record`] on every value, and returns true when
-    /// it returned true for one of them.
-    fn record_all<'a>(&mut self, values: impl Iterator<Item = &'a Value>) -> bool {
-        let mut replace = false;
-        for value in values {
-            replace |= self.record(value);
-        }
-        replace
-    }
-
-    /// Replaces each string of `value` with the table's copy.
-    fn share(&mut self, value: &mut Value) {
-        match value {
-            Value::String(text) => *text = self.get_or_insert(text),
-            Value::List(items) => items.iter_mut().for_each(|item| self.share(item)),
-            // Writing to an empty map would allocate its entries.
-            Value::Map(map) if !map.is_empty() => map.values_mut().for_each(|item| self.share(item)),
-            Value::Sensitive(inner) => self.share(inner),
-            _ => {}
+            Value::String(text) => Value::String(self.get_or_insert(text)),
+            Value::List(items) => Value::List(items.iter().map(|item| self.copy_value(item)).collect()),
+            Value::Map(map) => Value::Map(map.iter().map(|(key, item)| (key.clone(), self.copy_value(item))).collect()),
+            Value::Sensitive(inner) => Value::Sensitive(Box::new(self.copy_value(inner))),
+            other => other.clone(),
         }
     }
 }
@@ -122,35 +80,41 @@ mod tests {
     }
 
     #[test]
-    fn equal_strings_share_one_copy() {
+    fn copies_share_equal_strings() {
         let mut table = StringTable::new();
-        let mut first: Attrs = [("id", Value::string("acme")), ("tier", Value::string("pro"))].into();
+        let first: Attrs = [("id", Value::string("acme")), ("tier", Value::string("pro"))].into();
         let nested = Value::map(BTreeMap::from([("owner".to_owned(), Value::string("acme"))]));
-        let mut second: Attrs = [
+        let second: Attrs = [
             ("tenant_id", Value::sensitive(Value::string("acme"))),
             ("tags", Value::list(vec![Value::string("pro")])),
             ("labels", nested),
         ]
         .into();
 
-        table.share_attrs(&mut first);
-        table.share_attrs(&mut second);
+        let first_copy = table.copy_attrs(&first);
+        let second_copy = table.copy_attrs(&second);
 
-        assert!(ArcStr::ptr_eq(text(&first["id"]), text(&second["tenant_id"])));
-        assert!(ArcStr::ptr_eq(text(&first["tier"]), text(&second["tags"].as_list().unwrap()[0])));
-        assert!(ArcStr::ptr_eq(text(&first["id"]), text(&second["labels"].as_map().unwrap()["owner"])));
-        assert!(second["tenant_id"].is_sensitive());
+        assert_eq!(first_copy, first);
+        assert_eq!(second_copy, second);
+        assert!(!first_copy.shares_with(&first));
+        assert!(!ArcStr::ptr_eq(text(&first_copy["id"]), text(&first["id"])));
+        assert!(ArcStr::ptr_eq(text(&first_copy["id"]), text(&second_copy["tenant_id"])));
+        assert!(ArcStr::ptr_eq(text(&first_copy["tier"]), text(&second_copy["tags"].as_list().unwrap()[0])));
+        assert!(ArcStr::ptr_eq(text(&first_copy["id"]), text(&second_copy["labels"].as_map().unwrap()["owner"])));
+        assert!(second_copy["tenant_id"].is_sensitive());
     }
 
     #[test]
-    fn attrs_without_repeats_stay_shared() {
+    fn inserted_strings_are_shared() {
         let mut table = StringTable::new();
-        let mut attrs: Attrs = [("id", Value::string("acme")), ("labels", Value::map(BTreeMap::new()))].into();
-        let holder = attrs.clone();
+        let known = Value::list(vec![Value::sensitive(Value::string("acme"))]);
+        table.insert_strings(&known);
+        let attrs: Attrs = [("id", Value::string("acme")), ("labels", Value::map(BTreeMap::new()))].into();
 
-        table.share_attrs(&mut attrs);
+        let copy = table.copy_attrs(&attrs);
 
-        assert!(attrs.shares_with(&holder));
-        assert_eq!(attrs["labels"], Value::map(BTreeMap::new()));
+        let stored = text(&known.as_list().unwrap()[0]);
+        assert!(ArcStr::ptr_eq(text(&copy["id"]), stored));
+        assert_eq!(copy["labels"], Value::map(BTreeMap::new()));
     }
 }
