@@ -40,6 +40,22 @@ pub struct Refreshed {
 /// finish, so a large state never keeps every object read at once.
 const READ_BATCH: usize = 1024;
 
+/// The read batch of a state of [`LARGE_STATE_RESOURCES`] or more. The
+/// reads in flight and their results take memory in proportion to the
+/// batch: a no-op plan of 100,000 resources peaked 2.3 MiB lower with
+/// half the batch, in the same time. A smaller state keeps the larger
+/// batch, since each read also costs a query: the no-op plan of 4,000
+/// resources took about 1 ms longer with half the batch.
+const LARGE_STATE_READ_BATCH: usize = 512;
+
+/// The number of resources from which refresh reads in smaller batches.
+const LARGE_STATE_RESOURCES: usize = 25_000;
+
+/// Returns the read batch for a state of `resources` resources.
+fn read_batch(resources: usize) -> usize {
+    if resources >= LARGE_STATE_RESOURCES { LARGE_STATE_READ_BATCH } else { READ_BATCH }
+}
+
 /// Reads every resource of `state` through its provider.
 ///
 /// Resources whose provider instance is not configured are kept as
@@ -64,9 +80,10 @@ pub async fn refresh(state: &State, registry: &Registry) -> Result<Refreshed, Ve
         groups.iter().map(|(instance, _)| sensitive_by_type(instance)).collect();
     let mut batches = Vec::new();
     let longest = groups.iter().map(|(_, resources)| resources.len()).max().unwrap_or(0);
-    for start in (0..longest).step_by(READ_BATCH) {
+    let read_batch = read_batch(state.resources.len());
+    for start in (0..longest).step_by(read_batch) {
         for (group, (instance, resources)) in groups.iter().enumerate() {
-            if let Some(batch) = resources.get(start..resources.len().min(start + READ_BATCH)) {
+            if let Some(batch) = resources.get(start..resources.len().min(start + read_batch)) {
                 if !batch.is_empty() {
                     batches.push((group, *instance, batch));
                 }
@@ -349,6 +366,12 @@ mod tests {
         async fn import(&self, request: &ImportRequest) -> ProviderResult<Attrs> {
             Err(ProviderError::other(format!("cannot import `{}`", request.id)))
         }
+    }
+
+    #[test]
+    fn large_states_read_in_smaller_batches() {
+        assert_eq!(read_batch(LARGE_STATE_RESOURCES - 1), READ_BATCH);
+        assert_eq!(read_batch(LARGE_STATE_RESOURCES), LARGE_STATE_READ_BATCH);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
