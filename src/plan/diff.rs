@@ -200,12 +200,18 @@ fn plan_deletes(
 const _: () = assert!(std::mem::size_of::<ResourceChange>() <= std::mem::size_of::<DesiredResource>());
 const _: () = assert!(std::mem::align_of::<ResourceChange>() == std::mem::align_of::<DesiredResource>());
 
+/// The number of desired resources from which [`diff_taking`] plans in
+/// place. Below it the diff runs on all cores: planning in place on one
+/// thread made a plan of 4,000 resources from empty state about 1.5 ms
+/// slower, for less than 1 MiB of memory.
+const IN_PLACE_DIFF_MIN: usize = 25_000;
+
 /// Returns the changes that [`diff`] returns, and takes `desired` whole.
 ///
-/// A normal plan without targets or references plans each resource into
-/// the place of the vector of desired resources that it is read from, on
-/// one thread, so the changes take no memory beside the resources. Other
-/// plans run [`diff`].
+/// A normal plan of [`IN_PLACE_DIFF_MIN`] resources or more, without
+/// targets or references, plans each resource into the place of the vector
+/// of desired resources that it is read from, on one thread, so the changes
+/// take no memory beside the resources. Other plans run [`diff`].
 pub fn diff_taking<'a>(
     mode: PlanMode,
     mut desired: Desired,
@@ -215,7 +221,8 @@ pub fn diff_taking<'a>(
 ) -> Result<Vec<ResourceChange>, Vec<DiffError>> {
     let current = current.into();
     let has_refs = desired.resources.iter().any(|resource| !resource.refs.is_empty());
-    if mode != PlanMode::Normal || !options.targets.is_empty() || has_refs {
+    let small = desired.resources.len() < IN_PLACE_DIFF_MIN;
+    if mode != PlanMode::Normal || !options.targets.is_empty() || has_refs || small {
         return diff(mode, &mut desired, current, registry, options);
     }
 
@@ -592,19 +599,26 @@ mod tests {
         desired
     }
 
-    #[test]
-    fn diff_taking_plans_in_place() {
-        let mut registry = Registry::default();
-        registry.insert("echo", Box::new(EchoProvider));
-        let mut desired = desired(1200);
-        desired.resources.truncate(1000);
+    /// Returns `count` desired resources that all plan, and a state that
+    /// records every seventh of them with another value.
+    fn plannable(count: usize) -> (Desired, BTreeMap<ArcStr, ResourceState>) {
+        let mut desired = desired(count);
+        let fixed = Attrs::from([("n".to_owned(), Value::Number(1234.0))]);
+        desired.resources[1234].config = fixed.into();
         let mut current = BTreeMap::new();
         for resource in desired.resources.iter().step_by(7) {
             let mut attrs = resource.config.to_attrs();
             attrs.insert("n".to_owned(), Value::Number(-7.0));
             current.insert(resource.address.clone(), ResourceState::new(resource.address.clone(), "item", "echo", attrs));
         }
-        current.insert("item.gone".into(), ResourceState::new("item.gone", "item", "echo", Attrs::new()));
+        (desired, current)
+    }
+
+    #[test]
+    fn diff_taking_plans_in_place() {
+        let mut registry = Registry::default();
+        registry.insert("echo", Box::new(EchoProvider));
+        let (desired, current) = plannable(IN_PLACE_DIFF_MIN + 100);
         let options = DiffOptions::default();
         let expected = diff(PlanMode::Normal, &mut desired.clone(), Current::from(&current), &registry, &options);
         let allocation = desired.resources.as_ptr() as usize;
@@ -612,7 +626,25 @@ mod tests {
         let changes = diff_taking(PlanMode::Normal, desired, Current::from(&current), &registry, &options).unwrap();
 
         assert_eq!(changes.as_ptr() as usize, allocation);
-        assert_eq!(changes.len(), 1001);
+        assert_eq!(changes.len(), IN_PLACE_DIFF_MIN + 100);
+        assert_eq!(format!("{changes:?}"), format!("{:?}", expected.unwrap()));
+    }
+
+    #[test]
+    fn diff_taking_adds_deletes() {
+        let mut registry = Registry::default();
+        registry.insert("echo", Box::new(EchoProvider));
+        let (desired, mut current) = plannable(IN_PLACE_DIFF_MIN + 100);
+        current.insert("item.gone".into(), ResourceState::new("item.gone", "item", "echo", Attrs::new()));
+        current.insert("item.j".into(), ResourceState::new("item.j", "item", "echo", Attrs::new()));
+        let options = DiffOptions::default();
+        let expected = diff(PlanMode::Normal, &mut desired.clone(), Current::from(&current), &registry, &options);
+
+        let changes = diff_taking(PlanMode::Normal, desired, Current::from(&current), &registry, &options).unwrap();
+
+        assert_eq!(changes.len(), IN_PLACE_DIFF_MIN + 102);
+        assert_eq!(changes[0].address, "item.gone");
+        assert_eq!(changes[0].action, Action::Delete);
         assert_eq!(format!("{changes:?}"), format!("{:?}", expected.unwrap()));
     }
 
@@ -620,7 +652,7 @@ mod tests {
     fn diff_taking_reports_each_error() {
         let mut registry = Registry::default();
         registry.insert("echo", Box::new(EchoProvider));
-        let desired = desired(1300);
+        let desired = desired(IN_PLACE_DIFF_MIN + 10);
         let options = DiffOptions::default();
         let current = BTreeMap::new();
 
