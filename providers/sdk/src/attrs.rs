@@ -178,12 +178,18 @@ impl Attrs {
             return None;
         }
         let mut mask = 0;
+        let mut position = 0;
         for (name, value) in subset.iter() {
-            let position = self.position(name.as_str()).ok()?;
+            // Both sets are sorted by name, so each entry of `subset` can
+            // only be found after the one before it.
+            while self.0.get(position)?.0 != *name {
+                position += 1;
+            }
             if !self.0[position].1.is_identical(value) {
                 return None;
             }
             mask |= 1 << position;
+            position += 1;
         }
         Some(mask)
     }
