@@ -57,10 +57,7 @@ pub struct DesiredConfig {
 impl DesiredConfig {
     /// Returns the configured attributes.
     pub fn to_attrs(&self) -> Attrs {
-        match self.selection {
-            0 => self.attrs.clone(),
-            selection => self.attrs.select(selection),
-        }
+        self.clone().into_attrs()
     }
 
     /// Returns the configured attributes, without a copy unless they are a

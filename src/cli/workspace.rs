@@ -147,11 +147,11 @@ pub fn load_and_lock(
 }
 
 /// Runs `read`, a read of a large state, so that the state and `desired`
-/// share what they repeat: each decoded string equal to an address or a
-/// configured string of `desired` shares its allocation, and each
-/// configuration that the recorded attributes repeat becomes a selection of
-/// them as soon as its resource is decoded ([`Desired::share_recorded`]).
-/// The peak of a plan then holds one copy of most values, not two.
+/// share what they repeat. Each decoded string equal to an address or a
+/// configured string of `desired` shares its allocation. Each configuration
+/// that the recorded attributes repeat becomes a selection of them as soon
+/// as its resource is decoded ([`Desired::share_recorded`]). The peak of a
+/// plan then keeps one copy of most values, not two.
 fn read_sharing_configs<T>(desired: &mut Desired, read: impl FnOnce() -> T) -> T {
     let known = known_strings(desired);
     let shared = Rc::new(RefCell::new(std::mem::take(desired)));

@@ -209,8 +209,8 @@ const IN_PLACE_DIFF_MIN: usize = 25_000;
 /// Returns the changes that [`diff`] returns, and takes `desired` whole.
 ///
 /// A normal plan of [`IN_PLACE_DIFF_MIN`] resources or more, without
-/// targets or references, plans each resource into the place of the vector
-/// of desired resources that it is read from, on one thread, so the changes
+/// targets or references, plans on one thread. Each change is written in
+/// the place of the desired resource it is planned from, so the changes
 /// take no memory beside the resources. Other plans run [`diff`].
 pub fn diff_taking<'a>(
     mode: PlanMode,

@@ -663,22 +663,22 @@ thread_local! {
     /// [`with_known_strings`].
     static KNOWN_STRINGS: RefCell<Option<StringTable>> = const { RefCell::new(None) };
 
-    /// A function that sees each resource that a direct decode on this
+    /// A function called on each resource that a direct decode on this
     /// thread reads, set by [`with_resource_observer`].
     static RESOURCE_OBSERVER: RefCell<Option<ResourceObserver>> = const { RefCell::new(None) };
 }
 
-/// A function that sees each resource as a state is decoded.
+/// A function called on each resource as a state is decoded.
 pub type ResourceObserver = Box<dyn FnMut(&ResourceState)>;
 
 /// Runs `read` with `observer` called on each resource that a direct decode
 /// on this thread reads, as soon as the resource is read.
 ///
 /// A plan uses it to let go of configurations that the recorded resources
-/// repeat before the rest of a large state arrives. The observer may see
-/// resources that do not end up in the returned state: those of a decode
-/// that fails and is read again by the general path, and those that a
-/// journal replaced.
+/// repeat before the rest of a large state arrives. The observer may also
+/// be called on resources that do not end up in the returned state: those
+/// of a decode that fails and is read again by the general path, and those
+/// that a journal replaced.
 pub fn with_resource_observer<T>(observer: ResourceObserver, read: impl FnOnce() -> T) -> T {
     RESOURCE_OBSERVER.with_borrow_mut(|slot| *slot = Some(observer));
     let result = read();
@@ -686,7 +686,7 @@ pub fn with_resource_observer<T>(observer: ResourceObserver, read: impl FnOnce()
     result
 }
 
-/// Shows `resource` to the observer of this thread, if it has one.
+/// Calls the observer of this thread on `resource`, if it has one.
 fn observe(resource: &ResourceState) {
     RESOURCE_OBSERVER.with_borrow_mut(|slot| {
         if let Some(observer) = slot {

@@ -171,8 +171,9 @@ impl Attrs {
     }
 
     /// Returns the positions in this set of the entries of `subset`, as the
-    /// bits of a mask, when this set has at most 64 entries and holds each
-    /// entry of `subset` with an identical value ([`Value::is_identical`]).
+    /// bits of a mask, when this set has at most 64 entries and contains
+    /// each entry of `subset` with an identical value
+    /// ([`Value::is_identical`]).
     pub fn subset_mask(&self, subset: &Attrs) -> Option<u64> {
         if self.0.len() > 64 {
             return None;
